@@ -1,0 +1,15 @@
+//! Endpoint and well-known paths, shared by the routers, the metadata documents and the tests.
+
+pub const AS_METADATA: &str = "/.well-known/oauth-authorization-server";
+pub const OPENID_CONFIGURATION: &str = "/.well-known/openid-configuration";
+pub const PROTECTED_RESOURCE_METADATA: &str = "/.well-known/oauth-protected-resource";
+pub const AUTHORIZE: &str = "/authorize";
+pub const LOGIN: &str = "/login";
+pub const CONSENT: &str = "/consent";
+pub const LOGOUT: &str = "/logout";
+pub const TOKEN: &str = "/token";
+pub const REGISTER: &str = "/register";
+pub const INTROSPECT: &str = "/introspect";
+pub const REVOKE: &str = "/revoke";
+pub const JWKS: &str = "/jwks.json";
+pub const STYLESHEET: &str = "/assets/style.css";
