@@ -1,0 +1,20 @@
+//! OAuth 2.1 authorization server for MCP resource servers: RFC 8414 metadata, RFC 7591
+//! registration and client ID metadata documents, authorization code with PKCE (S256),
+//! refresh-token rotation, RFC 7662 introspection, RFC 7009 revocation, RFC 8707 resource
+//! indicators, RFC 9207 `iss`, and RFC 9068 JWT access tokens.
+
+pub mod app;
+pub mod cimd;
+pub mod clients;
+pub mod config;
+pub mod crypto;
+pub mod error;
+pub mod routes;
+pub mod state;
+pub mod store;
+pub mod telemetry;
+pub mod templates;
+pub mod tokens;
+
+pub use app::Application;
+pub use config::Config;

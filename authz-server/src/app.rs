@@ -1,0 +1,103 @@
+//! Building and running the server: storage, keys, router, listener, graceful shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::header;
+use tokio::net::TcpListener;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::cimd::MetadataDocuments;
+use crate::config::Config;
+use crate::crypto::Keys;
+use crate::routes;
+use crate::state::{AppState, now};
+use crate::store::Store;
+
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    state: AppState,
+}
+
+/// Makes rustls use ring (the one crypto provider in our tree) for outgoing https.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+impl Application {
+    /// Connects to the database (applying migrations), loads or creates the signing key and
+    /// binds the listener. Port 0 picks a free port; see `local_addr`.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        install_crypto_provider();
+        let store = Store::connect(&config.database_url).await?;
+        let listener = TcpListener::bind(config.bind)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.bind))?;
+        Self::with_parts(config, store, listener).await
+    }
+
+    pub async fn with_parts(config: Config, store: Store, listener: TcpListener) -> anyhow::Result<Self> {
+        let keys = Keys::load(&store, config.access_token_ttl, now()).await?;
+        let documents = MetadataDocuments::new(
+            config.cimd_allow_loopback,
+            Duration::from_millis(config.cimd_timeout_ms),
+            config.supported_scopes(),
+        );
+        let state = AppState { store, keys, config: Arc::new(config), documents };
+        let router = routes::router(state.clone())
+            .layer(TraceLayer::new_for_http())
+            .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
+            .layer(RequestBodyLimitLayer::new(64 * 1024));
+        Ok(Self { listener, router, state })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    pub fn router(&self) -> axum::Router {
+        self.router.clone()
+    }
+
+    /// Serves until `shutdown` completes; in-flight requests are allowed to finish.
+    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        use axum::serve::ListenerExt;
+        let listener = self.listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let result = axum::serve(listener, self.router).with_graceful_shutdown(shutdown).await;
+        self.state.store.close().await;
+        result
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}

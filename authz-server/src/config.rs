@@ -1,0 +1,269 @@
+//! Configuration: defaults, then an optional TOML file (`AUTHZ_CONFIG` or `--config`), then
+//! environment variables. Validated once at start-up with messages that say what to change.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use oauth_protocol::secret::Secret;
+use oauth_protocol::uri::{normalize_resource, validate_issuer};
+use oauth_protocol::Scope;
+use serde::Deserialize;
+
+/// A resource server this authorization server issues tokens for (RFC 8707).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceServer {
+    /// Canonical resource URI, spelled as it goes into `aud`, e.g. `http://127.0.0.1:8002/mcp`.
+    pub resource: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Credentials the resource server presents at the introspection endpoint.
+    pub client_id: String,
+    pub client_secret: Secret,
+}
+
+impl ResourceServer {
+    pub fn display_name(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.resource)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Issuer identifier: no trailing slash, https unless loopback or `allow_insecure_issuer`.
+    pub issuer: String,
+    pub bind: SocketAddr,
+    pub database_url: String,
+    pub scopes: Vec<String>,
+    pub resource_servers: Vec<ResourceServer>,
+    pub access_token_ttl: i64,
+    pub refresh_token_ttl: i64,
+    pub code_ttl: i64,
+    /// How long a rotated refresh token keeps working, for concurrent or retried refreshes.
+    pub refresh_grace: i64,
+    pub session_ttl: i64,
+    /// Permit a non-https issuer on a non-loopback host (development only).
+    pub allow_insecure_issuer: bool,
+    /// Permit client ID metadata documents served over http from loopback (testing only).
+    pub cimd_allow_loopback: bool,
+    pub cimd_timeout_ms: u64,
+    /// `human` or `json`.
+    pub log_format: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            issuer: "http://127.0.0.1:8001".into(),
+            bind: "127.0.0.1:8001".parse().expect("valid default address"),
+            database_url: "sqlite://data/authz.db?mode=rwc".into(),
+            scopes: vec!["mcp:read".into(), "mcp:write".into()],
+            resource_servers: Vec::new(),
+            access_token_ttl: 3600,
+            refresh_token_ttl: 30 * 24 * 3600,
+            code_ttl: 60,
+            refresh_grace: 30,
+            session_ttl: 12 * 3600,
+            allow_insecure_issuer: false,
+            cimd_allow_loopback: false,
+            cimd_timeout_ms: 5000,
+            log_format: "human".into(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads the file named by `path` (if any) and the environment, then validates.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {
+        let mut config = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()))?;
+                toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?
+            }
+            None => Config::default(),
+        };
+        config.apply_env(|k| std::env::var(k).ok())?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+        fn parse<T: std::str::FromStr>(key: &str, v: String) -> anyhow::Result<T> {
+            v.parse().map_err(|_| anyhow::anyhow!("{key}={v:?} is not a valid value"))
+        }
+        if let Some(v) = get("AUTHZ_ISSUER") {
+            self.issuer = v;
+        }
+        if let Some(v) = get("AUTHZ_BIND") {
+            self.bind = parse("AUTHZ_BIND", v)?;
+        }
+        if let Some(v) = get("AUTHZ_DATABASE_URL").or_else(|| get("DATABASE_URL")) {
+            self.database_url = v;
+        }
+        if let Some(v) = get("AUTHZ_SCOPES") {
+            self.scopes = v.split_whitespace().map(str::to_owned).collect();
+        }
+        for (key, field) in [
+            ("AUTHZ_ACCESS_TOKEN_TTL", &mut self.access_token_ttl),
+            ("AUTHZ_REFRESH_TOKEN_TTL", &mut self.refresh_token_ttl),
+            ("AUTHZ_CODE_TTL", &mut self.code_ttl),
+            ("AUTHZ_REFRESH_GRACE", &mut self.refresh_grace),
+            ("AUTHZ_SESSION_TTL", &mut self.session_ttl),
+        ] {
+            if let Some(v) = get(key) {
+                *field = parse(key, v)?;
+            }
+        }
+        if let Some(v) = get("AUTHZ_ALLOW_INSECURE_ISSUER") {
+            self.allow_insecure_issuer = parse("AUTHZ_ALLOW_INSECURE_ISSUER", v)?;
+        }
+        if let Some(v) = get("AUTHZ_CIMD_ALLOW_LOOPBACK") {
+            self.cimd_allow_loopback = parse("AUTHZ_CIMD_ALLOW_LOOPBACK", v)?;
+        }
+        if let Some(v) = get("AUTHZ_LOG_FORMAT") {
+            self.log_format = v;
+        }
+        // One resource server from the environment, for set-ups without a file.
+        if let Some(resource) = get("AUTHZ_RESOURCE") {
+            let client_id = get("AUTHZ_RESOURCE_CLIENT_ID")
+                .ok_or_else(|| anyhow::anyhow!("AUTHZ_RESOURCE is set: set AUTHZ_RESOURCE_CLIENT_ID too"))?;
+            let secret = get("AUTHZ_RESOURCE_CLIENT_SECRET")
+                .ok_or_else(|| anyhow::anyhow!("AUTHZ_RESOURCE is set: set AUTHZ_RESOURCE_CLIENT_SECRET too"))?;
+            self.resource_servers.retain(|r| r.resource != resource);
+            self.resource_servers.push(ResourceServer {
+                resource,
+                name: get("AUTHZ_RESOURCE_NAME"),
+                client_id,
+                client_secret: Secret::new(secret),
+            });
+        }
+        Ok(())
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let issuer = url::Url::parse(&self.issuer)
+            .map_err(|_| anyhow::anyhow!("issuer {:?} is not an absolute URL", self.issuer))?;
+        let loopback = oauth_protocol::uri::is_loopback_host(&issuer);
+        validate_issuer(&self.issuer, loopback || self.allow_insecure_issuer).map_err(|e| {
+            anyhow::anyhow!(
+                "issuer {:?} {e}{}",
+                self.issuer,
+                if matches!(e, oauth_protocol::uri::UriError::InsecureHttp) {
+                    ": use https, or set allow_insecure_issuer = true (AUTHZ_ALLOW_INSECURE_ISSUER=true) for development"
+                } else {
+                    ""
+                }
+            )
+        })?;
+        if self.scopes.is_empty() {
+            anyhow::bail!("scopes must not be empty");
+        }
+        Scope::parse(&self.scopes.join(" ")).map_err(|e| anyhow::anyhow!("scopes: {e}"))?;
+        for (name, v) in [
+            ("access_token_ttl", self.access_token_ttl),
+            ("refresh_token_ttl", self.refresh_token_ttl),
+            ("code_ttl", self.code_ttl),
+            ("session_ttl", self.session_ttl),
+        ] {
+            if v <= 0 {
+                anyhow::bail!("{name} must be a positive number of seconds, not {v}");
+            }
+        }
+        if self.refresh_grace < 0 {
+            anyhow::bail!("refresh_grace must not be negative");
+        }
+        if !matches!(self.log_format.as_str(), "human" | "json") {
+            anyhow::bail!("log_format must be \"human\" or \"json\", not {:?}", self.log_format);
+        }
+        let mut seen = std::collections::HashSet::new();
+        for rs in &self.resource_servers {
+            let key = normalize_resource(&rs.resource)
+                .map_err(|e| anyhow::anyhow!("resource server {:?}: {e}", rs.resource))?;
+            if !seen.insert(key) {
+                anyhow::bail!("resource server {:?} is configured twice", rs.resource);
+            }
+            if rs.client_id.is_empty() || rs.client_secret.expose().len() < 16 {
+                anyhow::bail!(
+                    "resource server {:?}: client_id must be set and client_secret must be at least 16 characters",
+                    rs.resource
+                );
+            }
+        }
+        Ok(())
+    }
+
+    pub fn supported_scopes(&self) -> Scope {
+        Scope::from_tokens(self.scopes.iter().cloned())
+    }
+
+    pub fn is_https(&self) -> bool {
+        self.issuer.starts_with("https://")
+    }
+
+    /// The configured resource server matching a requested `resource`, compared after
+    /// RFC 8707 normalisation.
+    pub fn resource_server(&self, requested: &str) -> Option<&ResourceServer> {
+        let want = normalize_resource(requested).ok()?;
+        self.resource_servers
+            .iter()
+            .find(|rs| normalize_resource(&rs.resource).is_ok_and(|k| k == want))
+    }
+
+    pub fn endpoint(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: std::collections::HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn refuses_trailing_slash_and_public_http_issuers() {
+        let mut c = Config::default();
+        c.apply_env(env(&[("AUTHZ_ISSUER", "https://auth.example.com/")])).unwrap();
+        assert!(c.validate().unwrap_err().to_string().contains("trailing slash"));
+        c.issuer = "http://auth.example.com".into();
+        assert!(c.validate().unwrap_err().to_string().contains("AUTHZ_ALLOW_INSECURE_ISSUER"));
+        c.allow_insecure_issuer = true;
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn resource_from_env_and_matching() {
+        let mut c = Config::default();
+        c.apply_env(env(&[
+            ("AUTHZ_RESOURCE", "http://127.0.0.1:8002/mcp"),
+            ("AUTHZ_RESOURCE_CLIENT_ID", "rs"),
+            ("AUTHZ_RESOURCE_CLIENT_SECRET", "0123456789abcdef"),
+        ]))
+        .unwrap();
+        c.validate().unwrap();
+        assert!(c.resource_server("HTTP://127.0.0.1:8002/mcp").is_some());
+        assert!(c.resource_server("http://127.0.0.1:8002/other").is_none());
+        let mut bad = c.clone();
+        bad.resource_servers[0].client_secret = Secret::new("short");
+        assert!(bad.validate().is_err());
+    }
+
+    #[test]
+    fn toml_file_parses() {
+        let c: Config = toml::from_str(
+            r#"issuer = "https://auth.example.com"
+            [[resource_servers]]
+            resource = "https://mcp.example.com/mcp"
+            client_id = "rs"
+            client_secret = "0123456789abcdef""#,
+        )
+        .unwrap();
+        c.validate().unwrap();
+        assert!(toml::from_str::<Config>("isser = \"typo\"").is_err());
+    }
+}

@@ -1,0 +1,272 @@
+//! Random values, password hashing and the ES256 signing keys of RFC 9068 access tokens.
+
+use std::sync::{Arc, RwLock};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use oauth_protocol::token::{AccessTokenClaims, Jwk, JwkSet, JwtHeader};
+use ring::rand::{SecureRandom, SystemRandom};
+use ring::signature::{self, ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+use sha2::{Digest, Sha256};
+
+use crate::store::{SigningKeyRow, Store, StoreResult};
+
+/// `bytes` bytes of OS randomness as base64url: URL-unreserved characters only, so a value
+/// reads the same whether or not a client form-encodes it (RFC 6749 §2.3.1).
+pub fn random_token(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    SystemRandom::new().fill(&mut buf).expect("the OS random source failed");
+    B64.encode(buf)
+}
+
+/// A new 256-bit credential (code, refresh token, client secret, session id).
+pub fn new_secret() -> String {
+    random_token(32)
+}
+
+pub fn new_id() -> String {
+    random_token(16)
+}
+
+/// argon2id PHC string. CPU-heavy: call through `hash_password_blocking` in async code.
+pub fn hash_password(password: &str) -> String {
+    let mut salt = [0u8; 16];
+    SystemRandom::new().fill(&mut salt).expect("the OS random source failed");
+    let salt = SaltString::encode_b64(&salt).expect("16 bytes is a valid salt");
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .expect("argon2 with default parameters cannot fail")
+        .to_string()
+}
+
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    PasswordHash::new(phc)
+        .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+        .unwrap_or(false)
+}
+
+pub async fn hash_password_blocking(password: String) -> String {
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .expect("password hashing panicked")
+}
+
+/// Verifies a password against a stored hash, or against a fixed dummy hash when the user
+/// does not exist, so that the response time does not tell which usernames exist.
+pub async fn verify_password_blocking(password: String, phc: Option<String>) -> bool {
+    tokio::task::spawn_blocking(move || {
+        static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let dummy = DUMMY.get_or_init(|| hash_password("dummy password for timing"));
+        match phc {
+            Some(phc) => verify_password(&password, &phc),
+            None => {
+                let _ = verify_password(&password, dummy);
+                false
+            }
+        }
+    })
+    .await
+    .expect("password verification panicked")
+}
+
+/// One P-256 key.
+struct SigningKey {
+    kid: String,
+    pair: Option<EcdsaKeyPair>,
+    public: Vec<u8>,
+    created_at: i64,
+    retired_at: Option<i64>,
+}
+
+impl SigningKey {
+    fn from_row(row: &SigningKeyRow) -> anyhow::Result<Self> {
+        let pkcs8 = B64.decode(&row.pkcs8)?;
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &pkcs8, &SystemRandom::new())
+            .map_err(|e| anyhow::anyhow!("signing key {} is unreadable: {e}", row.kid))?;
+        let public = pair.public_key().as_ref().to_vec();
+        Ok(Self { kid: row.kid.clone(), pair: Some(pair), public, created_at: row.created_at, retired_at: row.retired_at })
+    }
+
+    fn jwk(&self) -> Jwk {
+        let (x, y) = self.public[1..].split_at(32);
+        Jwk {
+            kty: "EC".into(),
+            crv: "P-256".into(),
+            x: B64.encode(x),
+            y: B64.encode(y),
+            kid: self.kid.clone(),
+            use_: "sig".into(),
+            alg: "ES256".into(),
+        }
+    }
+}
+
+/// RFC 7638 thumbprint of a P-256 public key: a stable `kid`.
+fn thumbprint(public: &[u8]) -> String {
+    let (x, y) = public[1..].split_at(32);
+    let canonical = format!(r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#, B64.encode(x), B64.encode(y));
+    B64.encode(Sha256::digest(canonical.as_bytes()))
+}
+
+pub fn generate_key_row(now: i64) -> SigningKeyRow {
+    let rng = SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).expect("P-256 key generation failed");
+    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+        .expect("a freshly generated key parses");
+    SigningKeyRow {
+        kid: thumbprint(pair.public_key().as_ref()),
+        pkcs8: B64.encode(pkcs8.as_ref()),
+        created_at: now,
+        retired_at: None,
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum JwtError {
+    #[error("not a JWT")]
+    Malformed,
+    #[error("unknown key")]
+    UnknownKey,
+    #[error("bad signature")]
+    Signature,
+}
+
+/// The signing keys: the newest signs, retired ones still verify until their last token
+/// has expired. Reloaded from the store after a rotation.
+#[derive(Clone)]
+pub struct Keys {
+    inner: Arc<RwLock<Vec<SigningKey>>>,
+    access_token_ttl: i64,
+}
+
+impl Keys {
+    /// Loads the keys, generating and persisting the first one on a new database.
+    pub async fn load(store: &Store, access_token_ttl: i64, now: i64) -> anyhow::Result<Self> {
+        let keys = Self { inner: Arc::new(RwLock::new(Vec::new())), access_token_ttl };
+        if store.signing_keys().await?.iter().all(|k| k.retired_at.is_some()) {
+            store.rotate_signing_key(&generate_key_row(now)).await?;
+        }
+        keys.reload(store).await?;
+        Ok(keys)
+    }
+
+    pub async fn reload(&self, store: &Store) -> anyhow::Result<()> {
+        let rows = store.signing_keys().await?;
+        let keys = rows.iter().map(SigningKey::from_row).collect::<anyhow::Result<Vec<_>>>()?;
+        *self.inner.write().expect("key lock poisoned") = keys;
+        Ok(())
+    }
+
+    /// Generates a new signing key; the old one stays published until its tokens expire.
+    pub async fn rotate(store: &Store, now: i64) -> StoreResult<String> {
+        let row = generate_key_row(now);
+        store.rotate_signing_key(&row).await?;
+        Ok(row.kid)
+    }
+
+    pub fn active_kid(&self) -> String {
+        let keys = self.inner.read().expect("key lock poisoned");
+        keys.iter().find(|k| k.retired_at.is_none()).map(|k| k.kid.clone()).unwrap_or_default()
+    }
+
+    /// Keys that may still have live tokens.
+    fn is_published(&self, key: &SigningKey, now: i64) -> bool {
+        key.retired_at.is_none_or(|at| at + self.access_token_ttl > now)
+    }
+
+    pub fn jwks(&self, now: i64) -> JwkSet {
+        let keys = self.inner.read().expect("key lock poisoned");
+        JwkSet { keys: keys.iter().filter(|k| self.is_published(k, now)).map(SigningKey::jwk).collect() }
+    }
+
+    pub fn sign(&self, claims: &AccessTokenClaims) -> String {
+        let keys = self.inner.read().expect("key lock poisoned");
+        let key = keys
+            .iter()
+            .filter(|k| k.retired_at.is_none())
+            .max_by_key(|k| k.created_at)
+            .expect("an active signing key exists once Keys::load has run");
+        let header = JwtHeader { alg: "ES256".into(), typ: "at+jwt".into(), kid: key.kid.clone() };
+        let signing_input = format!(
+            "{}.{}",
+            B64.encode(serde_json::to_vec(&header).expect("header serializes")),
+            B64.encode(serde_json::to_vec(claims).expect("claims serialize"))
+        );
+        let pair = key.pair.as_ref().expect("active key has its private half");
+        let sig = pair.sign(&SystemRandom::new(), signing_input.as_bytes()).expect("ECDSA signing failed");
+        format!("{signing_input}.{}", B64.encode(sig.as_ref()))
+    }
+
+    /// Verifies the signature of a token we issued and returns its claims. Expiry and
+    /// revocation are the caller's to check.
+    pub fn verify(&self, token: &str, now: i64) -> Result<AccessTokenClaims, JwtError> {
+        let mut parts = token.split('.');
+        let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+            return Err(JwtError::Malformed);
+        };
+        let header: JwtHeader =
+            serde_json::from_slice(&B64.decode(h).map_err(|_| JwtError::Malformed)?).map_err(|_| JwtError::Malformed)?;
+        if header.alg != "ES256" || header.typ != "at+jwt" {
+            return Err(JwtError::Malformed);
+        }
+        let sig = B64.decode(s).map_err(|_| JwtError::Malformed)?;
+        {
+            let keys = self.inner.read().expect("key lock poisoned");
+            let key = keys
+                .iter()
+                .find(|k| k.kid == header.kid && self.is_published(k, now))
+                .ok_or(JwtError::UnknownKey)?;
+            signature::UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &key.public)
+                .verify(token[..h.len() + 1 + p.len()].as_bytes(), &sig)
+                .map_err(|_| JwtError::Signature)?;
+        }
+        serde_json::from_slice(&B64.decode(p).map_err(|_| JwtError::Malformed)?).map_err(|_| JwtError::Malformed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_tokens_are_url_unreserved() {
+        let t = new_secret();
+        assert_eq!(t.len(), 43);
+        assert!(t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert_ne!(t, new_secret());
+    }
+
+    #[test]
+    fn password_hash_round_trip() {
+        let h = hash_password("correct horse");
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse", &h));
+        assert!(!verify_password("wrong", &h));
+        assert!(!verify_password("x", "not a phc string"));
+    }
+
+    #[test]
+    fn sign_and_verify_round_trip() {
+        let row = generate_key_row(100);
+        let keys = Keys { inner: Arc::new(RwLock::new(vec![SigningKey::from_row(&row).unwrap()])), access_token_ttl: 60 };
+        let claims = AccessTokenClaims {
+            iss: "https://as.example".into(),
+            sub: "u1".into(),
+            aud: "https://rs.example/mcp".into(),
+            client_id: "c".into(),
+            scope: "mcp:read".into(),
+            iat: 100,
+            exp: 160,
+            jti: "j".into(),
+        };
+        let jwt = keys.sign(&claims);
+        assert_eq!(keys.verify(&jwt, 120).unwrap(), claims);
+        let mut tampered = jwt.clone();
+        tampered.insert(jwt.find('.').unwrap() + 2, 'A');
+        assert!(keys.verify(&tampered, 120).is_err());
+        assert_eq!(keys.verify("a.b", 120), Err(JwtError::Malformed));
+        assert_eq!(keys.jwks(120).keys[0].kid, row.kid);
+    }
+}

@@ -1,0 +1,89 @@
+//! Error responses: RFC 6749 §5.2 JSON errors for the back-channel endpoints, and the two
+//! channels of the authorization endpoint (an error page when the redirect URI cannot be
+//! trusted, a redirect with `error`, `state` and `iss` otherwise).
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use oauth_protocol::{ErrorCode, ErrorResponse};
+
+use crate::store::StoreError;
+
+/// A back-channel OAuth error with its HTTP status.
+#[derive(Debug)]
+pub struct OAuthError {
+    pub status: StatusCode,
+    pub code: ErrorCode,
+    pub description: String,
+    /// Answer with `WWW-Authenticate: Basic` (RFC 6749 §5.2 for header authentication).
+    pub basic_challenge: bool,
+}
+
+impl OAuthError {
+    pub fn new(code: ErrorCode, description: impl Into<String>) -> Self {
+        Self { status: StatusCode::BAD_REQUEST, code, description: description.into(), basic_challenge: false }
+    }
+
+    pub fn invalid_request(description: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidRequest, description)
+    }
+
+    pub fn invalid_grant(description: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidGrant, description)
+    }
+
+    /// 401; the Basic challenge is sent whenever the client tried header authentication,
+    /// and also otherwise, since HTTP requires a challenge on every 401.
+    pub fn invalid_client(description: impl Into<String>, _via_header: bool) -> Self {
+        Self {
+            status: StatusCode::UNAUTHORIZED,
+            code: ErrorCode::InvalidClient,
+            description: description.into(),
+            basic_challenge: true,
+        }
+    }
+
+    pub fn server_error() -> Self {
+        Self {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: ErrorCode::ServerError,
+            description: "internal error".into(),
+            basic_challenge: false,
+        }
+    }
+}
+
+impl From<StoreError> for OAuthError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "storage failure");
+        Self::server_error()
+    }
+}
+
+impl From<crate::state::LookupError> for OAuthError {
+    fn from(e: crate::state::LookupError) -> Self {
+        match e {
+            crate::state::LookupError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// JSON body with `Cache-Control: no-store` (RFC 6749 §5.1, §5.2).
+pub fn no_store_json<T: serde::Serialize>(status: StatusCode, body: &T) -> Response {
+    let mut res = (status, axum::Json(body)).into_response();
+    let h = res.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    res
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let body = ErrorResponse::new(self.code, self.description);
+        let mut res = no_store_json(self.status, &body);
+        if self.basic_challenge {
+            res.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"oauth\", charset=\"UTF-8\""));
+        }
+        res
+    }
+}

@@ -1,0 +1,442 @@
+//! The authorization endpoint (RFC 6749 §4.1.1, OAuth 2.1 §4.1) with its login and consent
+//! pages. The pending request travels as the original query string in a hidden field and is
+//! validated again on every step, so no server-side state exists before consent.
+//!
+//! Errors take one of two channels (§4.1.2.1): a client or redirect URI that cannot be
+//! trusted gets an error page; anything else is redirected back with `error`, `state` and
+//! `iss` (RFC 9207).
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use oauth_protocol::form::Params;
+use oauth_protocol::register::GRANT_AUTHORIZATION_CODE;
+use oauth_protocol::secret::digest;
+use oauth_protocol::uri::{is_loopback_host, redirect_uri_matches};
+use oauth_protocol::{ErrorCode, Scope, pkce};
+
+use super::web::{self, SESSION_COOKIE, csrf_ok, csrf_token, set_cookie};
+use crate::clients::Client;
+use crate::config::ResourceServer;
+use crate::crypto::{new_secret, verify_password_blocking};
+use crate::state::{AppState, now};
+use crate::store::{CodeRow, StoreError};
+use crate::templates::{ConsentPage, LoginPage, ScopeLine, describe_scope, error_page, render};
+
+/// A validated authorization request.
+pub struct AuthRequest {
+    pub client: Client,
+    pub redirect_uri: String,
+    pub state: Option<String>,
+    pub scope: Scope,
+    pub resource: ResourceServer,
+    pub code_challenge: String,
+    pub prompt_none: bool,
+    pub prompt_login: bool,
+    pub prompt_consent: bool,
+}
+
+pub enum AuthorizeError {
+    /// The redirect URI cannot be trusted: show the user an error page.
+    Page { title: &'static str, message: String },
+    /// Tell the client, through its redirect URI.
+    Redirect { redirect_uri: String, state: Option<String>, code: ErrorCode, description: String },
+    Internal,
+}
+
+impl From<StoreError> for AuthorizeError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "storage failure");
+        Self::Internal
+    }
+}
+
+impl From<crate::state::LookupError> for AuthorizeError {
+    fn from(e: crate::state::LookupError) -> Self {
+        match e {
+            crate::state::LookupError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl AuthorizeError {
+    fn into_response(self, state: &AppState) -> Response {
+        match self {
+            Self::Page { title, message } => error_page(StatusCode::BAD_REQUEST, title, message),
+            Self::Redirect { redirect_uri, state: st, code, description } => {
+                let mut params = vec![("error", code.as_str()), ("error_description", description.as_str())];
+                if let Some(s) = &st {
+                    params.push(("state", s));
+                }
+                params.push(("iss", &state.config.issuer));
+                see_other(&with_query(&redirect_uri, &params))
+            }
+            Self::Internal => error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "The server could not complete this request. Please try again.",
+            ),
+        }
+    }
+}
+
+/// Appends parameters to a redirect URI without re-serialising the URI itself, so the
+/// client gets back exactly the string it registered.
+pub fn with_query(uri: &str, params: &[(&str, &str)]) -> String {
+    let mut ser = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in params {
+        ser.append_pair(k, v);
+    }
+    let sep = if uri.contains('?') { '&' } else { '?' };
+    format!("{uri}{sep}{}", ser.finish())
+}
+
+fn see_other(location: &str) -> Response {
+    match HeaderValue::from_str(location) {
+        Ok(v) => (StatusCode::SEE_OTHER, [(header::LOCATION, v)]).into_response(),
+        Err(_) => error_page(StatusCode::BAD_REQUEST, "Invalid redirect", "The redirect address is not valid."),
+    }
+}
+
+fn page(title: &'static str, message: impl Into<String>) -> AuthorizeError {
+    AuthorizeError::Page { title, message: message.into() }
+}
+
+/// Validates an authorization request given as its raw query string.
+pub async fn validate(state: &AppState, query: &str) -> Result<AuthRequest, AuthorizeError> {
+    let p = Params::parse(query.as_bytes());
+    if p.is_duplicated("client_id") {
+        return Err(page("Invalid request", "The client_id parameter is repeated."));
+    }
+    let client_id = p.get("client_id").ok_or_else(|| page("Invalid request", "The request has no client_id."))?;
+    let client = state
+        .client(client_id)
+        .await?
+        .ok_or_else(|| page("Unknown application", "This application is not registered with this server."))?;
+    if p.is_duplicated("redirect_uri") {
+        return Err(page("Invalid request", "The redirect_uri parameter is repeated."));
+    }
+    let registered = &client.metadata.redirect_uris;
+    let redirect_uri = match p.get("redirect_uri") {
+        Some(r) if registered.iter().any(|reg| redirect_uri_matches(reg, r)) => r.to_owned(),
+        Some(_) => {
+            return Err(page("Invalid redirect address", "The redirect_uri is not registered for this application."));
+        }
+        None if registered.len() == 1 => registered[0].clone(),
+        None => return Err(page("Invalid request", "The request has no redirect_uri.")),
+    };
+    // From here on the redirect URI is trusted: errors go back to the client.
+    let st = if p.is_duplicated("state") { None } else { p.get("state").map(str::to_owned) };
+    let fail = |code: ErrorCode, description: &str| AuthorizeError::Redirect {
+        redirect_uri: redirect_uri.clone(),
+        state: st.clone(),
+        code,
+        description: description.to_owned(),
+    };
+    if p.is_duplicated("resource") {
+        return Err(fail(ErrorCode::InvalidTarget, "one resource per request is supported"));
+    }
+    if let Some(dup) = p.first_duplicate() {
+        return Err(fail(ErrorCode::InvalidRequest, &format!("parameter {dup} is repeated")));
+    }
+    match p.get("response_type") {
+        None => return Err(fail(ErrorCode::InvalidRequest, "response_type is required")),
+        Some("code") => {}
+        Some(_) => return Err(fail(ErrorCode::UnsupportedResponseType, "only response_type=code is supported")),
+    }
+    if !client.metadata.allows_grant(GRANT_AUTHORIZATION_CODE) {
+        return Err(fail(ErrorCode::UnauthorizedClient, "this client is not registered for the authorization code grant"));
+    }
+    let code_challenge = p
+        .get("code_challenge")
+        .ok_or_else(|| fail(ErrorCode::InvalidRequest, "code_challenge is required (PKCE)"))?;
+    match p.get("code_challenge_method") {
+        Some("S256") => {}
+        None => return Err(fail(ErrorCode::InvalidRequest, "code_challenge_method is required and must be S256")),
+        Some(_) => return Err(fail(ErrorCode::InvalidRequest, "code_challenge_method must be S256")),
+    }
+    if !pkce::is_valid_challenge(code_challenge) {
+        return Err(fail(ErrorCode::InvalidRequest, "code_challenge is not a valid S256 challenge"));
+    }
+    let supported = state.config.supported_scopes();
+    let scope = match p.get("scope") {
+        Some(s) => Scope::parse(s).map_err(|e| fail(ErrorCode::InvalidScope, &e.to_string()))?,
+        None => Scope::default(),
+    };
+    if !scope.difference(&supported).is_empty() {
+        return Err(fail(ErrorCode::InvalidScope, &format!("unknown scope: {}", scope.difference(&supported))));
+    }
+    let scope = if scope.is_empty() {
+        client.metadata.scope.as_deref().and_then(|s| Scope::parse(s).ok()).unwrap_or(supported)
+    } else {
+        scope
+    };
+    let resource = match p.get("resource") {
+        Some(r) => state
+            .config
+            .resource_server(r)
+            .ok_or_else(|| fail(ErrorCode::InvalidTarget, "the resource is not known to this server"))?,
+        None => match state.config.resource_servers.as_slice() {
+            [only] => only,
+            _ => return Err(fail(ErrorCode::InvalidTarget, "resource is required")),
+        },
+    }
+    .clone();
+    let prompts: Vec<&str> = p.get("prompt").unwrap_or_default().split(' ').collect();
+    let prompt_none = prompts.contains(&"none");
+    if prompt_none && prompts.len() > 1 {
+        return Err(fail(ErrorCode::InvalidRequest, "prompt=none cannot be combined with other values"));
+    }
+    Ok(AuthRequest {
+        redirect_uri: redirect_uri.clone(),
+        state: st.clone(),
+        scope,
+        resource,
+        code_challenge: code_challenge.to_owned(),
+        prompt_none,
+        prompt_login: prompts.contains(&"login"),
+        prompt_consent: prompts.contains(&"consent"),
+        client,
+    })
+}
+
+impl AuthRequest {
+    fn error(&self, code: ErrorCode, description: &str) -> AuthorizeError {
+        AuthorizeError::Redirect {
+            redirect_uri: self.redirect_uri.clone(),
+            state: self.state.clone(),
+            code,
+            description: description.to_owned(),
+        }
+    }
+
+    fn redirect_host(&self) -> String {
+        url::Url::parse(&self.redirect_uri)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned).or_else(|| Some(format!("{}:", u.scheme()))))
+            .unwrap_or_else(|| self.redirect_uri.clone())
+    }
+}
+
+fn login_page(req: &AuthRequest, csrf: String, query: &str, username: &str, error: Option<&str>) -> LoginPage {
+    LoginPage {
+        client_name: req.client.name().to_owned(),
+        redirect_host: req.redirect_host(),
+        error: error.map(str::to_owned),
+        csrf_token: csrf,
+        request: query.to_owned(),
+        username: username.to_owned(),
+    }
+}
+
+fn with_cookie(mut res: Response, cookie: Option<HeaderValue>) -> Response {
+    if let Some(c) = cookie {
+        res.headers_mut().append(header::SET_COOKIE, c);
+    }
+    res
+}
+
+/// `GET /authorize`.
+pub async fn authorize(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    let query = query.unwrap_or_default();
+    match authorize_inner(&state, &headers, &query).await {
+        Ok(res) => res,
+        Err(e) => e.into_response(&state),
+    }
+}
+
+async fn authorize_inner(state: &AppState, headers: &HeaderMap, query: &str) -> Result<Response, AuthorizeError> {
+    let req = validate(state, query).await?;
+    let now = now();
+    let session = web::session(state, headers, now).await?;
+    let (csrf, csrf_cookie) = csrf_token(state, headers);
+    let Some(session) = session.filter(|_| !req.prompt_login) else {
+        if req.prompt_none {
+            return Err(req.error(ErrorCode::LoginRequired, "the user is not signed in"));
+        }
+        let page = login_page(&req, csrf, query, "", None);
+        return Ok(with_cookie(render(StatusCode::OK, &page), csrf_cookie));
+    };
+    let prior = state.store.consent(&session.user_id, &req.client.client_id).await?;
+    let prior = prior.and_then(|s| Scope::parse(&s).ok()).unwrap_or_default();
+    if !req.prompt_consent && !prior.is_empty() && req.scope.is_subset(&prior) {
+        return issue_code(state, &req, &session.user_id, None).await;
+    }
+    if req.prompt_none {
+        return Err(req.error(ErrorCode::ConsentRequired, "the user has not approved this application"));
+    }
+    let user = state.store.user_by_id(&session.user_id).await?.ok_or(AuthorizeError::Internal)?;
+    let localhost_only = req
+        .client
+        .metadata
+        .redirect_uris
+        .iter()
+        .all(|u| url::Url::parse(u).is_ok_and(|u| is_loopback_host(&u)));
+    let page = ConsentPage {
+        client_name: req.client.name().to_owned(),
+        redirect_host: req.redirect_host(),
+        redirect_uri: req.redirect_uri.clone(),
+        username: user.display_name.clone().unwrap_or(user.username),
+        resource_name: req.resource.display_name().to_owned(),
+        resource: req.resource.resource.clone(),
+        csrf_token: csrf,
+        request: query.to_owned(),
+        scopes: req.scope.iter().map(|s| ScopeLine { name: s.to_owned(), description: describe_scope(s) }).collect(),
+        client_uri: req.client.metadata.client_uri.clone(),
+        is_metadata_document: req.client.from_document,
+        localhost_only,
+    };
+    Ok(with_cookie(render(StatusCode::OK, &page), csrf_cookie))
+}
+
+/// Creates the code (recording consent in the same transaction when given) and sends the
+/// browser back to the client with `code`, `state` and `iss`.
+async fn issue_code(state: &AppState, req: &AuthRequest, user_id: &str, consent: Option<&Scope>) -> Result<Response, AuthorizeError> {
+    let now = now();
+    let code = new_secret();
+    let row = CodeRow {
+        code_hash: digest(&code),
+        client_id: req.client.client_id.clone(),
+        user_id: user_id.to_owned(),
+        redirect_uri: req.redirect_uri.clone(),
+        code_challenge: req.code_challenge.clone(),
+        resource: req.resource.resource.clone(),
+        scope: req.scope.to_string(),
+        expires_at: now + state.config.code_ttl,
+        consumed_at: None,
+        grant_id: None,
+    };
+    let consent_scope = consent.map(|s| s.to_string());
+    state.store.insert_code(&row, consent_scope.as_deref().map(|s| (s, now))).await?;
+    tracing::info!(client_id = %req.client.client_id, "authorization code issued");
+    let mut params = vec![("code", code.as_str())];
+    if let Some(s) = &req.state {
+        params.push(("state", s));
+    }
+    params.push(("iss", &state.config.issuer));
+    Ok(see_other(&with_query(&req.redirect_uri, &params)))
+}
+
+/// The query string with `login` removed from `prompt`, so that the request continues
+/// after a sign-in instead of asking again.
+fn without_prompt_login(query: &str) -> String {
+    let mut ser = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        if k == "prompt" {
+            let rest: Vec<&str> = v.split(' ').filter(|p| *p != "login" && !p.is_empty()).collect();
+            if !rest.is_empty() {
+                ser.append_pair(&k, &rest.join(" "));
+            }
+        } else {
+            ser.append_pair(&k, &v);
+        }
+    }
+    ser.finish()
+}
+
+/// `POST /login`: form fields `username`, `password`, `csrf_token`, `request`.
+#[tracing::instrument(skip_all)]
+pub async fn login(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let form = Params::parse(&body);
+    let query = form.get("request").unwrap_or_default().to_owned();
+    let req = match validate(&state, &query).await {
+        Ok(r) => r,
+        Err(e) => return e.into_response(&state),
+    };
+    let username = form.get("username").unwrap_or_default().to_owned();
+    if !csrf_ok(&headers, form.get("csrf_token")) {
+        let (csrf, cookie) = csrf_token(&state, &headers);
+        let page = login_page(&req, csrf, &query, &username, Some("This form expired. Please sign in again."));
+        return with_cookie(render(StatusCode::FORBIDDEN, &page), cookie);
+    }
+    let user = match state.store.user_by_username(&username).await {
+        Ok(u) => u.filter(|u| u.disabled == 0),
+        Err(e) => return AuthorizeError::from(e).into_response(&state),
+    };
+    let password = form.get("password").unwrap_or_default().to_owned();
+    let ok = verify_password_blocking(password, user.as_ref().map(|u| u.password_hash.clone())).await;
+    let Some(user) = user.filter(|_| ok) else {
+        tracing::warn!("sign-in failed");
+        let (csrf, cookie) = csrf_token(&state, &headers);
+        let page = login_page(&req, csrf, &query, &username, Some("Wrong username or password."));
+        return with_cookie(render(StatusCode::OK, &page), cookie);
+    };
+    let now = now();
+    let session_id = new_secret();
+    if let Err(e) = state.store.insert_session(&digest(&session_id), &user.id, now, now + state.config.session_ttl).await {
+        return AuthorizeError::from(e).into_response(&state);
+    }
+    tracing::info!(user_id = %user.id, "signed in");
+    let next = format!("{}?{}", oauth_protocol::paths::AUTHORIZE, without_prompt_login(&query));
+    let mut res = see_other(&next);
+    res.headers_mut()
+        .append(header::SET_COOKIE, set_cookie(&state, SESSION_COOKIE, &session_id, state.config.session_ttl));
+    res
+}
+
+/// `POST /consent`: form fields `decision` (`approve` or `deny`), `csrf_token`, `request`.
+#[tracing::instrument(skip_all)]
+pub async fn consent(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let form = Params::parse(&body);
+    let query = form.get("request").unwrap_or_default().to_owned();
+    let result = async {
+        let req = validate(&state, &query).await?;
+        let now = now();
+        let Some(session) = web::session(&state, &headers, now).await? else {
+            return Ok(see_other(&format!("{}?{query}", oauth_protocol::paths::AUTHORIZE)));
+        };
+        if !csrf_ok(&headers, form.get("csrf_token")) {
+            return Err(page("Form expired", "This consent form expired. Return to the application and try again."));
+        }
+        match form.get("decision") {
+            Some("approve") => {
+                let prior = state.store.consent(&session.user_id, &req.client.client_id).await?;
+                let prior = prior.and_then(|s| Scope::parse(&s).ok()).unwrap_or_default();
+                let remembered = prior.union(&req.scope);
+                tracing::info!(client_id = %req.client.client_id, "consent given");
+                issue_code(&state, &req, &session.user_id, Some(&remembered)).await
+            }
+            Some("deny") => {
+                tracing::info!(client_id = %req.client.client_id, "consent denied");
+                Err(req.error(ErrorCode::AccessDenied, "the user denied the request"))
+            }
+            _ => Err(page("Invalid request", "Choose Allow or Deny.")),
+        }
+    }
+    .await;
+    result.unwrap_or_else(|e| e.into_response(&state))
+}
+
+/// `POST /logout`: form field `csrf_token`.
+pub async fn logout(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let form = Params::parse(&body);
+    if !csrf_ok(&headers, form.get("csrf_token")) {
+        return error_page(StatusCode::FORBIDDEN, "Form expired", "Reload the page and try again.");
+    }
+    if let Some(id) = web::cookie(&headers, SESSION_COOKIE) {
+        if let Err(e) = state.store.delete_session(&digest(id)).await {
+            return AuthorizeError::from(e).into_response(&state);
+        }
+    }
+    let mut res = error_page(StatusCode::OK, "Signed out", "You have been signed out.");
+    res.headers_mut().append(header::SET_COOKIE, set_cookie(&state, SESSION_COOKIE, "", 0));
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn with_query_keeps_the_uri_verbatim() {
+        assert_eq!(with_query("http://127.0.0.1:3000/cb", &[("code", "a b")]), "http://127.0.0.1:3000/cb?code=a+b");
+        assert_eq!(with_query("https://a/cb?x=1", &[("state", "s")]), "https://a/cb?x=1&state=s");
+    }
+
+    #[test]
+    fn prompt_login_is_removed_only() {
+        assert_eq!(without_prompt_login("a=1&prompt=login+consent"), "a=1&prompt=consent");
+        assert_eq!(without_prompt_login("prompt=login&b=2"), "b=2");
+    }
+}

@@ -1,0 +1,280 @@
+//! The token endpoint (RFC 6749 §3.2, OAuth 2.1 §3.2): authorization code with PKCE,
+//! refresh-token rotation, and client credentials.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use axum::routing::post;
+use axum::Router;
+use oauth_protocol::form::Params;
+use oauth_protocol::register::{GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN};
+use oauth_protocol::secret::digest;
+use oauth_protocol::{ErrorCode, Scope, paths, pkce};
+
+use crate::clients::{Client, authenticate, credentials};
+use crate::crypto::new_id;
+use crate::error::{OAuthError, no_store_json};
+use crate::state::{AppState, now};
+use crate::store::{Exchange, GrantRow};
+use crate::tokens::{Mint, mint};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route(paths::TOKEN, post(token))
+}
+
+/// Parses an `application/x-www-form-urlencoded` body, refusing anything else.
+pub fn form_params(headers: &HeaderMap, body: &Bytes) -> Result<Params, OAuthError> {
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
+    if !is_form {
+        return Err(OAuthError::invalid_request("the body must be application/x-www-form-urlencoded"));
+    }
+    let params = Params::parse(body);
+    if let Some(dup) = params.first_duplicate() {
+        return Err(OAuthError::invalid_request(format!("parameter {dup} is repeated")));
+    }
+    Ok(params)
+}
+
+/// Authenticates the calling client (secret or, for public clients, none).
+pub async fn calling_client(state: &AppState, headers: &HeaderMap, params: &Params) -> Result<Client, OAuthError> {
+    let creds = credentials(headers, params)?
+        .ok_or_else(|| OAuthError::invalid_client("client authentication is required", false))?;
+    let client = state.client(&creds.client_id).await?;
+    authenticate(client, &creds)
+}
+
+#[tracing::instrument(skip_all, fields(grant_type, client_id))]
+async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, OAuthError> {
+    let params = form_params(&headers, &body)?;
+    let grant_type = params
+        .get("grant_type")
+        .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?
+        .to_owned();
+    tracing::Span::current().record("grant_type", grant_type.as_str());
+    let client = calling_client(&state, &headers, &params).await?;
+    tracing::Span::current().record("client_id", client.client_id.as_str());
+    let known = [GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN, GRANT_CLIENT_CREDENTIALS];
+    if !known.contains(&grant_type.as_str()) {
+        return Err(OAuthError::new(ErrorCode::UnsupportedGrantType, format!("grant_type {grant_type:?} is not supported")));
+    }
+    if !client.metadata.allows_grant(&grant_type) {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            format!("this client is not registered for the {grant_type} grant"),
+        ));
+    }
+    let response = match grant_type.as_str() {
+        GRANT_AUTHORIZATION_CODE => authorization_code(&state, &client, &params).await?,
+        GRANT_REFRESH_TOKEN => refresh_token(&state, &client, &params).await?,
+        _ => client_credentials(&state, &client, &params).await?,
+    };
+    tracing::info!("token issued");
+    Ok(no_store_json(StatusCode::OK, &response))
+}
+
+/// The `resource` of a token request, normalised against the configured resource servers.
+fn requested_resource<'a>(state: &'a AppState, params: &Params) -> Result<Option<&'a str>, OAuthError> {
+    match params.get("resource") {
+        None => Ok(None),
+        Some(r) => state
+            .config
+            .resource_server(r)
+            .map(|rs| Some(rs.resource.as_str()))
+            .ok_or_else(|| OAuthError::new(ErrorCode::InvalidTarget, "unknown resource")),
+    }
+}
+
+fn requested_scope(params: &Params) -> Result<Option<Scope>, OAuthError> {
+    params
+        .get("scope")
+        .map(|s| Scope::parse(s).map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e.to_string())))
+        .transpose()
+}
+
+async fn authorization_code(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+) -> Result<oauth_protocol::token::TokenResponse, OAuthError> {
+    let code = params.get("code").ok_or_else(|| OAuthError::invalid_request("code is required"))?;
+    let verifier = params
+        .get("code_verifier")
+        .ok_or_else(|| OAuthError::invalid_request("code_verifier is required (PKCE)"))?;
+    let redirect_uri = params.get("redirect_uri");
+    let resource = requested_resource(state, params)?;
+    let now = now();
+    let with_refresh = client.metadata.allows_grant(GRANT_REFRESH_TOKEN);
+    let mut response = None;
+    let outcome = state
+        .store
+        .redeem_code(&digest(code), now, |row| {
+            if row.client_id != client.client_id {
+                return Err(OAuthError::invalid_grant("the code was issued to another client"));
+            }
+            if row.expires_at <= now {
+                return Err(OAuthError::invalid_grant("the code has expired"));
+            }
+            // OAuth 2.1 §4.1.3: redirect_uri must match when the authorization request had one;
+            // we always record the effective one, so a sent value must equal it.
+            if redirect_uri.is_some_and(|r| r != row.redirect_uri) {
+                return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request"));
+            }
+            if !pkce::verify_s256(verifier, &row.code_challenge) {
+                return Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge"));
+            }
+            if resource.is_some_and(|r| r != row.resource) {
+                return Err(OAuthError::new(ErrorCode::InvalidTarget, "resource differs from the authorization request"));
+            }
+            let scope = Scope::parse(&row.scope).unwrap_or_default();
+            let grant_id = new_id();
+            let (resp, tokens) = mint(
+                state,
+                now,
+                Mint {
+                    client_id: &client.client_id,
+                    user_id: Some(&row.user_id),
+                    resource: &row.resource,
+                    scope: &scope,
+                    grant_id: Some(&grant_id),
+                    new_grant: Some(GrantRow {
+                        id: grant_id.clone(),
+                        user_id: Some(row.user_id.clone()),
+                        client_id: client.client_id.clone(),
+                        resource: row.resource.clone(),
+                        scope: row.scope.clone(),
+                        created_at: now,
+                        last_used_at: now,
+                        revoked_at: None,
+                    }),
+                    with_refresh,
+                },
+            );
+            response = Some(resp);
+            Ok(tokens)
+        })
+        .await?;
+    match outcome {
+        Exchange::Issued(_) => Ok(response.expect("set when issued")),
+        Exchange::Rejected(e) => Err(e),
+        Exchange::NotFound => Err(OAuthError::invalid_grant("the code is invalid or expired")),
+        Exchange::Replayed => {
+            tracing::warn!("authorization code replayed; its grant was revoked");
+            Err(OAuthError::invalid_grant("the code was already used"))
+        }
+    }
+}
+
+async fn refresh_token(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+) -> Result<oauth_protocol::token::TokenResponse, OAuthError> {
+    let token = params
+        .get("refresh_token")
+        .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+    let scope = requested_scope(params)?;
+    let resource = requested_resource(state, params)?;
+    let now = now();
+    let mut response = None;
+    let outcome = state
+        .store
+        .rotate_refresh_token(&digest(token), now, state.config.refresh_grace, |ctx| {
+            if ctx.client_id != client.client_id {
+                return Err(OAuthError::invalid_grant("the refresh token was issued to another client"));
+            }
+            if resource.is_some_and(|r| r != ctx.resource) {
+                return Err(OAuthError::new(ErrorCode::InvalidTarget, "resource differs from the original grant"));
+            }
+            let granted = Scope::parse(&ctx.scope).unwrap_or_default();
+            // RFC 6749 §6: the scope may narrow, never widen.
+            let scope = match &scope {
+                Some(s) if !s.is_subset(&granted) => {
+                    return Err(OAuthError::new(ErrorCode::InvalidScope, "scope exceeds the original grant"));
+                }
+                Some(s) if !s.is_empty() => s.clone(),
+                _ => granted,
+            };
+            let (resp, tokens) = mint(
+                state,
+                now,
+                Mint {
+                    client_id: &client.client_id,
+                    user_id: ctx.user_id.as_deref(),
+                    resource: &ctx.resource,
+                    scope: &scope,
+                    grant_id: Some(&ctx.grant_id),
+                    new_grant: None,
+                    with_refresh: true,
+                },
+            );
+            response = Some(resp);
+            Ok(tokens)
+        })
+        .await?;
+    match outcome {
+        Exchange::Issued(_) => Ok(response.expect("set when issued")),
+        Exchange::Rejected(e) => Err(e),
+        Exchange::NotFound => Err(OAuthError::invalid_grant("the refresh token is invalid, expired or revoked")),
+        Exchange::Replayed => {
+            tracing::warn!("rotated refresh token replayed after the grace window; its grant was revoked");
+            Err(OAuthError::invalid_grant("the refresh token was already used"))
+        }
+    }
+}
+
+async fn client_credentials(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+) -> Result<oauth_protocol::token::TokenResponse, OAuthError> {
+    if !client.is_confidential() {
+        return Err(OAuthError::new(ErrorCode::UnauthorizedClient, "client_credentials requires a confidential client"));
+    }
+    let allowed = client
+        .metadata
+        .scope
+        .as_deref()
+        .map(|s| Scope::parse(s).unwrap_or_default())
+        .unwrap_or_else(|| state.config.supported_scopes());
+    let scope = match requested_scope(params)? {
+        Some(s) if !s.is_subset(&allowed) => {
+            return Err(OAuthError::new(ErrorCode::InvalidScope, "scope exceeds what this client may request"));
+        }
+        Some(s) if !s.is_empty() => s,
+        _ => allowed,
+    };
+    let resource = match requested_resource(state, params)? {
+        Some(r) => r.to_owned(),
+        None => default_resource(state).ok_or_else(|| OAuthError::new(ErrorCode::InvalidTarget, "resource is required"))?,
+    };
+    let now = now();
+    let (resp, tokens) = mint(
+        state,
+        now,
+        Mint {
+            client_id: &client.client_id,
+            user_id: None,
+            resource: &resource,
+            scope: &scope,
+            grant_id: None,
+            new_grant: None,
+            with_refresh: false,
+        },
+    );
+    state.store.insert_access_token(&tokens).await?;
+    Ok(resp)
+}
+
+/// RFC 8707 leaves a missing `resource` to policy: with exactly one configured resource
+/// server, that one is meant (several MCP clients omit the parameter).
+pub fn default_resource(state: &AppState) -> Option<String> {
+    match state.config.resource_servers.as_slice() {
+        [only] => Some(only.resource.clone()),
+        _ => None,
+    }
+}

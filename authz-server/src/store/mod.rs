@@ -1,0 +1,284 @@
+//! Persistence through sqlx. One `Store` serves both backends: the SQL is portable
+//! (`$n` placeholders, `RETURNING`, BIGINT/TEXT columns) and the backend is chosen by the
+//! `DATABASE_URL` scheme: an embedded SQLite file by default, PostgreSQL for production.
+//! Each backend keeps its own migration directory, applied at start-up.
+//!
+//! Every change that touches more than one row runs in one transaction, and single-use
+//! values (codes, refresh tokens) are consumed with one conditional `UPDATE … RETURNING`.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor, FromRow};
+
+mod grants;
+pub use grants::*;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct User {
+    pub id: String,
+    pub username: String,
+    pub password_hash: String,
+    pub email: Option<String>,
+    pub display_name: Option<String>,
+    pub disabled: i64,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct ClientRow {
+    pub client_id: String,
+    pub secret_hash: Option<String>,
+    pub metadata: String,
+    pub client_id_issued_at: i64,
+    pub origin: String,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct SigningKeyRow {
+    pub kid: String,
+    pub pkcs8: String,
+    pub created_at: i64,
+    pub retired_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct SessionRow {
+    pub user_id: String,
+    pub auth_time: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} already exists")]
+    Conflict(&'static str),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+impl Store {
+    /// Connects, creating the SQLite file (and its directory) when needed, and applies
+    /// the migrations of the chosen backend.
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            return Err(StoreError::Database(sqlx::Error::Configuration(
+                "DATABASE_URL must start with sqlite: or postgres:".into(),
+            )));
+        };
+        if backend == Backend::Sqlite {
+            if let Some(dir) = sqlite_path(url).and_then(|p| p.parent().map(Path::to_path_buf)) {
+                if !dir.as_os_str().is_empty() {
+                    std::fs::create_dir_all(&dir).map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
+                }
+            }
+        }
+        let options = AnyConnectOptions::from_str(url)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 4 } else { 10 })
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets readers run beside the single writer; the busy timeout makes
+                        // concurrent writers queue instead of failing.
+                        conn.execute("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL;")
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        let store = Self { pool, backend };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub async fn migrate(&self) -> StoreResult<()> {
+        match self.backend {
+            Backend::Sqlite => sqlx::migrate!("../migrations/sqlite").run(&self.pool).await?,
+            Backend::Postgres => sqlx::migrate!("../migrations/postgres").run(&self.pool).await?,
+        }
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    // ---- users ----
+
+    pub async fn insert_user(&self, user: &User) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO users (id, username, password_hash, email, display_name, disabled, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&user.id)
+        .bind(&user.username)
+        .bind(&user.password_hash)
+        .bind(&user.email)
+        .bind(&user.display_name)
+        .bind(user.disabled)
+        .bind(user.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict("user") } else { e.into() })?;
+        Ok(())
+    }
+
+    pub async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
+        Ok(sqlx::query_as("SELECT * FROM users WHERE username = $1")
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    pub async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>> {
+        Ok(sqlx::query_as("SELECT * FROM users WHERE id = $1").bind(id).fetch_optional(&self.pool).await?)
+    }
+
+    pub async fn list_users(&self) -> StoreResult<Vec<User>> {
+        Ok(sqlx::query_as("SELECT * FROM users ORDER BY username").fetch_all(&self.pool).await?)
+    }
+
+    // ---- clients ----
+
+    pub async fn insert_client(&self, row: &ClientRow) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO clients (client_id, secret_hash, metadata, client_id_issued_at, origin)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&row.client_id)
+        .bind(&row.secret_hash)
+        .bind(&row.metadata)
+        .bind(row.client_id_issued_at)
+        .bind(&row.origin)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict("client") } else { e.into() })?;
+        Ok(())
+    }
+
+    pub async fn client(&self, client_id: &str) -> StoreResult<Option<ClientRow>> {
+        Ok(sqlx::query_as("SELECT * FROM clients WHERE client_id = $1")
+            .bind(client_id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    pub async fn count_clients(&self) -> StoreResult<i64> {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM clients").fetch_one(&self.pool).await?;
+        Ok(n)
+    }
+
+    // ---- login sessions ----
+
+    pub async fn insert_session(&self, id_hash: &str, user_id: &str, auth_time: i64, expires_at: i64) -> StoreResult<()> {
+        sqlx::query("INSERT INTO sessions (id_hash, user_id, auth_time, expires_at) VALUES ($1, $2, $3, $4)")
+            .bind(id_hash)
+            .bind(user_id)
+            .bind(auth_time)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The live session's user, if the user is still enabled.
+    pub async fn session(&self, id_hash: &str, now: i64) -> StoreResult<Option<SessionRow>> {
+        Ok(sqlx::query_as(
+            "SELECT s.user_id, s.auth_time FROM sessions s JOIN users u ON u.id = s.user_id
+             WHERE s.id_hash = $1 AND s.expires_at > $2 AND u.disabled = 0",
+        )
+        .bind(id_hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    pub async fn delete_session(&self, id_hash: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    // ---- consent ----
+
+    pub async fn consent(&self, user_id: &str, client_id: &str) -> StoreResult<Option<String>> {
+        let row: Option<(String,)> = sqlx::query_as("SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2")
+            .bind(user_id)
+            .bind(client_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.0))
+    }
+
+    // ---- signing keys ----
+
+    pub async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRow>> {
+        Ok(sqlx::query_as("SELECT * FROM signing_keys ORDER BY created_at DESC, kid DESC")
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    /// Inserts a new key and retires the previous active ones, in one transaction.
+    pub async fn rotate_signing_key(&self, row: &SigningKeyRow) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL")
+            .bind(row.created_at)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO signing_keys (kid, pkcs8, created_at, retired_at) VALUES ($1, $2, $3, NULL)")
+            .bind(&row.kid)
+            .bind(&row.pkcs8)
+            .bind(row.created_at)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// The file path of a `sqlite:` URL, for creating its directory.
+fn sqlite_path(url: &str) -> Option<&Path> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next()?;
+    (!path.is_empty() && path != ":memory:").then(|| Path::new(path))
+}

@@ -1,0 +1,91 @@
+//! One askama struct per page. Auto-escaping is on for every value.
+
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage {
+    pub client_name: String,
+    pub redirect_host: String,
+    pub error: Option<String>,
+    pub csrf_token: String,
+    pub request: String,
+    pub username: String,
+}
+
+pub struct ScopeLine {
+    pub name: String,
+    pub description: String,
+}
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+pub struct ConsentPage {
+    pub client_name: String,
+    pub redirect_host: String,
+    pub redirect_uri: String,
+    pub username: String,
+    pub resource_name: String,
+    pub resource: String,
+    pub csrf_token: String,
+    pub request: String,
+    pub scopes: Vec<ScopeLine>,
+    pub client_uri: Option<String>,
+    pub is_metadata_document: bool,
+    pub localhost_only: bool,
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    pub title: String,
+    pub message: String,
+}
+
+pub struct GrantLine {
+    pub id: String,
+    pub client_name: String,
+    pub scope: String,
+    pub resource: String,
+    pub last_used: String,
+}
+
+#[derive(Template)]
+#[template(path = "grants.html")]
+pub struct GrantsPage {
+    pub username: String,
+    pub csrf_token: String,
+    pub grants: Vec<GrantLine>,
+}
+
+/// Renders a page with a status; pages never go into shared caches.
+pub fn render(status: StatusCode, page: &impl Template) -> Response {
+    match page.render() {
+        Ok(html) => {
+            let mut res = (status, Html(html)).into_response();
+            res.headers_mut()
+                .insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+            res
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "template rendering failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    }
+}
+
+pub fn error_page(status: StatusCode, title: &str, message: impl Into<String>) -> Response {
+    render(status, &ErrorPage { title: title.to_owned(), message: message.into() })
+}
+
+/// What a scope lets an application do, for the consent page.
+pub fn describe_scope(scope: &str) -> String {
+    match scope {
+        "mcp:read" => "Read your profile, notes and usage through the MCP server".into(),
+        "mcp:write" => "Create notes on your behalf through the MCP server".into(),
+        "offline_access" => "Stay connected when you are not using it".into(),
+        other => format!("Use the \u{201c}{other}\u{201d} permission"),
+    }
+}
