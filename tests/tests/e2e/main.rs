@@ -1,1 +1,10 @@
+//! End-to-end tests: the real authorization server on a loopback port, real SQLite or
+//! PostgreSQL (`DATABASE_URL`), driven over HTTP by a browser-like client and the `oauth2`
+//! crate. One test binary for the whole crate keeps linking cheap.
 
+mod authorize;
+mod cimd;
+mod flow;
+mod metadata;
+mod register;
+mod token;
