@@ -40,23 +40,41 @@ impl Application {
         Self::with_parts(config, store, listener).await
     }
 
-    pub async fn with_parts(config: Config, store: Store, listener: TcpListener) -> anyhow::Result<Self> {
+    pub async fn with_parts(
+        config: Config,
+        store: Store,
+        listener: TcpListener,
+    ) -> anyhow::Result<Self> {
         let keys = Keys::load(&store, config.access_token_ttl, now()).await?;
         let documents = MetadataDocuments::new(
             config.cimd_allow_loopback,
             Duration::from_millis(config.cimd_timeout_ms),
             config.supported_scopes(),
         );
-        let state = AppState { store, keys, config: Arc::new(config), documents };
+        let state = AppState {
+            store,
+            keys,
+            config: Arc::new(config),
+            documents,
+        };
         let router = routes::router(state.clone())
             .layer(TraceLayer::new_for_http())
-            .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
+            .layer(SetSensitiveRequestHeadersLayer::new([
+                header::AUTHORIZATION,
+                header::COOKIE,
+            ]))
             .layer(RequestBodyLimitLayer::new(64 * 1024));
-        Ok(Self { listener, router, state })
+        Ok(Self {
+            listener,
+            router,
+            state,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     pub fn state(&self) -> &AppState {
@@ -68,12 +86,17 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes; in-flight requests are allowed to finish.
-    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         use axum::serve::ListenerExt;
         let listener = self.listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
-        let result = axum::serve(listener, self.router).with_graceful_shutdown(shutdown).await;
+        let result = axum::serve(listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await;
         self.state.store.close().await;
         result
     }

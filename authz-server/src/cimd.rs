@@ -30,7 +30,12 @@ struct Entry {
 struct PerEntryTtl;
 
 impl Expiry<String, Entry> for PerEntryTtl {
-    fn expire_after_create(&self, _key: &String, value: &Entry, _created_at: Instant) -> Option<Duration> {
+    fn expire_after_create(
+        &self,
+        _key: &String,
+        value: &Entry,
+        _created_at: Instant,
+    ) -> Option<Duration> {
         Some(value.ttl)
     }
 }
@@ -83,7 +88,10 @@ impl MetadataDocuments {
             .expect("the HTTP client configuration is valid");
         Self {
             http,
-            cache: Cache::builder().max_capacity(10_000).expire_after(PerEntryTtl).build(),
+            cache: Cache::builder()
+                .max_capacity(10_000)
+                .expire_after(PerEntryTtl)
+                .build(),
             allow_loopback,
             scopes,
         }
@@ -91,7 +99,8 @@ impl MetadataDocuments {
 
     /// Whether this `client_id` names a metadata document.
     pub fn handles(&self, client_id: &str) -> bool {
-        client_id.starts_with("https://") || (self.allow_loopback && client_id.starts_with("http://"))
+        client_id.starts_with("https://")
+            || (self.allow_loopback && client_id.starts_with("http://"))
     }
 
     /// The client described by the document at `client_id`, or `None` when it cannot be
@@ -123,10 +132,17 @@ impl MetadataDocuments {
         if res.status() != reqwest::StatusCode::OK {
             return Err(format!("fetch answered {}", res.status()));
         }
-        if res.content_length().is_some_and(|n| n as usize > MAX_DOCUMENT_BYTES) {
+        if res
+            .content_length()
+            .is_some_and(|n| n as usize > MAX_DOCUMENT_BYTES)
+        {
             return Err("document too large".into());
         }
-        let ttl = cache_ttl(res.headers().get(reqwest::header::CACHE_CONTROL).and_then(|v| v.to_str().ok()));
+        let ttl = cache_ttl(
+            res.headers()
+                .get(reqwest::header::CACHE_CONTROL)
+                .and_then(|v| v.to_str().ok()),
+        );
         let mut body = Vec::new();
         while let Some(chunk) = res.chunk().await.map_err(|e| format!("read failed: {e}"))? {
             body.extend_from_slice(&chunk);
@@ -135,7 +151,10 @@ impl MetadataDocuments {
             }
         }
         let client = parse_document(client_id, &body, &self.scopes)?;
-        Ok(Entry { client: Arc::new(client), ttl })
+        Ok(Entry {
+            client: Arc::new(client),
+            ttl,
+        })
     }
 
     fn check_url(&self, url: &Url) -> Result<(), String> {
@@ -165,46 +184,69 @@ impl MetadataDocuments {
 /// Validates a fetched document: it must name itself as `client_id`, carry `client_name`
 /// and `redirect_uris`, and must not use a shared secret.
 pub fn parse_document(client_id: &str, body: &[u8], scopes: &Scope) -> Result<Client, String> {
-    let mut doc: serde_json::Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
     let obj = doc.as_object_mut().ok_or("document is not a JSON object")?;
     if obj.get("client_id").and_then(|v| v.as_str()) != Some(client_id) {
         return Err("document client_id does not equal its URL".into());
     }
-    if obj.get("client_name").and_then(|v| v.as_str()).is_none_or(str::is_empty) {
+    if obj
+        .get("client_name")
+        .and_then(|v| v.as_str())
+        .is_none_or(str::is_empty)
+    {
         return Err("document lacks client_name".into());
     }
-    match obj.get("token_endpoint_auth_method").and_then(|v| v.as_str()) {
+    match obj
+        .get("token_endpoint_auth_method")
+        .and_then(|v| v.as_str())
+    {
         None => {
             obj.insert("token_endpoint_auth_method".into(), "none".into());
         }
         Some("none") => {}
-        Some(other) => return Err(format!("token_endpoint_auth_method {other:?} is not usable by a metadata document client")),
+        Some(other) => {
+            return Err(format!(
+                "token_endpoint_auth_method {other:?} is not usable by a metadata document client"
+            ));
+        }
     }
     // The scopes a document lists are advisory; the user consents to what is requested.
     obj.remove("scope");
     let metadata = ClientMetadata::from_json(&doc, scopes).map_err(|e| {
-        format!("invalid metadata: {}", e.error_description.unwrap_or(e.error))
+        format!(
+            "invalid metadata: {}",
+            e.error_description.unwrap_or(e.error)
+        )
     })?;
     if metadata.redirect_uris.is_empty() {
         return Err("document lacks redirect_uris".into());
     }
     debug_assert_eq!(metadata.token_endpoint_auth_method, AuthMethod::None);
-    Ok(Client { client_id: client_id.to_owned(), secret_hash: None, metadata, from_document: true })
+    Ok(Client {
+        client_id: client_id.to_owned(),
+        secret_hash: None,
+        metadata,
+        from_document: true,
+    })
 }
 
 /// Lifetime from `Cache-Control`: `no-store`/`no-cache` → not cached, `max-age` capped at a day.
 pub fn cache_ttl(cache_control: Option<&str>) -> Duration {
-    let Some(cc) = cache_control else { return DEFAULT_TTL };
+    let Some(cc) = cache_control else {
+        return DEFAULT_TTL;
+    };
     let mut ttl = DEFAULT_TTL;
     for directive in cc.split(',').map(str::trim) {
         let lower = directive.to_ascii_lowercase();
         if lower == "no-store" || lower == "no-cache" {
             return Duration::ZERO;
         }
-        if let Some(v) = lower.strip_prefix("max-age=") {
-            if let Ok(secs) = v.trim_matches('"').parse::<u64>() {
-                ttl = Duration::from_secs(secs).min(MAX_TTL);
-            }
+        if let Some(Ok(secs)) = lower
+            .strip_prefix("max-age=")
+            .map(|v| v.trim_matches('"').parse::<u64>())
+        {
+            ttl = Duration::from_secs(secs).min(MAX_TTL);
         }
     }
     ttl
@@ -221,7 +263,10 @@ mod tests {
     #[test]
     fn cache_control_rules() {
         assert_eq!(cache_ttl(None), DEFAULT_TTL);
-        assert_eq!(cache_ttl(Some("public, max-age=60")), Duration::from_secs(60));
+        assert_eq!(
+            cache_ttl(Some("public, max-age=60")),
+            Duration::from_secs(60)
+        );
         assert_eq!(cache_ttl(Some("max-age=99999999")), MAX_TTL);
         assert_eq!(cache_ttl(Some("no-store")), Duration::ZERO);
         assert_eq!(cache_ttl(Some("max-age=60, no-cache")), Duration::ZERO);
@@ -230,14 +275,28 @@ mod tests {
     #[test]
     fn document_validation() {
         let id = "https://app.example.com/oauth/client.json";
-        let ok = format!(r#"{{"client_id":"{id}","client_name":"App","redirect_uris":["http://127.0.0.1/cb"],"grant_types":["authorization_code"]}}"#);
+        let ok = format!(
+            r#"{{"client_id":"{id}","client_name":"App","redirect_uris":["http://127.0.0.1/cb"],"grant_types":["authorization_code"]}}"#
+        );
         let c = parse_document(id, ok.as_bytes(), &scopes()).unwrap();
         assert!(c.from_document && !c.is_confidential());
         let cases = [
-            (r#"{"client_id":"https://other.example/x","client_name":"A","redirect_uris":["https://a/cb"]}"#, "client_id does not equal"),
-            (r#"{"client_id":"ID","redirect_uris":["https://a/cb"]}"#, "client_name"),
-            (r#"{"client_id":"ID","client_name":"A","redirect_uris":["https://a/cb"],"token_endpoint_auth_method":"client_secret_basic"}"#, "not usable"),
-            (r#"{"client_id":"ID","client_name":"A","redirect_uris":["http://evil.example/cb"]}"#, "invalid metadata"),
+            (
+                r#"{"client_id":"https://other.example/x","client_name":"A","redirect_uris":["https://a/cb"]}"#,
+                "client_id does not equal",
+            ),
+            (
+                r#"{"client_id":"ID","redirect_uris":["https://a/cb"]}"#,
+                "client_name",
+            ),
+            (
+                r#"{"client_id":"ID","client_name":"A","redirect_uris":["https://a/cb"],"token_endpoint_auth_method":"client_secret_basic"}"#,
+                "not usable",
+            ),
+            (
+                r#"{"client_id":"ID","client_name":"A","redirect_uris":["http://evil.example/cb"]}"#,
+                "invalid metadata",
+            ),
             ("[1]", "not a JSON object"),
             ("nope", "not JSON"),
         ];
@@ -251,12 +310,29 @@ mod tests {
     #[test]
     fn url_checks() {
         let d = MetadataDocuments::new(false, Duration::from_secs(1), scopes());
-        for bad in ["http://app.example.com/c.json", "https://app.example.com/", "https://127.0.0.1/c.json", "https://10.0.0.1/c.json", "https://[::1]/c.json"] {
+        for bad in [
+            "http://app.example.com/c.json",
+            "https://app.example.com/",
+            "https://127.0.0.1/c.json",
+            "https://10.0.0.1/c.json",
+            "https://[::1]/c.json",
+        ] {
             assert!(d.check_url(&Url::parse(bad).unwrap()).is_err(), "{bad}");
         }
-        assert!(d.check_url(&Url::parse("https://app.example.com/c.json").unwrap()).is_ok());
+        assert!(
+            d.check_url(&Url::parse("https://app.example.com/c.json").unwrap())
+                .is_ok()
+        );
         let local = MetadataDocuments::new(true, Duration::from_secs(1), scopes());
-        assert!(local.check_url(&Url::parse("http://127.0.0.1:9/c.json").unwrap()).is_ok());
-        assert!(local.check_url(&Url::parse("http://10.0.0.1/c.json").unwrap()).is_err());
+        assert!(
+            local
+                .check_url(&Url::parse("http://127.0.0.1:9/c.json").unwrap())
+                .is_ok()
+        );
+        assert!(
+            local
+                .check_url(&Url::parse("http://10.0.0.1/c.json").unwrap())
+                .is_err()
+        );
     }
 }

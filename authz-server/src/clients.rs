@@ -26,11 +26,19 @@ impl Client {
         let metadata = serde_json::from_str(&row.metadata)
             .inspect_err(|e| tracing::error!(client_id = %row.client_id, error = %e, "stored client metadata is unreadable"))
             .ok()?;
-        Some(Self { client_id: row.client_id.clone(), secret_hash: row.secret_hash.clone(), metadata, from_document: false })
+        Some(Self {
+            client_id: row.client_id.clone(),
+            secret_hash: row.secret_hash.clone(),
+            metadata,
+            from_document: false,
+        })
     }
 
     pub fn name(&self) -> &str {
-        self.metadata.client_name.as_deref().unwrap_or(&self.client_id)
+        self.metadata
+            .client_name
+            .as_deref()
+            .unwrap_or(&self.client_id)
     }
 
     pub fn is_confidential(&self) -> bool {
@@ -59,8 +67,13 @@ pub struct Credentials {
 
 /// Reads client credentials from the `Authorization: Basic` header or the form body.
 /// More than one method in one request is refused (RFC 6749 §2.3).
-pub fn credentials(headers: &HeaderMap, params: &Params) -> Result<Option<Credentials>, OAuthError> {
-    let header = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+pub fn credentials(
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<Option<Credentials>, OAuthError> {
+    let header = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
     if let Some(value) = header {
         let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
         if scheme.eq_ignore_ascii_case("basic") {
@@ -72,16 +85,27 @@ pub fn credentials(headers: &HeaderMap, params: &Params) -> Result<Option<Creden
             let id = form_decode(id);
             let secret = form_decode(secret);
             if params.get("client_secret").is_some() {
-                return Err(OAuthError::invalid_request("use one client authentication method, not Basic and client_secret"));
+                return Err(OAuthError::invalid_request(
+                    "use one client authentication method, not Basic and client_secret",
+                ));
             }
             if params.get("client_id").is_some_and(|body_id| body_id != id) {
-                return Err(OAuthError::invalid_client("client_id in the body differs from the Basic credentials", true));
+                return Err(OAuthError::invalid_client(
+                    "client_id in the body differs from the Basic credentials",
+                    true,
+                ));
             }
-            return Ok(Some(Credentials { client_id: id, secret: Some(secret), via_header: true }));
+            return Ok(Some(Credentials {
+                client_id: id,
+                secret: Some(secret),
+                via_header: true,
+            }));
         }
     }
     if params.is_duplicated("client_id") || params.is_duplicated("client_secret") {
-        return Err(OAuthError::invalid_request("client_id and client_secret must not be repeated"));
+        return Err(OAuthError::invalid_request(
+            "client_id and client_secret must not be repeated",
+        ));
     }
     Ok(params.get("client_id").map(|id| Credentials {
         client_id: id.to_owned(),
@@ -128,7 +152,10 @@ mod tests {
     #[test]
     fn two_methods_are_refused() {
         let mut h = HeaderMap::new();
-        h.insert(axum::http::header::AUTHORIZATION, format!("Basic {}", STANDARD.encode("a:b")).parse().unwrap());
+        h.insert(
+            axum::http::header::AUTHORIZATION,
+            format!("Basic {}", STANDARD.encode("a:b")).parse().unwrap(),
+        );
         let err = credentials(&h, &Params::parse(b"client_secret=b")).unwrap_err();
         assert_eq!(err.code.as_str(), "invalid_request");
         let err = credentials(&h, &Params::parse(b"client_id=other")).unwrap_err();

@@ -4,9 +4,9 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
+use oauth_protocol::Scope;
 use oauth_protocol::secret::Secret;
 use oauth_protocol::uri::{normalize_resource, validate_issuer};
-use oauth_protocol::Scope;
 use serde::Deserialize;
 
 /// A resource server this authorization server issues tokens for (RFC 8707).
@@ -78,7 +78,8 @@ impl Config {
     pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {
         let mut config = match path {
             Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()))?;
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()))?;
                 toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?
             }
             None => Config::default(),
@@ -90,7 +91,8 @@ impl Config {
 
     pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
         fn parse<T: std::str::FromStr>(key: &str, v: String) -> anyhow::Result<T> {
-            v.parse().map_err(|_| anyhow::anyhow!("{key}={v:?} is not a valid value"))
+            v.parse()
+                .map_err(|_| anyhow::anyhow!("{key}={v:?} is not a valid value"))
         }
         if let Some(v) = get("AUTHZ_ISSUER") {
             self.issuer = v;
@@ -126,10 +128,12 @@ impl Config {
         }
         // One resource server from the environment, for set-ups without a file.
         if let Some(resource) = get("AUTHZ_RESOURCE") {
-            let client_id = get("AUTHZ_RESOURCE_CLIENT_ID")
-                .ok_or_else(|| anyhow::anyhow!("AUTHZ_RESOURCE is set: set AUTHZ_RESOURCE_CLIENT_ID too"))?;
-            let secret = get("AUTHZ_RESOURCE_CLIENT_SECRET")
-                .ok_or_else(|| anyhow::anyhow!("AUTHZ_RESOURCE is set: set AUTHZ_RESOURCE_CLIENT_SECRET too"))?;
+            let client_id = get("AUTHZ_RESOURCE_CLIENT_ID").ok_or_else(|| {
+                anyhow::anyhow!("AUTHZ_RESOURCE is set: set AUTHZ_RESOURCE_CLIENT_ID too")
+            })?;
+            let secret = get("AUTHZ_RESOURCE_CLIENT_SECRET").ok_or_else(|| {
+                anyhow::anyhow!("AUTHZ_RESOURCE is set: set AUTHZ_RESOURCE_CLIENT_SECRET too")
+            })?;
             self.resource_servers.retain(|r| r.resource != resource);
             self.resource_servers.push(ResourceServer {
                 resource,
@@ -174,7 +178,10 @@ impl Config {
             anyhow::bail!("refresh_grace must not be negative");
         }
         if !matches!(self.log_format.as_str(), "human" | "json") {
-            anyhow::bail!("log_format must be \"human\" or \"json\", not {:?}", self.log_format);
+            anyhow::bail!(
+                "log_format must be \"human\" or \"json\", not {:?}",
+                self.log_format
+            );
         }
         let mut seen = std::collections::HashSet::new();
         for rs in &self.resource_servers {
@@ -220,18 +227,31 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: std::collections::HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: std::collections::HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         move |k| map.get(k).cloned()
     }
 
     #[test]
     fn refuses_trailing_slash_and_public_http_issuers() {
         let mut c = Config::default();
-        c.apply_env(env(&[("AUTHZ_ISSUER", "https://auth.example.com/")])).unwrap();
-        assert!(c.validate().unwrap_err().to_string().contains("trailing slash"));
+        c.apply_env(env(&[("AUTHZ_ISSUER", "https://auth.example.com/")]))
+            .unwrap();
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("trailing slash")
+        );
         c.issuer = "http://auth.example.com".into();
-        assert!(c.validate().unwrap_err().to_string().contains("AUTHZ_ALLOW_INSECURE_ISSUER"));
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("AUTHZ_ALLOW_INSECURE_ISSUER")
+        );
         c.allow_insecure_issuer = true;
         c.validate().unwrap();
     }

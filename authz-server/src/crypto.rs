@@ -2,13 +2,15 @@
 
 use std::sync::{Arc, RwLock};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use oauth_protocol::token::{AccessTokenClaims, Jwk, JwkSet, JwtHeader};
 use ring::rand::{SecureRandom, SystemRandom};
-use ring::signature::{self, ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+use ring::signature::{
+    self, ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair,
+};
 use sha2::{Digest, Sha256};
 
 use crate::store::{SigningKeyRow, Store, StoreResult};
@@ -17,7 +19,9 @@ use crate::store::{SigningKeyRow, Store, StoreResult};
 /// reads the same whether or not a client form-encodes it (RFC 6749 §2.3.1).
 pub fn random_token(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
-    SystemRandom::new().fill(&mut buf).expect("the OS random source failed");
+    SystemRandom::new()
+        .fill(&mut buf)
+        .expect("the OS random source failed");
     B64.encode(buf)
 }
 
@@ -33,7 +37,9 @@ pub fn new_id() -> String {
 /// argon2id PHC string. CPU-heavy: call through `hash_password_blocking` in async code.
 pub fn hash_password(password: &str) -> String {
     let mut salt = [0u8; 16];
-    SystemRandom::new().fill(&mut salt).expect("the OS random source failed");
+    SystemRandom::new()
+        .fill(&mut salt)
+        .expect("the OS random source failed");
     let salt = SaltString::encode_b64(&salt).expect("16 bytes is a valid salt");
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
@@ -43,7 +49,11 @@ pub fn hash_password(password: &str) -> String {
 
 pub fn verify_password(password: &str, phc: &str) -> bool {
     PasswordHash::new(phc)
-        .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 
@@ -83,10 +93,20 @@ struct SigningKey {
 impl SigningKey {
     fn from_row(row: &SigningKeyRow) -> anyhow::Result<Self> {
         let pkcs8 = B64.decode(&row.pkcs8)?;
-        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &pkcs8, &SystemRandom::new())
-            .map_err(|e| anyhow::anyhow!("signing key {} is unreadable: {e}", row.kid))?;
+        let pair = EcdsaKeyPair::from_pkcs8(
+            &ECDSA_P256_SHA256_FIXED_SIGNING,
+            &pkcs8,
+            &SystemRandom::new(),
+        )
+        .map_err(|e| anyhow::anyhow!("signing key {} is unreadable: {e}", row.kid))?;
         let public = pair.public_key().as_ref().to_vec();
-        Ok(Self { kid: row.kid.clone(), pair: Some(pair), public, created_at: row.created_at, retired_at: row.retired_at })
+        Ok(Self {
+            kid: row.kid.clone(),
+            pair: Some(pair),
+            public,
+            created_at: row.created_at,
+            retired_at: row.retired_at,
+        })
     }
 
     fn jwk(&self) -> Jwk {
@@ -106,13 +126,18 @@ impl SigningKey {
 /// RFC 7638 thumbprint of a P-256 public key: a stable `kid`.
 fn thumbprint(public: &[u8]) -> String {
     let (x, y) = public[1..].split_at(32);
-    let canonical = format!(r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#, B64.encode(x), B64.encode(y));
+    let canonical = format!(
+        r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
+        B64.encode(x),
+        B64.encode(y)
+    );
     B64.encode(Sha256::digest(canonical.as_bytes()))
 }
 
 pub fn generate_key_row(now: i64) -> SigningKeyRow {
     let rng = SystemRandom::new();
-    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).expect("P-256 key generation failed");
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+        .expect("P-256 key generation failed");
     let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
         .expect("a freshly generated key parses");
     SigningKeyRow {
@@ -144,8 +169,16 @@ pub struct Keys {
 impl Keys {
     /// Loads the keys, generating and persisting the first one on a new database.
     pub async fn load(store: &Store, access_token_ttl: i64, now: i64) -> anyhow::Result<Self> {
-        let keys = Self { inner: Arc::new(RwLock::new(Vec::new())), access_token_ttl };
-        if store.signing_keys().await?.iter().all(|k| k.retired_at.is_some()) {
+        let keys = Self {
+            inner: Arc::new(RwLock::new(Vec::new())),
+            access_token_ttl,
+        };
+        if store
+            .signing_keys()
+            .await?
+            .iter()
+            .all(|k| k.retired_at.is_some())
+        {
             store.rotate_signing_key(&generate_key_row(now)).await?;
         }
         keys.reload(store).await?;
@@ -154,7 +187,10 @@ impl Keys {
 
     pub async fn reload(&self, store: &Store) -> anyhow::Result<()> {
         let rows = store.signing_keys().await?;
-        let keys = rows.iter().map(SigningKey::from_row).collect::<anyhow::Result<Vec<_>>>()?;
+        let keys = rows
+            .iter()
+            .map(SigningKey::from_row)
+            .collect::<anyhow::Result<Vec<_>>>()?;
         *self.inner.write().expect("key lock poisoned") = keys;
         Ok(())
     }
@@ -168,17 +204,27 @@ impl Keys {
 
     pub fn active_kid(&self) -> String {
         let keys = self.inner.read().expect("key lock poisoned");
-        keys.iter().find(|k| k.retired_at.is_none()).map(|k| k.kid.clone()).unwrap_or_default()
+        keys.iter()
+            .find(|k| k.retired_at.is_none())
+            .map(|k| k.kid.clone())
+            .unwrap_or_default()
     }
 
     /// Keys that may still have live tokens.
     fn is_published(&self, key: &SigningKey, now: i64) -> bool {
-        key.retired_at.is_none_or(|at| at + self.access_token_ttl > now)
+        key.retired_at
+            .is_none_or(|at| at + self.access_token_ttl > now)
     }
 
     pub fn jwks(&self, now: i64) -> JwkSet {
         let keys = self.inner.read().expect("key lock poisoned");
-        JwkSet { keys: keys.iter().filter(|k| self.is_published(k, now)).map(SigningKey::jwk).collect() }
+        JwkSet {
+            keys: keys
+                .iter()
+                .filter(|k| self.is_published(k, now))
+                .map(SigningKey::jwk)
+                .collect(),
+        }
     }
 
     pub fn sign(&self, claims: &AccessTokenClaims) -> String {
@@ -188,14 +234,20 @@ impl Keys {
             .filter(|k| k.retired_at.is_none())
             .max_by_key(|k| k.created_at)
             .expect("an active signing key exists once Keys::load has run");
-        let header = JwtHeader { alg: "ES256".into(), typ: "at+jwt".into(), kid: key.kid.clone() };
+        let header = JwtHeader {
+            alg: "ES256".into(),
+            typ: "at+jwt".into(),
+            kid: key.kid.clone(),
+        };
         let signing_input = format!(
             "{}.{}",
             B64.encode(serde_json::to_vec(&header).expect("header serializes")),
             B64.encode(serde_json::to_vec(claims).expect("claims serialize"))
         );
         let pair = key.pair.as_ref().expect("active key has its private half");
-        let sig = pair.sign(&SystemRandom::new(), signing_input.as_bytes()).expect("ECDSA signing failed");
+        let sig = pair
+            .sign(&SystemRandom::new(), signing_input.as_bytes())
+            .expect("ECDSA signing failed");
         format!("{signing_input}.{}", B64.encode(sig.as_ref()))
     }
 
@@ -203,11 +255,14 @@ impl Keys {
     /// revocation are the caller's to check.
     pub fn verify(&self, token: &str, now: i64) -> Result<AccessTokenClaims, JwtError> {
         let mut parts = token.split('.');
-        let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        let (Some(h), Some(p), Some(s), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
             return Err(JwtError::Malformed);
         };
         let header: JwtHeader =
-            serde_json::from_slice(&B64.decode(h).map_err(|_| JwtError::Malformed)?).map_err(|_| JwtError::Malformed)?;
+            serde_json::from_slice(&B64.decode(h).map_err(|_| JwtError::Malformed)?)
+                .map_err(|_| JwtError::Malformed)?;
         if header.alg != "ES256" || header.typ != "at+jwt" {
             return Err(JwtError::Malformed);
         }
@@ -219,10 +274,11 @@ impl Keys {
                 .find(|k| k.kid == header.kid && self.is_published(k, now))
                 .ok_or(JwtError::UnknownKey)?;
             signature::UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &key.public)
-                .verify(token[..h.len() + 1 + p.len()].as_bytes(), &sig)
+                .verify(&token.as_bytes()[..h.len() + 1 + p.len()], &sig)
                 .map_err(|_| JwtError::Signature)?;
         }
-        serde_json::from_slice(&B64.decode(p).map_err(|_| JwtError::Malformed)?).map_err(|_| JwtError::Malformed)
+        serde_json::from_slice(&B64.decode(p).map_err(|_| JwtError::Malformed)?)
+            .map_err(|_| JwtError::Malformed)
     }
 }
 
@@ -234,7 +290,10 @@ mod tests {
     fn random_tokens_are_url_unreserved() {
         let t = new_secret();
         assert_eq!(t.len(), 43);
-        assert!(t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert!(
+            t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        );
         assert_ne!(t, new_secret());
     }
 
@@ -250,7 +309,10 @@ mod tests {
     #[test]
     fn sign_and_verify_round_trip() {
         let row = generate_key_row(100);
-        let keys = Keys { inner: Arc::new(RwLock::new(vec![SigningKey::from_row(&row).unwrap()])), access_token_ttl: 60 };
+        let keys = Keys {
+            inner: Arc::new(RwLock::new(vec![SigningKey::from_row(&row).unwrap()])),
+            access_token_ttl: 60,
+        };
         let claims = AccessTokenClaims {
             iss: "https://as.example".into(),
             sub: "u1".into(),

@@ -20,7 +20,12 @@ pub struct OAuthError {
 
 impl OAuthError {
     pub fn new(code: ErrorCode, description: impl Into<String>) -> Self {
-        Self { status: StatusCode::BAD_REQUEST, code, description: description.into(), basic_challenge: false }
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            code,
+            description: description.into(),
+            basic_challenge: false,
+        }
     }
 
     pub fn invalid_request(description: impl Into<String>) -> Self {
@@ -81,8 +86,10 @@ impl IntoResponse for OAuthError {
         let body = ErrorResponse::new(self.code, self.description);
         let mut res = no_store_json(self.status, &body);
         if self.basic_challenge {
-            res.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"oauth\", charset=\"UTF-8\""));
+            res.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"oauth\", charset=\"UTF-8\""),
+            );
         }
         res
     }

@@ -10,7 +10,11 @@ use authz_server::store::{Store, User};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "authz-server", version, about = "OAuth 2.1 authorization server for MCP")]
+#[command(
+    name = "authz-server",
+    version,
+    about = "OAuth 2.1 authorization server for MCP"
+)]
 struct Cli {
     /// TOML configuration file (environment variables override it).
     #[arg(long, global = true, env = "AUTHZ_CONFIG")]
@@ -74,7 +78,11 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let app = Application::build(config).await?;
             let state = app.state().clone();
             // Printed on stdout so scripts and tests can read the address when port 0 was used.
-            println!("authz-server listening on http://{} (issuer {})", app.local_addr(), state.config.issuer);
+            println!(
+                "authz-server listening on http://{} (issuer {})",
+                app.local_addr(),
+                state.config.issuer
+            );
             tracing::info!(addr = %app.local_addr(), issuer = %state.config.issuer, "listening");
             app.run_until(shutdown_signal()).await?;
         }
@@ -82,7 +90,12 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Store::connect(&config.database_url).await?;
             println!("migrations applied");
         }
-        Command::User(UserCommand::Add { username, password, email, display_name }) => {
+        Command::User(UserCommand::Add {
+            username,
+            password,
+            email,
+            display_name,
+        }) => {
             let store = Store::connect(&config.database_url).await?;
             if password.len() < 8 {
                 anyhow::bail!("the password must be at least 8 characters");
@@ -102,7 +115,16 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::User(UserCommand::List) => {
             let store = Store::connect(&config.database_url).await?;
             for u in store.list_users().await? {
-                println!("{}\t{}\t{}", u.id, u.username, if u.disabled == 0 { "active" } else { "disabled" });
+                println!(
+                    "{}\t{}\t{}",
+                    u.id,
+                    u.username,
+                    if u.disabled == 0 {
+                        "active"
+                    } else {
+                        "disabled"
+                    }
+                );
             }
         }
         Command::RotateKey => {

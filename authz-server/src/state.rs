@@ -35,8 +35,16 @@ impl AppState {
     /// client ID metadata document. `Ok(None)` for anything unknown or unusable.
     pub async fn client(&self, client_id: &str) -> Result<Option<Client>, LookupError> {
         if self.documents.handles(client_id) {
-            return Ok(self.documents.resolve(client_id).await.map(|c| (*c).clone()));
+            return Ok(self
+                .documents
+                .resolve(client_id)
+                .await
+                .map(|c| (*c).clone()));
         }
-        Ok(self.store.client(client_id).await?.and_then(|row| Client::from_row(&row)))
+        Ok(self
+            .store
+            .client(client_id)
+            .await?
+            .and_then(|row| Client::from_row(&row)))
     }
 }

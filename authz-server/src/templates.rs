@@ -65,8 +65,10 @@ pub fn render(status: StatusCode, page: &impl Template) -> Response {
     match page.render() {
         Ok(html) => {
             let mut res = (status, Html(html)).into_response();
-            res.headers_mut()
-                .insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+            res.headers_mut().insert(
+                axum::http::header::CACHE_CONTROL,
+                axum::http::HeaderValue::from_static("no-store"),
+            );
             res
         }
         Err(e) => {
@@ -77,7 +79,13 @@ pub fn render(status: StatusCode, page: &impl Template) -> Response {
 }
 
 pub fn error_page(status: StatusCode, title: &str, message: impl Into<String>) -> Response {
-    render(status, &ErrorPage { title: title.to_owned(), message: message.into() })
+    render(
+        status,
+        &ErrorPage {
+            title: title.to_owned(),
+            message: message.into(),
+        },
+    )
 }
 
 /// What a scope lets an application do, for the consent page.

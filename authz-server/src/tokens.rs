@@ -52,12 +52,15 @@ pub fn mint(state: &AppState, now: i64, m: Mint<'_>) -> (TokenResponse, NewToken
             expires_at: claims.exp,
             revoked_at: None,
         },
-        refresh: refresh.as_ref().zip(grant_id).map(|(rt, grant_id)| RefreshTokenRow {
-            token_hash: digest(rt),
-            grant_id,
-            created_at: now,
-            expires_at: now + cfg.refresh_token_ttl,
-        }),
+        refresh: refresh
+            .as_ref()
+            .zip(grant_id)
+            .map(|(rt, grant_id)| RefreshTokenRow {
+                token_hash: digest(rt),
+                grant_id,
+                created_at: now,
+                expires_at: now + cfg.refresh_token_ttl,
+            }),
     };
     let response = TokenResponse {
         access_token,

@@ -101,7 +101,9 @@ mod tests {
     #[test]
     fn renders_rfc9728_example_shape() {
         let c = BearerChallenge {
-            resource_metadata: Some("https://rs.example/.well-known/oauth-protected-resource/mcp".into()),
+            resource_metadata: Some(
+                "https://rs.example/.well-known/oauth-protected-resource/mcp".into(),
+            ),
             scope: Some("mcp:read mcp:write".into()),
             ..Default::default()
         };
@@ -131,7 +133,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.error.as_deref(), Some("invalid_token"));
-        assert_eq!(c.error_description.as_deref(), Some("The access token expired"));
+        assert_eq!(
+            c.error_description.as_deref(),
+            Some("The access token expired")
+        );
         let t = BearerChallenge::parse("bearer error=invalid_token,scope=a").unwrap();
         assert_eq!(t.error.as_deref(), Some("invalid_token"));
         assert_eq!(t.scope.as_deref(), Some("a"));

@@ -40,7 +40,10 @@ mod tests {
 
     #[test]
     fn inactive_is_exactly_active_false() {
-        assert_eq!(serde_json::to_string(&IntrospectionResponse::inactive()).unwrap(), r#"{"active":false}"#);
+        assert_eq!(
+            serde_json::to_string(&IntrospectionResponse::inactive()).unwrap(),
+            r#"{"active":false}"#
+        );
     }
 
     #[test]

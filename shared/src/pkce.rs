@@ -25,7 +25,11 @@ pub fn s256_challenge(verifier: &str) -> String {
 /// RFC 7636 §4.6, compared in constant time.
 pub fn verify_s256(verifier: &str, challenge: &str) -> bool {
     is_valid_verifier(verifier)
-        && bool::from(s256_challenge(verifier).as_bytes().ct_eq(challenge.as_bytes()))
+        && bool::from(
+            s256_challenge(verifier)
+                .as_bytes()
+                .ct_eq(challenge.as_bytes()),
+        )
 }
 
 fn is_unreserved(b: u8) -> bool {
@@ -44,7 +48,10 @@ mod tests {
         assert_eq!(s256_challenge(verifier), challenge);
         assert!(verify_s256(verifier, challenge));
         assert!(is_valid_challenge(challenge));
-        assert!(!verify_s256(verifier, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cN"));
+        assert!(!verify_s256(
+            verifier,
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cN"
+        ));
     }
 
     #[test]
@@ -66,7 +73,9 @@ mod tests {
     #[test]
     fn verify_never_panics_on_arbitrary_input() {
         for len in 0..200 {
-            let s: String = (0..len).map(|i| char::from(b' ' + (i * 7 % 90) as u8)).collect();
+            let s: String = (0..len)
+                .map(|i| char::from(b' ' + (i * 7 % 90) as u8))
+                .collect();
             let _ = verify_s256(&s, &s);
             let _ = is_valid_challenge(&s);
         }

@@ -89,36 +89,59 @@ fn meta_err(code: ErrorCode, msg: impl Into<String>) -> ErrorResponse {
     ErrorResponse::new(code, msg)
 }
 
-fn opt_string(doc: &serde_json::Map<String, Value>, key: &str) -> Result<Option<String>, ErrorResponse> {
+fn opt_string(
+    doc: &serde_json::Map<String, Value>,
+    key: &str,
+) -> Result<Option<String>, ErrorResponse> {
     match doc.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.is_empty() => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(meta_err(ErrorCode::InvalidClientMetadata, format!("{key} must be a string"))),
+        Some(_) => Err(meta_err(
+            ErrorCode::InvalidClientMetadata,
+            format!("{key} must be a string"),
+        )),
     }
 }
 
-fn string_list(doc: &serde_json::Map<String, Value>, key: &str) -> Result<Option<Vec<String>>, ErrorResponse> {
+fn string_list(
+    doc: &serde_json::Map<String, Value>,
+    key: &str,
+) -> Result<Option<Vec<String>>, ErrorResponse> {
     match doc.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Array(items)) => items
             .iter()
             .map(|v| match v {
                 Value::String(s) => Ok(s.clone()),
-                _ => Err(meta_err(ErrorCode::InvalidClientMetadata, format!("{key} must be an array of strings"))),
+                _ => Err(meta_err(
+                    ErrorCode::InvalidClientMetadata,
+                    format!("{key} must be an array of strings"),
+                )),
             })
             .collect::<Result<Vec<_>, _>>()
             .map(Some),
-        Some(_) => Err(meta_err(ErrorCode::InvalidClientMetadata, format!("{key} must be an array of strings"))),
+        Some(_) => Err(meta_err(
+            ErrorCode::InvalidClientMetadata,
+            format!("{key} must be an array of strings"),
+        )),
     }
 }
 
-fn https_uri(doc: &serde_json::Map<String, Value>, key: &str) -> Result<Option<String>, ErrorResponse> {
+fn https_uri(
+    doc: &serde_json::Map<String, Value>,
+    key: &str,
+) -> Result<Option<String>, ErrorResponse> {
     let v = opt_string(doc, key)?;
     if let Some(s) = &v {
         match url::Url::parse(s) {
             Ok(u) if u.scheme() == "https" || u.scheme() == "http" => {}
-            _ => return Err(meta_err(ErrorCode::InvalidClientMetadata, format!("{key} must be an http(s) URL"))),
+            _ => {
+                return Err(meta_err(
+                    ErrorCode::InvalidClientMetadata,
+                    format!("{key} must be an http(s) URL"),
+                ));
+            }
         }
     }
     Ok(v)
@@ -129,13 +152,19 @@ impl ClientMetadata {
     /// Unknown members are ignored, as RFC 7591 §2 allows. `supported_scopes` bounds `scope`.
     pub fn from_json(doc: &Value, supported_scopes: &Scope) -> Result<Self, ErrorResponse> {
         let Value::Object(doc) = doc else {
-            return Err(meta_err(ErrorCode::InvalidClientMetadata, "the request body must be a JSON object"));
+            return Err(meta_err(
+                ErrorCode::InvalidClientMetadata,
+                "the request body must be a JSON object",
+            ));
         };
 
         let redirect_uris = string_list(doc, "redirect_uris")?.unwrap_or_default();
         for uri in &redirect_uris {
             if let Err(e) = validate_redirect_uri(uri) {
-                return Err(meta_err(ErrorCode::InvalidRedirectUri, format!("redirect_uri {uri:?}: {e}")));
+                return Err(meta_err(
+                    ErrorCode::InvalidRedirectUri,
+                    format!("redirect_uri {uri:?}: {e}"),
+                ));
             }
         }
 
@@ -149,13 +178,26 @@ impl ClientMetadata {
             })?,
         };
 
-        let grant_types = string_list(doc, "grant_types")?.unwrap_or_else(|| vec![GRANT_AUTHORIZATION_CODE.to_owned()]);
+        let grant_types = string_list(doc, "grant_types")?
+            .unwrap_or_else(|| vec![GRANT_AUTHORIZATION_CODE.to_owned()]);
         if grant_types.is_empty() {
-            return Err(meta_err(ErrorCode::InvalidClientMetadata, "grant_types must not be empty"));
+            return Err(meta_err(
+                ErrorCode::InvalidClientMetadata,
+                "grant_types must not be empty",
+            ));
         }
         for g in &grant_types {
-            if ![GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN, GRANT_CLIENT_CREDENTIALS].contains(&g.as_str()) {
-                return Err(meta_err(ErrorCode::InvalidClientMetadata, format!("grant type {g:?} is not supported")));
+            if ![
+                GRANT_AUTHORIZATION_CODE,
+                GRANT_REFRESH_TOKEN,
+                GRANT_CLIENT_CREDENTIALS,
+            ]
+            .contains(&g.as_str())
+            {
+                return Err(meta_err(
+                    ErrorCode::InvalidClientMetadata,
+                    format!("grant type {g:?} is not supported"),
+                ));
             }
         }
         if grant_types.iter().any(|g| g == GRANT_CLIENT_CREDENTIALS) && !method.is_confidential() {
@@ -165,15 +207,19 @@ impl ClientMetadata {
             ));
         }
 
-        let response_types = string_list(doc, "response_types")?.unwrap_or_else(|| vec!["code".to_owned()]);
+        let response_types =
+            string_list(doc, "response_types")?.unwrap_or_else(|| vec!["code".to_owned()]);
         for r in &response_types {
             if r != "code" {
-                return Err(meta_err(ErrorCode::InvalidClientMetadata, format!("response type {r:?} is not supported")));
+                return Err(meta_err(
+                    ErrorCode::InvalidClientMetadata,
+                    format!("response type {r:?} is not supported"),
+                ));
             }
         }
         let wants_code = grant_types.iter().any(|g| g == GRANT_AUTHORIZATION_CODE);
         // RFC 7591 §2.1: authorization_code goes with response type code and vice versa.
-        if wants_code != !response_types.is_empty() {
+        if wants_code == response_types.is_empty() {
             return Err(meta_err(
                 ErrorCode::InvalidClientMetadata,
                 "grant_types authorization_code and response_types code must be registered together",
@@ -193,7 +239,10 @@ impl ClientMetadata {
                     .map_err(|e| meta_err(ErrorCode::InvalidClientMetadata, e.to_string()))?;
                 let unknown = parsed.difference(supported_scopes);
                 if !unknown.is_empty() {
-                    return Err(meta_err(ErrorCode::InvalidClientMetadata, format!("unknown scope: {unknown}")));
+                    return Err(meta_err(
+                        ErrorCode::InvalidClientMetadata,
+                        format!("unknown scope: {unknown}"),
+                    ));
                 }
                 (!parsed.is_empty()).then(|| parsed.to_string())
             }
@@ -203,13 +252,22 @@ impl ClientMetadata {
             None | Some("web") => "web".to_owned(),
             Some("native") => "native".to_owned(),
             Some(other) => {
-                return Err(meta_err(ErrorCode::InvalidClientMetadata, format!("application_type {other:?} must be web or native")));
+                return Err(meta_err(
+                    ErrorCode::InvalidClientMetadata,
+                    format!("application_type {other:?} must be web or native"),
+                ));
             }
         };
 
         let client_name = opt_string(doc, "client_name")?;
-        if client_name.as_ref().is_some_and(|n| n.chars().count() > 200) {
-            return Err(meta_err(ErrorCode::InvalidClientMetadata, "client_name is longer than 200 characters"));
+        if client_name
+            .as_ref()
+            .is_some_and(|n| n.chars().count() > 200)
+        {
+            return Err(meta_err(
+                ErrorCode::InvalidClientMetadata,
+                "client_name is longer than 200 characters",
+            ));
         }
 
         Ok(Self {
@@ -259,7 +317,11 @@ mod tests {
 
     #[test]
     fn defaults_follow_rfc7591() {
-        let m = ClientMetadata::from_json(&json!({"redirect_uris":["https://a.example/cb"],"scope":""}), &scopes()).unwrap();
+        let m = ClientMetadata::from_json(
+            &json!({"redirect_uris":["https://a.example/cb"],"scope":""}),
+            &scopes(),
+        )
+        .unwrap();
         assert_eq!(m.token_endpoint_auth_method, AuthMethod::ClientSecretBasic);
         assert_eq!(m.grant_types, ["authorization_code"]);
         assert_eq!(m.response_types, ["code"]);
@@ -271,17 +333,61 @@ mod tests {
     fn rejections_carry_the_rfc7591_code() {
         let cases: &[(Value, ErrorCode, &str)] = &[
             (json!([]), ErrorCode::InvalidClientMetadata, "not an object"),
-            (json!({"redirect_uris":["http://evil.example/cb"]}), ErrorCode::InvalidRedirectUri, "non-loopback http"),
-            (json!({"redirect_uris":["https://a.example/cb#x"]}), ErrorCode::InvalidRedirectUri, "fragment"),
-            (json!({"redirect_uris":["javascript:alert(1)"]}), ErrorCode::InvalidRedirectUri, "javascript"),
-            (json!({"redirect_uris":"https://a.example/cb"}), ErrorCode::InvalidClientMetadata, "not an array"),
-            (json!({}), ErrorCode::InvalidRedirectUri, "missing redirect_uris"),
-            (json!({"redirect_uris":["https://a/cb"],"token_endpoint_auth_method":"private_key_jwt"}), ErrorCode::InvalidClientMetadata, "unsupported method"),
-            (json!({"redirect_uris":["https://a/cb"],"grant_types":["implicit"]}), ErrorCode::InvalidClientMetadata, "implicit"),
-            (json!({"redirect_uris":["https://a/cb"],"response_types":["token"]}), ErrorCode::InvalidClientMetadata, "token response"),
-            (json!({"redirect_uris":["https://a/cb"],"scope":"admin"}), ErrorCode::InvalidClientMetadata, "unknown scope"),
-            (json!({"redirect_uris":["https://a/cb"],"application_type":"desktop"}), ErrorCode::InvalidClientMetadata, "application_type"),
-            (json!({"grant_types":["client_credentials"],"response_types":[],"token_endpoint_auth_method":"none"}), ErrorCode::InvalidClientMetadata, "public client_credentials"),
+            (
+                json!({"redirect_uris":["http://evil.example/cb"]}),
+                ErrorCode::InvalidRedirectUri,
+                "non-loopback http",
+            ),
+            (
+                json!({"redirect_uris":["https://a.example/cb#x"]}),
+                ErrorCode::InvalidRedirectUri,
+                "fragment",
+            ),
+            (
+                json!({"redirect_uris":["javascript:alert(1)"]}),
+                ErrorCode::InvalidRedirectUri,
+                "javascript",
+            ),
+            (
+                json!({"redirect_uris":"https://a.example/cb"}),
+                ErrorCode::InvalidClientMetadata,
+                "not an array",
+            ),
+            (
+                json!({}),
+                ErrorCode::InvalidRedirectUri,
+                "missing redirect_uris",
+            ),
+            (
+                json!({"redirect_uris":["https://a/cb"],"token_endpoint_auth_method":"private_key_jwt"}),
+                ErrorCode::InvalidClientMetadata,
+                "unsupported method",
+            ),
+            (
+                json!({"redirect_uris":["https://a/cb"],"grant_types":["implicit"]}),
+                ErrorCode::InvalidClientMetadata,
+                "implicit",
+            ),
+            (
+                json!({"redirect_uris":["https://a/cb"],"response_types":["token"]}),
+                ErrorCode::InvalidClientMetadata,
+                "token response",
+            ),
+            (
+                json!({"redirect_uris":["https://a/cb"],"scope":"admin"}),
+                ErrorCode::InvalidClientMetadata,
+                "unknown scope",
+            ),
+            (
+                json!({"redirect_uris":["https://a/cb"],"application_type":"desktop"}),
+                ErrorCode::InvalidClientMetadata,
+                "application_type",
+            ),
+            (
+                json!({"grant_types":["client_credentials"],"response_types":[],"token_endpoint_auth_method":"none"}),
+                ErrorCode::InvalidClientMetadata,
+                "public client_credentials",
+            ),
         ];
         for (doc, code, why) in cases {
             let err = ClientMetadata::from_json(doc, &scopes()).expect_err(why);
@@ -291,7 +397,11 @@ mod tests {
 
     #[test]
     fn client_information_echoes_metadata_flat() {
-        let m = ClientMetadata::from_json(&json!({"redirect_uris":["https://a.example/cb"],"client_name":"A"}), &scopes()).unwrap();
+        let m = ClientMetadata::from_json(
+            &json!({"redirect_uris":["https://a.example/cb"],"client_name":"A"}),
+            &scopes(),
+        )
+        .unwrap();
         let info = ClientInformation {
             client_id: "abc".into(),
             client_secret: Some("s".into()),

@@ -98,16 +98,10 @@ pub fn validate_redirect_uri(uri: &str) -> Result<Url, UriError> {
         return Err(UriError::Fragment);
     }
     match url.scheme() {
-        "https" => {
-            if url.host().is_none() {
-                return Err(UriError::NotAbsolute);
-            }
-        }
-        "http" => {
-            if !is_loopback_host(&url) {
-                return Err(UriError::InsecureHttp);
-            }
-        }
+        "https" if url.host().is_none() => return Err(UriError::NotAbsolute),
+        "https" => {}
+        "http" if !is_loopback_host(&url) => return Err(UriError::InsecureHttp),
+        "http" => {}
         "javascript" | "data" | "vbscript" | "file" | "blob" | "about" | "ws" | "wss" | "ftp" => {
             return Err(UriError::Scheme(url.scheme().to_owned()));
         }
@@ -202,8 +196,16 @@ mod tests {
             ("https://app.example.com/cb#", false, "empty fragment"),
             ("javascript:alert(1)", false, "javascript"),
             ("data:text/html,hi", false, "data"),
-            ("com.example.app:/oauth2redirect", true, "private-use scheme"),
-            ("cursor://anysphere.cursor-retrieval/oauth/callback", true, "custom scheme"),
+            (
+                "com.example.app:/oauth2redirect",
+                true,
+                "private-use scheme",
+            ),
+            (
+                "cursor://anysphere.cursor-retrieval/oauth/callback",
+                true,
+                "custom scheme",
+            ),
             ("/relative", false, "relative"),
             ("https://user:pw@app.example.com/cb", false, "userinfo"),
         ];
@@ -215,21 +217,91 @@ mod tests {
     #[test]
     fn redirect_uri_matching_is_exact_except_loopback_port() {
         let cases: &[(&str, &str, bool, &str)] = &[
-            ("https://a.example/cb", "https://a.example/cb", true, "identical"),
-            ("https://a.example/cb", "https://a.example/cb/", false, "trailing slash"),
-            ("https://a.example/cb", "https://A.example/cb", false, "case"),
-            ("https://a.example:443/cb", "https://a.example/cb", false, "explicit port"),
-            ("https://a.example/cb", "https://a.example/cb?x=1", false, "extra query"),
-            ("http://127.0.0.1:3000/cb", "http://127.0.0.1:51234/cb", true, "loopback port"),
-            ("http://127.0.0.1/cb", "http://127.0.0.1:51234/cb", true, "portless registered"),
-            ("http://localhost:1/cb", "http://localhost:2/cb", true, "localhost port"),
+            (
+                "https://a.example/cb",
+                "https://a.example/cb",
+                true,
+                "identical",
+            ),
+            (
+                "https://a.example/cb",
+                "https://a.example/cb/",
+                false,
+                "trailing slash",
+            ),
+            (
+                "https://a.example/cb",
+                "https://A.example/cb",
+                false,
+                "case",
+            ),
+            (
+                "https://a.example:443/cb",
+                "https://a.example/cb",
+                false,
+                "explicit port",
+            ),
+            (
+                "https://a.example/cb",
+                "https://a.example/cb?x=1",
+                false,
+                "extra query",
+            ),
+            (
+                "http://127.0.0.1:3000/cb",
+                "http://127.0.0.1:51234/cb",
+                true,
+                "loopback port",
+            ),
+            (
+                "http://127.0.0.1/cb",
+                "http://127.0.0.1:51234/cb",
+                true,
+                "portless registered",
+            ),
+            (
+                "http://localhost:1/cb",
+                "http://localhost:2/cb",
+                true,
+                "localhost port",
+            ),
             ("http://[::1]:1/cb", "http://[::1]:2/cb", true, "ipv6 port"),
-            ("http://127.0.0.1:3000/cb", "http://localhost:3000/cb", false, "host differs"),
-            ("http://127.0.0.1:3000/cb", "http://127.0.0.1:3000/other", false, "path differs"),
-            ("http://127.0.0.1:3000/cb", "http://127.0.0.1:3000/cb?a=b", false, "query differs"),
-            ("http://127.0.0.1:3000/cb", "http://127.0.0.1:x/cb", false, "bad port"),
-            ("http://127.0.0.1/cb", "http://evil@127.0.0.1:1/cb", false, "userinfo"),
-            ("https://127.0.0.1:1/cb", "https://127.0.0.1:2/cb", false, "https keeps ports"),
+            (
+                "http://127.0.0.1:3000/cb",
+                "http://localhost:3000/cb",
+                false,
+                "host differs",
+            ),
+            (
+                "http://127.0.0.1:3000/cb",
+                "http://127.0.0.1:3000/other",
+                false,
+                "path differs",
+            ),
+            (
+                "http://127.0.0.1:3000/cb",
+                "http://127.0.0.1:3000/cb?a=b",
+                false,
+                "query differs",
+            ),
+            (
+                "http://127.0.0.1:3000/cb",
+                "http://127.0.0.1:x/cb",
+                false,
+                "bad port",
+            ),
+            (
+                "http://127.0.0.1/cb",
+                "http://evil@127.0.0.1:1/cb",
+                false,
+                "userinfo",
+            ),
+            (
+                "https://127.0.0.1:1/cb",
+                "https://127.0.0.1:2/cb",
+                false,
+                "https keeps ports",
+            ),
         ];
         for (reg, req, ok, why) in cases {
             assert_eq!(redirect_uri_matches(reg, req), *ok, "{why}: {reg} vs {req}");
@@ -238,7 +310,18 @@ mod tests {
 
     #[test]
     fn redirect_matching_never_panics() {
-        let parts = ["http://", "127.0.0.1", "[::1]", ":", "80", "/", "?", "@", "]", "a"];
+        let parts = [
+            "http://",
+            "127.0.0.1",
+            "[::1]",
+            ":",
+            "80",
+            "/",
+            "?",
+            "@",
+            "]",
+            "a",
+        ];
         for a in &parts {
             for b in &parts {
                 for c in &parts {
@@ -265,22 +348,46 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(normalize_resource(input).unwrap(), *want, "{input}");
         }
-        assert_eq!(normalize_resource("https://e.com/mcp#x"), Err(UriError::Fragment));
+        assert_eq!(
+            normalize_resource("https://e.com/mcp#x"),
+            Err(UriError::Fragment)
+        );
         assert!(normalize_resource("urn:x").is_err());
     }
 
     #[test]
     fn issuer_rules() {
         assert!(validate_issuer("https://auth.example.com", false).is_ok());
-        assert_eq!(validate_issuer("https://auth.example.com/", false), Err(UriError::TrailingSlash));
-        assert_eq!(validate_issuer("http://127.0.0.1:8001", false), Err(UriError::InsecureHttp));
+        assert_eq!(
+            validate_issuer("https://auth.example.com/", false),
+            Err(UriError::TrailingSlash)
+        );
+        assert_eq!(
+            validate_issuer("http://127.0.0.1:8001", false),
+            Err(UriError::InsecureHttp)
+        );
         assert!(validate_issuer("http://127.0.0.1:8001", true).is_ok());
-        assert_eq!(validate_issuer("https://a.example?x=1", false), Err(UriError::Query));
+        assert_eq!(
+            validate_issuer("https://a.example?x=1", false),
+            Err(UriError::Query)
+        );
     }
 
     #[test]
     fn private_addresses() {
-        for ip in ["127.0.0.1", "10.1.2.3", "192.168.1.1", "172.16.0.1", "169.254.169.254", "::1", "fd00::1", "fe80::1", "::ffff:127.0.0.1", "100.64.0.1", "0.0.0.0"] {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.1.1",
+            "172.16.0.1",
+            "169.254.169.254",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "100.64.0.1",
+            "0.0.0.0",
+        ] {
             assert!(is_private_address(ip.parse().unwrap()), "{ip}");
         }
         for ip in ["93.184.216.34", "2606:2800:220:1::1", "8.8.8.8"] {

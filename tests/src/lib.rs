@@ -4,11 +4,11 @@
 
 use std::sync::Arc;
 
+use authz_server::Application;
 use authz_server::config::{Config, ResourceServer};
 use authz_server::crypto::{hash_password, new_id};
 use authz_server::state::now;
 use authz_server::store::{Store, Table, User};
-use authz_server::Application;
 use oauth_protocol::secret::Secret;
 use reqwest::redirect::Policy;
 use tokio::net::TcpListener;
@@ -27,8 +27,13 @@ pub async fn fresh_database_url() -> String {
         Ok(url) if url.starts_with("postgres") => {
             use sqlx::Connection;
             let name = format!("e2e_{}", new_id().to_lowercase().replace(['-', '_'], ""));
-            let mut conn = sqlx::PgConnection::connect(&url).await.expect("PostgreSQL reachable at DATABASE_URL");
-            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create database");
+            let mut conn = sqlx::PgConnection::connect(&url)
+                .await
+                .expect("PostgreSQL reachable at DATABASE_URL");
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut conn)
+                .await
+                .expect("create database");
             let mut base = Url::parse(&url).expect("DATABASE_URL is a URL");
             base.set_path(&format!("/{name}"));
             base.to_string()
@@ -80,7 +85,9 @@ impl TestStack {
         };
         adjust(&mut config);
         config.validate().expect("test configuration is valid");
-        let store = Store::connect(&config.database_url).await.expect("database");
+        let store = Store::connect(&config.database_url)
+            .await
+            .expect("database");
         let user_id = new_id();
         store
             .insert_user(&User {
@@ -94,7 +101,9 @@ impl TestStack {
             })
             .await
             .expect("user");
-        let app = Application::with_parts(config.clone(), store.clone(), listener).await.expect("app");
+        let app = Application::with_parts(config.clone(), store.clone(), listener)
+            .await
+            .expect("app");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             app.run_until(async {
@@ -104,12 +113,23 @@ impl TestStack {
             .expect("server runs");
         });
         Self {
-            resource: config.resource_servers.first().map(|r| r.resource.clone()).unwrap_or_default(),
+            resource: config
+                .resource_servers
+                .first()
+                .map(|r| r.resource.clone())
+                .unwrap_or_default(),
             issuer,
             store,
             config: Arc::new(config),
-            browser: reqwest::Client::builder().redirect(Policy::none()).cookie_store(true).build().unwrap(),
-            http: reqwest::Client::builder().redirect(Policy::none()).build().unwrap(),
+            browser: reqwest::Client::builder()
+                .redirect(Policy::none())
+                .cookie_store(true)
+                .build()
+                .unwrap(),
+            http: reqwest::Client::builder()
+                .redirect(Policy::none())
+                .build()
+                .unwrap(),
             user_id,
             shutdown: Some(tx),
             task: Some(task),
@@ -126,7 +146,13 @@ impl TestStack {
 
     /// Registers a client (RFC 7591) and returns the JSON response body.
     pub async fn register(&self, body: serde_json::Value) -> serde_json::Value {
-        let res = self.http.post(self.url("/register")).json(&body).send().await.unwrap();
+        let res = self
+            .http
+            .post(self.url("/register"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), 201, "registration of {body} failed");
         res.json().await.unwrap()
     }
@@ -153,7 +179,10 @@ impl TestStack {
                 "token_endpoint_auth_method": method,
             }))
             .await;
-        (info["client_id"].as_str().unwrap().to_owned(), info["client_secret"].as_str().unwrap().to_owned())
+        (
+            info["client_id"].as_str().unwrap().to_owned(),
+            info["client_secret"].as_str().unwrap().to_owned(),
+        )
     }
 
     /// Walks an authorization URL like a person at a browser: signs in when asked,
@@ -181,15 +210,27 @@ impl TestStack {
             let res = if html.contains("id=\"login-form\"") {
                 self.browser
                     .post(self.url("/login"))
-                    .form(&[("username", USERNAME), ("password", PASSWORD), ("csrf_token", &csrf), ("request", &request)])
+                    .form(&[
+                        ("username", USERNAME),
+                        ("password", PASSWORD),
+                        ("csrf_token", &csrf),
+                        ("request", &request),
+                    ])
                     .send()
                     .await
                     .unwrap()
             } else {
-                assert!(html.contains("id=\"consent-form\""), "neither login nor consent page: {html}");
+                assert!(
+                    html.contains("id=\"consent-form\""),
+                    "neither login nor consent page: {html}"
+                );
                 self.browser
                     .post(self.url("/consent"))
-                    .form(&[("decision", decision), ("csrf_token", &csrf), ("request", &request)])
+                    .form(&[
+                        ("decision", decision),
+                        ("csrf_token", &csrf),
+                        ("request", &request),
+                    ])
                     .send()
                     .await
                     .unwrap()
@@ -234,7 +275,11 @@ pub fn location(res: &reqwest::Response) -> String {
 }
 
 fn absolute(base: &str, loc: &str) -> String {
-    if loc.starts_with('/') { format!("{base}{loc}") } else { loc.to_owned() }
+    if loc.starts_with('/') {
+        format!("{base}{loc}")
+    } else {
+        loc.to_owned()
+    }
 }
 
 /// The value of a hidden form field, HTML entities decoded.
@@ -286,13 +331,22 @@ pub fn query(url: &Url) -> std::collections::HashMap<String, String> {
 }
 
 /// An HTTP client for the `oauth2` crate on top of reqwest (no redirects).
-pub fn oauth_http() -> impl Fn(oauth2::HttpRequest) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<oauth2::HttpResponse, reqwest::Error>> + Send>> {
-    let client = reqwest::Client::builder().redirect(Policy::none()).build().unwrap();
+pub fn oauth_http() -> impl Fn(
+    oauth2::HttpRequest,
+) -> std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<oauth2::HttpResponse, reqwest::Error>> + Send>,
+> {
+    let client = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .unwrap();
     move |req: oauth2::HttpRequest| {
         let client = client.clone();
         Box::pin(async move {
             let (parts, body) = req.into_parts();
-            let mut builder = client.request(parts.method, parts.uri.to_string()).body(body);
+            let mut builder = client
+                .request(parts.method, parts.uri.to_string())
+                .body(body);
             for (k, v) in parts.headers.iter() {
                 builder = builder.header(k, v);
             }
@@ -306,4 +360,3 @@ pub fn oauth_http() -> impl Fn(oauth2::HttpRequest) -> std::pin::Pin<Box<dyn std
         })
     }
 }
-

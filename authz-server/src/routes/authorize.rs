@@ -39,9 +39,17 @@ pub struct AuthRequest {
 
 pub enum AuthorizeError {
     /// The redirect URI cannot be trusted: show the user an error page.
-    Page { title: &'static str, message: String },
+    Page {
+        title: &'static str,
+        message: String,
+    },
     /// Tell the client, through its redirect URI.
-    Redirect { redirect_uri: String, state: Option<String>, code: ErrorCode, description: String },
+    Redirect {
+        redirect_uri: String,
+        state: Option<String>,
+        code: ErrorCode,
+        description: String,
+    },
     Internal,
 }
 
@@ -64,8 +72,16 @@ impl AuthorizeError {
     fn into_response(self, state: &AppState) -> Response {
         match self {
             Self::Page { title, message } => error_page(StatusCode::BAD_REQUEST, title, message),
-            Self::Redirect { redirect_uri, state: st, code, description } => {
-                let mut params = vec![("error", code.as_str()), ("error_description", description.as_str())];
+            Self::Redirect {
+                redirect_uri,
+                state: st,
+                code,
+                description,
+            } => {
+                let mut params = vec![
+                    ("error", code.as_str()),
+                    ("error_description", description.as_str()),
+                ];
                 if let Some(s) = &st {
                     params.push(("state", s));
                 }
@@ -95,39 +111,63 @@ pub fn with_query(uri: &str, params: &[(&str, &str)]) -> String {
 fn see_other(location: &str) -> Response {
     match HeaderValue::from_str(location) {
         Ok(v) => (StatusCode::SEE_OTHER, [(header::LOCATION, v)]).into_response(),
-        Err(_) => error_page(StatusCode::BAD_REQUEST, "Invalid redirect", "The redirect address is not valid."),
+        Err(_) => error_page(
+            StatusCode::BAD_REQUEST,
+            "Invalid redirect",
+            "The redirect address is not valid.",
+        ),
     }
 }
 
 fn page(title: &'static str, message: impl Into<String>) -> AuthorizeError {
-    AuthorizeError::Page { title, message: message.into() }
+    AuthorizeError::Page {
+        title,
+        message: message.into(),
+    }
 }
 
 /// Validates an authorization request given as its raw query string.
 pub async fn validate(state: &AppState, query: &str) -> Result<AuthRequest, AuthorizeError> {
     let p = Params::parse(query.as_bytes());
     if p.is_duplicated("client_id") {
-        return Err(page("Invalid request", "The client_id parameter is repeated."));
+        return Err(page(
+            "Invalid request",
+            "The client_id parameter is repeated.",
+        ));
     }
-    let client_id = p.get("client_id").ok_or_else(|| page("Invalid request", "The request has no client_id."))?;
-    let client = state
-        .client(client_id)
-        .await?
-        .ok_or_else(|| page("Unknown application", "This application is not registered with this server."))?;
+    let client_id = p
+        .get("client_id")
+        .ok_or_else(|| page("Invalid request", "The request has no client_id."))?;
+    let client = state.client(client_id).await?.ok_or_else(|| {
+        page(
+            "Unknown application",
+            "This application is not registered with this server.",
+        )
+    })?;
     if p.is_duplicated("redirect_uri") {
-        return Err(page("Invalid request", "The redirect_uri parameter is repeated."));
+        return Err(page(
+            "Invalid request",
+            "The redirect_uri parameter is repeated.",
+        ));
     }
     let registered = &client.metadata.redirect_uris;
     let redirect_uri = match p.get("redirect_uri") {
         Some(r) if registered.iter().any(|reg| redirect_uri_matches(reg, r)) => r.to_owned(),
         Some(_) => {
-            return Err(page("Invalid redirect address", "The redirect_uri is not registered for this application."));
+            return Err(page(
+                "Invalid redirect address",
+                "The redirect_uri is not registered for this application.",
+            ));
         }
         None if registered.len() == 1 => registered[0].clone(),
         None => return Err(page("Invalid request", "The request has no redirect_uri.")),
     };
     // From here on the redirect URI is trusted: errors go back to the client.
-    let st = if p.is_duplicated("state") { None } else { p.get("state").map(str::to_owned) };
+    let st = if p.is_duplicated("state") {
+        None
+    } else {
+        p.get("state").map(str::to_owned)
+    };
     let fail = |code: ErrorCode, description: &str| AuthorizeError::Redirect {
         redirect_uri: redirect_uri.clone(),
         state: st.clone(),
@@ -135,29 +175,59 @@ pub async fn validate(state: &AppState, query: &str) -> Result<AuthRequest, Auth
         description: description.to_owned(),
     };
     if p.is_duplicated("resource") {
-        return Err(fail(ErrorCode::InvalidTarget, "one resource per request is supported"));
+        return Err(fail(
+            ErrorCode::InvalidTarget,
+            "one resource per request is supported",
+        ));
     }
     if let Some(dup) = p.first_duplicate() {
-        return Err(fail(ErrorCode::InvalidRequest, &format!("parameter {dup} is repeated")));
+        return Err(fail(
+            ErrorCode::InvalidRequest,
+            &format!("parameter {dup} is repeated"),
+        ));
     }
     match p.get("response_type") {
         None => return Err(fail(ErrorCode::InvalidRequest, "response_type is required")),
         Some("code") => {}
-        Some(_) => return Err(fail(ErrorCode::UnsupportedResponseType, "only response_type=code is supported")),
+        Some(_) => {
+            return Err(fail(
+                ErrorCode::UnsupportedResponseType,
+                "only response_type=code is supported",
+            ));
+        }
     }
     if !client.metadata.allows_grant(GRANT_AUTHORIZATION_CODE) {
-        return Err(fail(ErrorCode::UnauthorizedClient, "this client is not registered for the authorization code grant"));
+        return Err(fail(
+            ErrorCode::UnauthorizedClient,
+            "this client is not registered for the authorization code grant",
+        ));
     }
-    let code_challenge = p
-        .get("code_challenge")
-        .ok_or_else(|| fail(ErrorCode::InvalidRequest, "code_challenge is required (PKCE)"))?;
+    let code_challenge = p.get("code_challenge").ok_or_else(|| {
+        fail(
+            ErrorCode::InvalidRequest,
+            "code_challenge is required (PKCE)",
+        )
+    })?;
     match p.get("code_challenge_method") {
         Some("S256") => {}
-        None => return Err(fail(ErrorCode::InvalidRequest, "code_challenge_method is required and must be S256")),
-        Some(_) => return Err(fail(ErrorCode::InvalidRequest, "code_challenge_method must be S256")),
+        None => {
+            return Err(fail(
+                ErrorCode::InvalidRequest,
+                "code_challenge_method is required and must be S256",
+            ));
+        }
+        Some(_) => {
+            return Err(fail(
+                ErrorCode::InvalidRequest,
+                "code_challenge_method must be S256",
+            ));
+        }
     }
     if !pkce::is_valid_challenge(code_challenge) {
-        return Err(fail(ErrorCode::InvalidRequest, "code_challenge is not a valid S256 challenge"));
+        return Err(fail(
+            ErrorCode::InvalidRequest,
+            "code_challenge is not a valid S256 challenge",
+        ));
     }
     let supported = state.config.supported_scopes();
     let scope = match p.get("scope") {
@@ -165,18 +235,28 @@ pub async fn validate(state: &AppState, query: &str) -> Result<AuthRequest, Auth
         None => Scope::default(),
     };
     if !scope.difference(&supported).is_empty() {
-        return Err(fail(ErrorCode::InvalidScope, &format!("unknown scope: {}", scope.difference(&supported))));
+        return Err(fail(
+            ErrorCode::InvalidScope,
+            &format!("unknown scope: {}", scope.difference(&supported)),
+        ));
     }
     let scope = if scope.is_empty() {
-        client.metadata.scope.as_deref().and_then(|s| Scope::parse(s).ok()).unwrap_or(supported)
+        client
+            .metadata
+            .scope
+            .as_deref()
+            .and_then(|s| Scope::parse(s).ok())
+            .unwrap_or(supported)
     } else {
         scope
     };
     let resource = match p.get("resource") {
-        Some(r) => state
-            .config
-            .resource_server(r)
-            .ok_or_else(|| fail(ErrorCode::InvalidTarget, "the resource is not known to this server"))?,
+        Some(r) => state.config.resource_server(r).ok_or_else(|| {
+            fail(
+                ErrorCode::InvalidTarget,
+                "the resource is not known to this server",
+            )
+        })?,
         None => match state.config.resource_servers.as_slice() {
             [only] => only,
             _ => return Err(fail(ErrorCode::InvalidTarget, "resource is required")),
@@ -186,7 +266,10 @@ pub async fn validate(state: &AppState, query: &str) -> Result<AuthRequest, Auth
     let prompts: Vec<&str> = p.get("prompt").unwrap_or_default().split(' ').collect();
     let prompt_none = prompts.contains(&"none");
     if prompt_none && prompts.len() > 1 {
-        return Err(fail(ErrorCode::InvalidRequest, "prompt=none cannot be combined with other values"));
+        return Err(fail(
+            ErrorCode::InvalidRequest,
+            "prompt=none cannot be combined with other values",
+        ));
     }
     Ok(AuthRequest {
         redirect_uri: redirect_uri.clone(),
@@ -214,12 +297,22 @@ impl AuthRequest {
     fn redirect_host(&self) -> String {
         url::Url::parse(&self.redirect_uri)
             .ok()
-            .and_then(|u| u.host_str().map(str::to_owned).or_else(|| Some(format!("{}:", u.scheme()))))
+            .and_then(|u| {
+                u.host_str()
+                    .map(str::to_owned)
+                    .or_else(|| Some(format!("{}:", u.scheme())))
+            })
             .unwrap_or_else(|| self.redirect_uri.clone())
     }
 }
 
-fn login_page(req: &AuthRequest, csrf: String, query: &str, username: &str, error: Option<&str>) -> LoginPage {
+fn login_page(
+    req: &AuthRequest,
+    csrf: String,
+    query: &str,
+    username: &str,
+    error: Option<&str>,
+) -> LoginPage {
     LoginPage {
         client_name: req.client.name().to_owned(),
         redirect_host: req.redirect_host(),
@@ -238,7 +331,11 @@ fn with_cookie(mut res: Response, cookie: Option<HeaderValue>) -> Response {
 }
 
 /// `GET /authorize`.
-pub async fn authorize(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+pub async fn authorize(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
     let query = query.unwrap_or_default();
     match authorize_inner(&state, &headers, &query).await {
         Ok(res) => res,
@@ -246,7 +343,11 @@ pub async fn authorize(State(state): State<AppState>, headers: HeaderMap, RawQue
     }
 }
 
-async fn authorize_inner(state: &AppState, headers: &HeaderMap, query: &str) -> Result<Response, AuthorizeError> {
+async fn authorize_inner(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: &str,
+) -> Result<Response, AuthorizeError> {
     let req = validate(state, query).await?;
     let now = now();
     let session = web::session(state, headers, now).await?;
@@ -258,15 +359,27 @@ async fn authorize_inner(state: &AppState, headers: &HeaderMap, query: &str) -> 
         let page = login_page(&req, csrf, query, "", None);
         return Ok(with_cookie(render(StatusCode::OK, &page), csrf_cookie));
     };
-    let prior = state.store.consent(&session.user_id, &req.client.client_id).await?;
-    let prior = prior.and_then(|s| Scope::parse(&s).ok()).unwrap_or_default();
+    let prior = state
+        .store
+        .consent(&session.user_id, &req.client.client_id)
+        .await?;
+    let prior = prior
+        .and_then(|s| Scope::parse(&s).ok())
+        .unwrap_or_default();
     if !req.prompt_consent && !prior.is_empty() && req.scope.is_subset(&prior) {
         return issue_code(state, &req, &session.user_id, None).await;
     }
     if req.prompt_none {
-        return Err(req.error(ErrorCode::ConsentRequired, "the user has not approved this application"));
+        return Err(req.error(
+            ErrorCode::ConsentRequired,
+            "the user has not approved this application",
+        ));
     }
-    let user = state.store.user_by_id(&session.user_id).await?.ok_or(AuthorizeError::Internal)?;
+    let user = state
+        .store
+        .user_by_id(&session.user_id)
+        .await?
+        .ok_or(AuthorizeError::Internal)?;
     let localhost_only = req
         .client
         .metadata
@@ -282,7 +395,14 @@ async fn authorize_inner(state: &AppState, headers: &HeaderMap, query: &str) -> 
         resource: req.resource.resource.clone(),
         csrf_token: csrf,
         request: query.to_owned(),
-        scopes: req.scope.iter().map(|s| ScopeLine { name: s.to_owned(), description: describe_scope(s) }).collect(),
+        scopes: req
+            .scope
+            .iter()
+            .map(|s| ScopeLine {
+                name: s.to_owned(),
+                description: describe_scope(s),
+            })
+            .collect(),
         client_uri: req.client.metadata.client_uri.clone(),
         is_metadata_document: req.client.from_document,
         localhost_only,
@@ -292,7 +412,12 @@ async fn authorize_inner(state: &AppState, headers: &HeaderMap, query: &str) -> 
 
 /// Creates the code (recording consent in the same transaction when given) and sends the
 /// browser back to the client with `code`, `state` and `iss`.
-async fn issue_code(state: &AppState, req: &AuthRequest, user_id: &str, consent: Option<&Scope>) -> Result<Response, AuthorizeError> {
+async fn issue_code(
+    state: &AppState,
+    req: &AuthRequest,
+    user_id: &str,
+    consent: Option<&Scope>,
+) -> Result<Response, AuthorizeError> {
     let now = now();
     let code = new_secret();
     let row = CodeRow {
@@ -308,7 +433,10 @@ async fn issue_code(state: &AppState, req: &AuthRequest, user_id: &str, consent:
         grant_id: None,
     };
     let consent_scope = consent.map(|s| s.to_string());
-    state.store.insert_code(&row, consent_scope.as_deref().map(|s| (s, now))).await?;
+    state
+        .store
+        .insert_code(&row, consent_scope.as_deref().map(|s| (s, now)))
+        .await?;
     tracing::info!(client_id = %req.client.client_id, "authorization code issued");
     let mut params = vec![("code", code.as_str())];
     if let Some(s) = &req.state {
@@ -324,7 +452,10 @@ fn without_prompt_login(query: &str) -> String {
     let mut ser = form_urlencoded::Serializer::new(String::new());
     for (k, v) in form_urlencoded::parse(query.as_bytes()) {
         if k == "prompt" {
-            let rest: Vec<&str> = v.split(' ').filter(|p| *p != "login" && !p.is_empty()).collect();
+            let rest: Vec<&str> = v
+                .split(' ')
+                .filter(|p| *p != "login" && !p.is_empty())
+                .collect();
             if !rest.is_empty() {
                 ser.append_pair(&k, &rest.join(" "));
             }
@@ -347,7 +478,13 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap, body: Byte
     let username = form.get("username").unwrap_or_default().to_owned();
     if !csrf_ok(&headers, form.get("csrf_token")) {
         let (csrf, cookie) = csrf_token(&state, &headers);
-        let page = login_page(&req, csrf, &query, &username, Some("This form expired. Please sign in again."));
+        let page = login_page(
+            &req,
+            csrf,
+            &query,
+            &username,
+            Some("This form expired. Please sign in again."),
+        );
         return with_cookie(render(StatusCode::FORBIDDEN, &page), cookie);
     }
     let user = match state.store.user_by_username(&username).await {
@@ -355,23 +492,50 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap, body: Byte
         Err(e) => return AuthorizeError::from(e).into_response(&state),
     };
     let password = form.get("password").unwrap_or_default().to_owned();
-    let ok = verify_password_blocking(password, user.as_ref().map(|u| u.password_hash.clone())).await;
+    let ok =
+        verify_password_blocking(password, user.as_ref().map(|u| u.password_hash.clone())).await;
     let Some(user) = user.filter(|_| ok) else {
         tracing::warn!("sign-in failed");
         let (csrf, cookie) = csrf_token(&state, &headers);
-        let page = login_page(&req, csrf, &query, &username, Some("Wrong username or password."));
+        let page = login_page(
+            &req,
+            csrf,
+            &query,
+            &username,
+            Some("Wrong username or password."),
+        );
         return with_cookie(render(StatusCode::OK, &page), cookie);
     };
     let now = now();
     let session_id = new_secret();
-    if let Err(e) = state.store.insert_session(&digest(&session_id), &user.id, now, now + state.config.session_ttl).await {
+    if let Err(e) = state
+        .store
+        .insert_session(
+            &digest(&session_id),
+            &user.id,
+            now,
+            now + state.config.session_ttl,
+        )
+        .await
+    {
         return AuthorizeError::from(e).into_response(&state);
     }
     tracing::info!(user_id = %user.id, "signed in");
-    let next = format!("{}?{}", oauth_protocol::paths::AUTHORIZE, without_prompt_login(&query));
+    let next = format!(
+        "{}?{}",
+        oauth_protocol::paths::AUTHORIZE,
+        without_prompt_login(&query)
+    );
     let mut res = see_other(&next);
-    res.headers_mut()
-        .append(header::SET_COOKIE, set_cookie(&state, SESSION_COOKIE, &session_id, state.config.session_ttl));
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(
+            &state,
+            SESSION_COOKIE,
+            &session_id,
+            state.config.session_ttl,
+        ),
+    );
     res
 }
 
@@ -384,15 +548,26 @@ pub async fn consent(State(state): State<AppState>, headers: HeaderMap, body: By
         let req = validate(&state, &query).await?;
         let now = now();
         let Some(session) = web::session(&state, &headers, now).await? else {
-            return Ok(see_other(&format!("{}?{query}", oauth_protocol::paths::AUTHORIZE)));
+            return Ok(see_other(&format!(
+                "{}?{query}",
+                oauth_protocol::paths::AUTHORIZE
+            )));
         };
         if !csrf_ok(&headers, form.get("csrf_token")) {
-            return Err(page("Form expired", "This consent form expired. Return to the application and try again."));
+            return Err(page(
+                "Form expired",
+                "This consent form expired. Return to the application and try again.",
+            ));
         }
         match form.get("decision") {
             Some("approve") => {
-                let prior = state.store.consent(&session.user_id, &req.client.client_id).await?;
-                let prior = prior.and_then(|s| Scope::parse(&s).ok()).unwrap_or_default();
+                let prior = state
+                    .store
+                    .consent(&session.user_id, &req.client.client_id)
+                    .await?;
+                let prior = prior
+                    .and_then(|s| Scope::parse(&s).ok())
+                    .unwrap_or_default();
                 let remembered = prior.union(&req.scope);
                 tracing::info!(client_id = %req.client.client_id, "consent given");
                 issue_code(&state, &req, &session.user_id, Some(&remembered)).await
@@ -412,15 +587,22 @@ pub async fn consent(State(state): State<AppState>, headers: HeaderMap, body: By
 pub async fn logout(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let form = Params::parse(&body);
     if !csrf_ok(&headers, form.get("csrf_token")) {
-        return error_page(StatusCode::FORBIDDEN, "Form expired", "Reload the page and try again.");
+        return error_page(
+            StatusCode::FORBIDDEN,
+            "Form expired",
+            "Reload the page and try again.",
+        );
     }
-    if let Some(id) = web::cookie(&headers, SESSION_COOKIE) {
-        if let Err(e) = state.store.delete_session(&digest(id)).await {
-            return AuthorizeError::from(e).into_response(&state);
-        }
+    if let Some(id) = web::cookie(&headers, SESSION_COOKIE)
+        && let Err(e) = state.store.delete_session(&digest(id)).await
+    {
+        return AuthorizeError::from(e).into_response(&state);
     }
     let mut res = error_page(StatusCode::OK, "Signed out", "You have been signed out.");
-    res.headers_mut().append(header::SET_COOKIE, set_cookie(&state, SESSION_COOKIE, "", 0));
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(&state, SESSION_COOKIE, "", 0),
+    );
     res
 }
 
@@ -430,13 +612,22 @@ mod tests {
 
     #[test]
     fn with_query_keeps_the_uri_verbatim() {
-        assert_eq!(with_query("http://127.0.0.1:3000/cb", &[("code", "a b")]), "http://127.0.0.1:3000/cb?code=a+b");
-        assert_eq!(with_query("https://a/cb?x=1", &[("state", "s")]), "https://a/cb?x=1&state=s");
+        assert_eq!(
+            with_query("http://127.0.0.1:3000/cb", &[("code", "a b")]),
+            "http://127.0.0.1:3000/cb?code=a+b"
+        );
+        assert_eq!(
+            with_query("https://a/cb?x=1", &[("state", "s")]),
+            "https://a/cb?x=1&state=s"
+        );
     }
 
     #[test]
     fn prompt_login_is_removed_only() {
-        assert_eq!(without_prompt_login("a=1&prompt=login+consent"), "a=1&prompt=consent");
+        assert_eq!(
+            without_prompt_login("a=1&prompt=login+consent"),
+            "a=1&prompt=consent"
+        );
         assert_eq!(without_prompt_login("prompt=login&b=2"), "b=2");
     }
 }

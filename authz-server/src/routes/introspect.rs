@@ -2,12 +2,12 @@
 //! configured credentials sees only tokens minted for its resource; a client sees only its
 //! own tokens. Anything else is exactly `{"active":false}`.
 
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::post;
-use axum::Router;
 use oauth_protocol::introspect::IntrospectionResponse;
 use oauth_protocol::paths;
 use oauth_protocol::secret::{constant_time_eq, digest};
@@ -36,33 +36,71 @@ impl Caller {
     }
 }
 
-async fn authenticate_caller(state: &AppState, headers: &HeaderMap, body: &Bytes) -> Result<(Caller, oauth_protocol::form::Params), OAuthError> {
+async fn authenticate_caller(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<(Caller, oauth_protocol::form::Params), OAuthError> {
     let params = form_params(headers, body)?;
-    let creds = credentials(headers, &params)?
-        .ok_or_else(|| OAuthError::invalid_client("introspection requires client authentication", false))?;
+    let creds = credentials(headers, &params)?.ok_or_else(|| {
+        OAuthError::invalid_client("introspection requires client authentication", false)
+    })?;
     let secret = creds.secret.as_deref().unwrap_or_default();
-    if let Some(rs) = state.config.resource_servers.iter().find(|rs| rs.client_id == creds.client_id) {
-        if creds.secret.is_some() && constant_time_eq(secret.as_bytes(), rs.client_secret.expose().as_bytes()) {
-            return Ok((Caller::ResourceServer { resource: rs.resource.clone() }, params));
+    if let Some(rs) = state
+        .config
+        .resource_servers
+        .iter()
+        .find(|rs| rs.client_id == creds.client_id)
+    {
+        if creds.secret.is_some()
+            && constant_time_eq(secret.as_bytes(), rs.client_secret.expose().as_bytes())
+        {
+            return Ok((
+                Caller::ResourceServer {
+                    resource: rs.resource.clone(),
+                },
+                params,
+            ));
         }
-        return Err(OAuthError::invalid_client("client authentication failed", creds.via_header));
+        return Err(OAuthError::invalid_client(
+            "client authentication failed",
+            creds.via_header,
+        ));
     }
     let client = authenticate(state.client(&creds.client_id).await?, &creds)?;
     if !client.is_confidential() {
-        return Err(OAuthError::invalid_client("introspection requires a confidential client", creds.via_header));
+        return Err(OAuthError::invalid_client(
+            "introspection requires a confidential client",
+            creds.via_header,
+        ));
     }
-    Ok((Caller::Client { client_id: client.client_id }, params))
+    Ok((
+        Caller::Client {
+            client_id: client.client_id,
+        },
+        params,
+    ))
 }
 
 #[tracing::instrument(skip_all)]
-async fn introspect(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, OAuthError> {
+async fn introspect(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, OAuthError> {
     let (caller, params) = authenticate_caller(&state, &headers, &body).await?;
-    let token = params.get("token").ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    let token = params
+        .get("token")
+        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
     let answer = lookup(&state, &caller, token).await?;
     Ok(no_store_json(StatusCode::OK, &answer))
 }
 
-async fn lookup(state: &AppState, caller: &Caller, token: &str) -> Result<IntrospectionResponse, OAuthError> {
+async fn lookup(
+    state: &AppState,
+    caller: &Caller,
+    token: &str,
+) -> Result<IntrospectionResponse, OAuthError> {
     let now = now();
     let issuer = &state.config.issuer;
     if let Ok(claims) = state.keys.verify(token, now) {
@@ -72,7 +110,10 @@ async fn lookup(state: &AppState, caller: &Caller, token: &str) -> Result<Intros
         let Some(row) = state.store.access_token_state(&claims.jti).await? else {
             return Ok(IntrospectionResponse::inactive());
         };
-        if row.revoked_at.is_some() || row.grant_revoked_at.is_some() || !caller.may_see(&row.client_id, &row.resource) {
+        if row.revoked_at.is_some()
+            || row.grant_revoked_at.is_some()
+            || !caller.may_see(&row.client_id, &row.resource)
+        {
             return Ok(IntrospectionResponse::inactive());
         }
         return Ok(IntrospectionResponse {
@@ -92,7 +133,9 @@ async fn lookup(state: &AppState, caller: &Caller, token: &str) -> Result<Intros
     if let Some(ctx) = state.store.refresh_token_context(&digest(token)).await? {
         let live = ctx.revoked_at.is_none() && ctx.expires_at > now;
         // A rotated token is live only while its grace window lasts.
-        let rotated_out = ctx.rotated_at.is_some_and(|at| now - at > state.config.refresh_grace);
+        let rotated_out = ctx
+            .rotated_at
+            .is_some_and(|at| now - at > state.config.refresh_grace);
         if live && !rotated_out && caller.may_see(&ctx.client_id, &ctx.resource) {
             let username = match &ctx.user_id {
                 Some(id) => state.store.user_by_id(id).await?.map(|u| u.username),

@@ -18,7 +18,13 @@ pub fn router() -> Router<AppState> {
 
 pub fn document(state: &AppState) -> AuthorizationServerMetadata {
     let c = &state.config;
-    let auth_methods = || vec!["client_secret_basic".to_owned(), "client_secret_post".to_owned(), "none".to_owned()];
+    let auth_methods = || {
+        vec![
+            "client_secret_basic".to_owned(),
+            "client_secret_post".to_owned(),
+            "none".to_owned(),
+        ]
+    };
     AuthorizationServerMetadata {
         issuer: c.issuer.clone(),
         authorization_endpoint: c.endpoint(paths::AUTHORIZE),
@@ -28,13 +34,20 @@ pub fn document(state: &AppState) -> AuthorizationServerMetadata {
         scopes_supported: c.scopes.clone(),
         response_types_supported: vec!["code".into()],
         response_modes_supported: vec!["query".into()],
-        grant_types_supported: vec!["authorization_code".into(), "refresh_token".into(), "client_credentials".into()],
+        grant_types_supported: vec![
+            "authorization_code".into(),
+            "refresh_token".into(),
+            "client_credentials".into(),
+        ],
         token_endpoint_auth_methods_supported: auth_methods(),
         revocation_endpoint: c.endpoint(paths::REVOKE),
         revocation_endpoint_auth_methods_supported: auth_methods(),
         introspection_endpoint: c.endpoint(paths::INTROSPECT),
         // Introspection callers are resource servers and confidential clients.
-        introspection_endpoint_auth_methods_supported: vec!["client_secret_basic".into(), "client_secret_post".into()],
+        introspection_endpoint_auth_methods_supported: vec![
+            "client_secret_basic".into(),
+            "client_secret_post".into(),
+        ],
         code_challenge_methods_supported: vec!["S256".into()],
         authorization_response_iss_parameter_supported: true,
         client_id_metadata_document_supported: true,
@@ -44,12 +57,18 @@ pub fn document(state: &AppState) -> AuthorizationServerMetadata {
 
 async fn metadata(State(state): State<AppState>) -> Response {
     let mut res = Json(document(&state)).into_response();
-    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
     res
 }
 
 async fn jwks(State(state): State<AppState>) -> Response {
     let mut res = Json(state.keys.jwks(now())).into_response();
-    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
     res
 }

@@ -61,5 +61,8 @@ pub fn router(state: AppState) -> Router {
 /// Unknown paths, well-known ones included, are a JSON 404: discovery clients move on to
 /// their next candidate URL on a 4xx but abort on anything else.
 async fn not_found() -> impl IntoResponse {
-    (StatusCode::NOT_FOUND, axum::Json(serde_json::json!({"error": "not_found"})))
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(serde_json::json!({"error": "not_found"})),
+    )
 }

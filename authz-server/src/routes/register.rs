@@ -1,11 +1,11 @@
 //! RFC 7591 dynamic client registration.
 
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use axum::routing::post;
-use axum::Router;
 use oauth_protocol::paths;
 use oauth_protocol::register::{ClientInformation, ClientMetadata};
 use oauth_protocol::secret::digest;
@@ -25,17 +25,33 @@ fn refuse(e: ErrorResponse) -> Response {
 }
 
 #[tracing::instrument(skip_all, fields(client_id))]
-async fn register(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, OAuthError> {
+async fn register(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, OAuthError> {
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")));
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+        });
     if !is_json {
-        return Ok(refuse(ErrorResponse::new(ErrorCode::InvalidClientMetadata, "the request body must be application/json")));
+        return Ok(refuse(ErrorResponse::new(
+            ErrorCode::InvalidClientMetadata,
+            "the request body must be application/json",
+        )));
     }
     let doc: serde_json::Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
-        Err(e) => return Ok(refuse(ErrorResponse::new(ErrorCode::InvalidClientMetadata, format!("malformed JSON: {e}")))),
+        Err(e) => {
+            return Ok(refuse(ErrorResponse::new(
+                ErrorCode::InvalidClientMetadata,
+                format!("malformed JSON: {e}"),
+            )));
+        }
     };
     let metadata = match ClientMetadata::from_json(&doc, &state.config.supported_scopes()) {
         Ok(m) => m,
@@ -43,7 +59,10 @@ async fn register(State(state): State<AppState>, headers: HeaderMap, body: Bytes
     };
     let issued_at = now();
     let client_id = new_id();
-    let secret = metadata.token_endpoint_auth_method.is_confidential().then(new_secret);
+    let secret = metadata
+        .token_endpoint_auth_method
+        .is_confidential()
+        .then(new_secret);
     tracing::Span::current().record("client_id", client_id.as_str());
     state
         .store
@@ -55,7 +74,10 @@ async fn register(State(state): State<AppState>, headers: HeaderMap, body: Bytes
             origin: "dynamic".into(),
         })
         .await?;
-    tracing::info!(method = metadata.token_endpoint_auth_method.as_str(), "client registered");
+    tracing::info!(
+        method = metadata.token_endpoint_auth_method.as_str(),
+        "client registered"
+    );
     let info = ClientInformation {
         client_id,
         client_secret_expires_at: secret.as_ref().map(|_| 0),

@@ -1,12 +1,12 @@
 //! RFC 7009 token revocation. Unknown tokens and tokens of other clients get 200 and are
 //! left alone (§2.2); revoking a refresh token revokes its whole grant, access tokens included.
 
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use axum::Router;
 use oauth_protocol::paths;
 use oauth_protocol::secret::digest;
 
@@ -19,16 +19,26 @@ pub fn router() -> Router<AppState> {
 }
 
 #[tracing::instrument(skip_all, fields(client_id))]
-async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, OAuthError> {
+async fn revoke(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, OAuthError> {
     let params = form_params(&headers, &body)?;
     let client = calling_client(&state, &headers, &params).await?;
     tracing::Span::current().record("client_id", client.client_id.as_str());
-    let token = params.get("token").ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    let token = params
+        .get("token")
+        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
     let now = now();
     let hint = params.get("token_type_hint");
     // The hint only orders the look-ups (§2.1).
     let access_first = hint != Some("refresh_token");
-    for kind in if access_first { [true, false] } else { [false, true] } {
+    for kind in if access_first {
+        [true, false]
+    } else {
+        [false, true]
+    } {
         if kind {
             if let Ok(claims) = state.keys.verify(token, now) {
                 if claims.client_id == client.client_id {

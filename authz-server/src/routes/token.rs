@@ -1,14 +1,16 @@
 //! The token endpoint (RFC 6749 §3.2, OAuth 2.1 §3.2): authorization code with PKCE,
 //! refresh-token rotation, and client credentials.
 
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use axum::routing::post;
-use axum::Router;
 use oauth_protocol::form::Params;
-use oauth_protocol::register::{GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN};
+use oauth_protocol::register::{
+    GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN,
+};
 use oauth_protocol::secret::digest;
 use oauth_protocol::{ErrorCode, Scope, paths, pkce};
 
@@ -29,19 +31,30 @@ pub fn form_params(headers: &HeaderMap, body: &Bytes) -> Result<Params, OAuthErr
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
+        .is_some_and(|m| {
+            m.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
     if !is_form {
-        return Err(OAuthError::invalid_request("the body must be application/x-www-form-urlencoded"));
+        return Err(OAuthError::invalid_request(
+            "the body must be application/x-www-form-urlencoded",
+        ));
     }
     let params = Params::parse(body);
     if let Some(dup) = params.first_duplicate() {
-        return Err(OAuthError::invalid_request(format!("parameter {dup} is repeated")));
+        return Err(OAuthError::invalid_request(format!(
+            "parameter {dup} is repeated"
+        )));
     }
     Ok(params)
 }
 
 /// Authenticates the calling client (secret or, for public clients, none).
-pub async fn calling_client(state: &AppState, headers: &HeaderMap, params: &Params) -> Result<Client, OAuthError> {
+pub async fn calling_client(
+    state: &AppState,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<Client, OAuthError> {
     let creds = credentials(headers, params)?
         .ok_or_else(|| OAuthError::invalid_client("client authentication is required", false))?;
     let client = state.client(&creds.client_id).await?;
@@ -49,7 +62,11 @@ pub async fn calling_client(state: &AppState, headers: &HeaderMap, params: &Para
 }
 
 #[tracing::instrument(skip_all, fields(grant_type, client_id))]
-async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, OAuthError> {
+async fn token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, OAuthError> {
     let params = form_params(&headers, &body)?;
     let grant_type = params
         .get("grant_type")
@@ -58,9 +75,16 @@ async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -
     tracing::Span::current().record("grant_type", grant_type.as_str());
     let client = calling_client(&state, &headers, &params).await?;
     tracing::Span::current().record("client_id", client.client_id.as_str());
-    let known = [GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN, GRANT_CLIENT_CREDENTIALS];
+    let known = [
+        GRANT_AUTHORIZATION_CODE,
+        GRANT_REFRESH_TOKEN,
+        GRANT_CLIENT_CREDENTIALS,
+    ];
     if !known.contains(&grant_type.as_str()) {
-        return Err(OAuthError::new(ErrorCode::UnsupportedGrantType, format!("grant_type {grant_type:?} is not supported")));
+        return Err(OAuthError::new(
+            ErrorCode::UnsupportedGrantType,
+            format!("grant_type {grant_type:?} is not supported"),
+        ));
     }
     if !client.metadata.allows_grant(&grant_type) {
         return Err(OAuthError::new(
@@ -78,7 +102,10 @@ async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -
 }
 
 /// The `resource` of a token request, normalised against the configured resource servers.
-fn requested_resource<'a>(state: &'a AppState, params: &Params) -> Result<Option<&'a str>, OAuthError> {
+fn requested_resource<'a>(
+    state: &'a AppState,
+    params: &Params,
+) -> Result<Option<&'a str>, OAuthError> {
     match params.get("resource") {
         None => Ok(None),
         Some(r) => state
@@ -92,7 +119,9 @@ fn requested_resource<'a>(state: &'a AppState, params: &Params) -> Result<Option
 fn requested_scope(params: &Params) -> Result<Option<Scope>, OAuthError> {
     params
         .get("scope")
-        .map(|s| Scope::parse(s).map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e.to_string())))
+        .map(|s| {
+            Scope::parse(s).map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e.to_string()))
+        })
         .transpose()
 }
 
@@ -101,7 +130,9 @@ async fn authorization_code(
     client: &Client,
     params: &Params,
 ) -> Result<oauth_protocol::token::TokenResponse, OAuthError> {
-    let code = params.get("code").ok_or_else(|| OAuthError::invalid_request("code is required"))?;
+    let code = params
+        .get("code")
+        .ok_or_else(|| OAuthError::invalid_request("code is required"))?;
     let verifier = params
         .get("code_verifier")
         .ok_or_else(|| OAuthError::invalid_request("code_verifier is required (PKCE)"))?;
@@ -114,7 +145,9 @@ async fn authorization_code(
         .store
         .redeem_code(&digest(code), now, |row| {
             if row.client_id != client.client_id {
-                return Err(OAuthError::invalid_grant("the code was issued to another client"));
+                return Err(OAuthError::invalid_grant(
+                    "the code was issued to another client",
+                ));
             }
             if row.expires_at <= now {
                 return Err(OAuthError::invalid_grant("the code has expired"));
@@ -122,13 +155,20 @@ async fn authorization_code(
             // OAuth 2.1 §4.1.3: redirect_uri must match when the authorization request had one;
             // we always record the effective one, so a sent value must equal it.
             if redirect_uri.is_some_and(|r| r != row.redirect_uri) {
-                return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request"));
+                return Err(OAuthError::invalid_grant(
+                    "redirect_uri does not match the authorization request",
+                ));
             }
             if !pkce::verify_s256(verifier, &row.code_challenge) {
-                return Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge"));
+                return Err(OAuthError::invalid_grant(
+                    "code_verifier does not match the code_challenge",
+                ));
             }
             if resource.is_some_and(|r| r != row.resource) {
-                return Err(OAuthError::new(ErrorCode::InvalidTarget, "resource differs from the authorization request"));
+                return Err(OAuthError::new(
+                    ErrorCode::InvalidTarget,
+                    "resource differs from the authorization request",
+                ));
             }
             let scope = Scope::parse(&row.scope).unwrap_or_default();
             let grant_id = new_id();
@@ -159,7 +199,7 @@ async fn authorization_code(
         })
         .await?;
     match outcome {
-        Exchange::Issued(_) => Ok(response.expect("set when issued")),
+        Exchange::Issued => Ok(response.expect("set when issued")),
         Exchange::Rejected(e) => Err(e),
         Exchange::NotFound => Err(OAuthError::invalid_grant("the code is invalid or expired")),
         Exchange::Replayed => {
@@ -185,16 +225,24 @@ async fn refresh_token(
         .store
         .rotate_refresh_token(&digest(token), now, state.config.refresh_grace, |ctx| {
             if ctx.client_id != client.client_id {
-                return Err(OAuthError::invalid_grant("the refresh token was issued to another client"));
+                return Err(OAuthError::invalid_grant(
+                    "the refresh token was issued to another client",
+                ));
             }
             if resource.is_some_and(|r| r != ctx.resource) {
-                return Err(OAuthError::new(ErrorCode::InvalidTarget, "resource differs from the original grant"));
+                return Err(OAuthError::new(
+                    ErrorCode::InvalidTarget,
+                    "resource differs from the original grant",
+                ));
             }
             let granted = Scope::parse(&ctx.scope).unwrap_or_default();
             // RFC 6749 §6: the scope may narrow, never widen.
             let scope = match &scope {
                 Some(s) if !s.is_subset(&granted) => {
-                    return Err(OAuthError::new(ErrorCode::InvalidScope, "scope exceeds the original grant"));
+                    return Err(OAuthError::new(
+                        ErrorCode::InvalidScope,
+                        "scope exceeds the original grant",
+                    ));
                 }
                 Some(s) if !s.is_empty() => s.clone(),
                 _ => granted,
@@ -217,12 +265,18 @@ async fn refresh_token(
         })
         .await?;
     match outcome {
-        Exchange::Issued(_) => Ok(response.expect("set when issued")),
+        Exchange::Issued => Ok(response.expect("set when issued")),
         Exchange::Rejected(e) => Err(e),
-        Exchange::NotFound => Err(OAuthError::invalid_grant("the refresh token is invalid, expired or revoked")),
+        Exchange::NotFound => Err(OAuthError::invalid_grant(
+            "the refresh token is invalid, expired or revoked",
+        )),
         Exchange::Replayed => {
-            tracing::warn!("rotated refresh token replayed after the grace window; its grant was revoked");
-            Err(OAuthError::invalid_grant("the refresh token was already used"))
+            tracing::warn!(
+                "rotated refresh token replayed after the grace window; its grant was revoked"
+            );
+            Err(OAuthError::invalid_grant(
+                "the refresh token was already used",
+            ))
         }
     }
 }
@@ -233,7 +287,10 @@ async fn client_credentials(
     params: &Params,
 ) -> Result<oauth_protocol::token::TokenResponse, OAuthError> {
     if !client.is_confidential() {
-        return Err(OAuthError::new(ErrorCode::UnauthorizedClient, "client_credentials requires a confidential client"));
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "client_credentials requires a confidential client",
+        ));
     }
     let allowed = client
         .metadata
@@ -243,14 +300,18 @@ async fn client_credentials(
         .unwrap_or_else(|| state.config.supported_scopes());
     let scope = match requested_scope(params)? {
         Some(s) if !s.is_subset(&allowed) => {
-            return Err(OAuthError::new(ErrorCode::InvalidScope, "scope exceeds what this client may request"));
+            return Err(OAuthError::new(
+                ErrorCode::InvalidScope,
+                "scope exceeds what this client may request",
+            ));
         }
         Some(s) if !s.is_empty() => s,
         _ => allowed,
     };
     let resource = match requested_resource(state, params)? {
         Some(r) => r.to_owned(),
-        None => default_resource(state).ok_or_else(|| OAuthError::new(ErrorCode::InvalidTarget, "resource is required"))?,
+        None => default_resource(state)
+            .ok_or_else(|| OAuthError::new(ErrorCode::InvalidTarget, "resource is required"))?,
     };
     let now = now();
     let (resp, tokens) = mint(

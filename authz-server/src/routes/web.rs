@@ -27,8 +27,14 @@ pub fn router() -> Router<AppState> {
 async fn stylesheet() -> Response {
     (
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8")),
-            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/css; charset=utf-8"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=3600"),
+            ),
         ],
         include_str!("../../../assets/style.css"),
     )
@@ -48,9 +54,15 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// `Set-Cookie` for our cookies: HttpOnly, SameSite=Lax, Secure under https.
 pub fn set_cookie(state: &AppState, name: &str, value: &str, max_age: i64) -> HeaderValue {
-    let secure = if state.config.is_https() { "; Secure" } else { "" };
-    HeaderValue::from_str(&format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"))
-        .expect("cookie values are base64url")
+    let secure = if state.config.is_https() {
+        "; Secure"
+    } else {
+        ""
+    };
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
+    ))
+    .expect("cookie values are base64url")
 }
 
 /// The CSRF token of this browser, and a `Set-Cookie` when it needs a new one.
@@ -73,7 +85,11 @@ pub fn csrf_ok(headers: &HeaderMap, submitted: Option<&str>) -> bool {
     }
 }
 
-pub async fn session(state: &AppState, headers: &HeaderMap, now: i64) -> Result<Option<SessionRow>, crate::store::StoreError> {
+pub async fn session(
+    state: &AppState,
+    headers: &HeaderMap,
+    now: i64,
+) -> Result<Option<SessionRow>, crate::store::StoreError> {
     match cookie(headers, SESSION_COOKIE) {
         Some(id) => state.store.session(&digest(id), now).await,
         None => Ok(None),

@@ -65,7 +65,7 @@ pub struct NewTokens {
 /// Outcome of a single-use credential exchange.
 #[derive(Debug)]
 pub enum Exchange<E> {
-    Issued(NewTokens),
+    Issued,
     /// Unknown, expired, revoked: nothing was written.
     NotFound,
     /// Used before (outside any grace window): the grant it produced was revoked.
@@ -160,24 +160,34 @@ async fn write_tokens(tx: &mut Transaction<'static, Any>, t: &NewTokens) -> Stor
     Ok(())
 }
 
-async fn revoke_grant_in(tx: &mut Transaction<'static, Any>, grant_id: &str, now: i64) -> StoreResult<()> {
+async fn revoke_grant_in(
+    tx: &mut Transaction<'static, Any>,
+    grant_id: &str,
+    now: i64,
+) -> StoreResult<()> {
     sqlx::query("UPDATE grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
         .bind(now)
         .bind(grant_id)
         .execute(&mut **tx)
         .await?;
-    sqlx::query("UPDATE access_tokens SET revoked_at = $1 WHERE grant_id = $2 AND revoked_at IS NULL")
-        .bind(now)
-        .bind(grant_id)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "UPDATE access_tokens SET revoked_at = $1 WHERE grant_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(grant_id)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
 impl Store {
     /// Stores a new authorization code, and when `consent` is given, records the user's
     /// consent in the same transaction.
-    pub async fn insert_code(&self, code: &CodeRow, consent: Option<(&str, i64)>) -> StoreResult<()> {
+    pub async fn insert_code(
+        &self,
+        code: &CodeRow,
+        consent: Option<(&str, i64)>,
+    ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
         if let Some((scope, now)) = consent {
             sqlx::query(
@@ -254,14 +264,18 @@ impl Store {
             }
         };
         write_tokens(&mut tx, &tokens).await?;
-        let grant_id = tokens.grant.as_ref().map(|g| g.id.clone()).or_else(|| tokens.access.grant_id.clone());
+        let grant_id = tokens
+            .grant
+            .as_ref()
+            .map(|g| g.id.clone())
+            .or_else(|| tokens.access.grant_id.clone());
         sqlx::query("UPDATE authorization_codes SET grant_id = $1 WHERE code_hash = $2")
             .bind(grant_id)
             .bind(code_hash)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(Exchange::Issued(tokens))
+        Ok(Exchange::Issued)
     }
 
     /// Rotates a refresh token (OAuth 2.1 §4.3.1). The first use marks it rotated; further
@@ -318,7 +332,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(Exchange::Issued(tokens))
+        Ok(Exchange::Issued)
     }
 
     /// Records an access token that belongs to no grant (client credentials).
@@ -344,7 +358,10 @@ impl Store {
     }
 
     /// A refresh token's grant, for introspection and revocation.
-    pub async fn refresh_token_context(&self, token_hash: &str) -> StoreResult<Option<RefreshContext>> {
+    pub async fn refresh_token_context(
+        &self,
+        token_hash: &str,
+    ) -> StoreResult<Option<RefreshContext>> {
         Ok(sqlx::query_as(
             "SELECT r.token_hash, r.expires_at, r.rotated_at, g.id AS grant_id, g.user_id, g.client_id,
                     g.resource, g.scope, g.revoked_at
@@ -363,16 +380,21 @@ impl Store {
     }
 
     pub async fn revoke_access_token(&self, jti: &str, now: i64) -> StoreResult<()> {
-        sqlx::query("UPDATE access_tokens SET revoked_at = $1 WHERE jti = $2 AND revoked_at IS NULL")
-            .bind(now)
-            .bind(jti)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE access_tokens SET revoked_at = $1 WHERE jti = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(jti)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
     pub async fn grant(&self, grant_id: &str) -> StoreResult<Option<GrantRow>> {
-        Ok(sqlx::query_as("SELECT * FROM grants WHERE id = $1").bind(grant_id).fetch_optional(&self.pool).await?)
+        Ok(sqlx::query_as("SELECT * FROM grants WHERE id = $1")
+            .bind(grant_id)
+            .fetch_optional(&self.pool)
+            .await?)
     }
 
     /// Live grants of a user, newest use first.

@@ -91,12 +91,11 @@ impl Store {
                 "DATABASE_URL must start with sqlite: or postgres:".into(),
             )));
         };
-        if backend == Backend::Sqlite {
-            if let Some(dir) = sqlite_path(url).and_then(|p| p.parent().map(Path::to_path_buf)) {
-                if !dir.as_os_str().is_empty() {
-                    std::fs::create_dir_all(&dir).map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
-                }
-            }
+        if backend == Backend::Sqlite
+            && let Some(dir) = sqlite_path(url).and_then(Path::parent)
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
         }
         let options = AnyConnectOptions::from_str(url)?;
         let pool = AnyPoolOptions::new()
@@ -121,8 +120,16 @@ impl Store {
 
     pub async fn migrate(&self) -> StoreResult<()> {
         match self.backend {
-            Backend::Sqlite => sqlx::migrate!("../migrations/sqlite").run(&self.pool).await?,
-            Backend::Postgres => sqlx::migrate!("../migrations/postgres").run(&self.pool).await?,
+            Backend::Sqlite => {
+                sqlx::migrate!("../migrations/sqlite")
+                    .run(&self.pool)
+                    .await?
+            }
+            Backend::Postgres => {
+                sqlx::migrate!("../migrations/postgres")
+                    .run(&self.pool)
+                    .await?
+            }
         }
         Ok(())
     }
@@ -172,11 +179,16 @@ impl Store {
     }
 
     pub async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>> {
-        Ok(sqlx::query_as("SELECT * FROM users WHERE id = $1").bind(id).fetch_optional(&self.pool).await?)
+        Ok(sqlx::query_as("SELECT * FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
     }
 
     pub async fn list_users(&self) -> StoreResult<Vec<User>> {
-        Ok(sqlx::query_as("SELECT * FROM users ORDER BY username").fetch_all(&self.pool).await?)
+        Ok(sqlx::query_as("SELECT * FROM users ORDER BY username")
+            .fetch_all(&self.pool)
+            .await?)
     }
 
     // ---- clients ----
@@ -193,7 +205,13 @@ impl Store {
         .bind(&row.origin)
         .execute(&self.pool)
         .await
-        .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict("client") } else { e.into() })?;
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::Conflict("client")
+            } else {
+                e.into()
+            }
+        })?;
         Ok(())
     }
 
@@ -205,13 +223,21 @@ impl Store {
     }
 
     pub async fn count_clients(&self) -> StoreResult<i64> {
-        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM clients").fetch_one(&self.pool).await?;
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM clients")
+            .fetch_one(&self.pool)
+            .await?;
         Ok(n)
     }
 
     // ---- login sessions ----
 
-    pub async fn insert_session(&self, id_hash: &str, user_id: &str, auth_time: i64, expires_at: i64) -> StoreResult<()> {
+    pub async fn insert_session(
+        &self,
+        id_hash: &str,
+        user_id: &str,
+        auth_time: i64,
+        expires_at: i64,
+    ) -> StoreResult<()> {
         sqlx::query("INSERT INTO sessions (id_hash, user_id, auth_time, expires_at) VALUES ($1, $2, $3, $4)")
             .bind(id_hash)
             .bind(user_id)
@@ -235,27 +261,33 @@ impl Store {
     }
 
     pub async fn delete_session(&self, id_hash: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+            .bind(id_hash)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
     // ---- consent ----
 
     pub async fn consent(&self, user_id: &str, client_id: &str) -> StoreResult<Option<String>> {
-        let row: Option<(String,)> = sqlx::query_as("SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2")
-            .bind(user_id)
-            .bind(client_id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2")
+                .bind(user_id)
+                .bind(client_id)
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(row.map(|r| r.0))
     }
 
     // ---- signing keys ----
 
     pub async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRow>> {
-        Ok(sqlx::query_as("SELECT * FROM signing_keys ORDER BY created_at DESC, kid DESC")
-            .fetch_all(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_as("SELECT * FROM signing_keys ORDER BY created_at DESC, kid DESC")
+                .fetch_all(&self.pool)
+                .await?,
+        )
     }
 
     /// Inserts a new key and retires the previous active ones, in one transaction.
@@ -278,7 +310,9 @@ impl Store {
 
 /// The file path of a `sqlite:` URL, for creating its directory.
 fn sqlite_path(url: &str) -> Option<&Path> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next()?;
     (!path.is_empty() && path != ":memory:").then(|| Path::new(path))
 }

@@ -22,7 +22,15 @@ async fn serve_document(doc: &'static str) -> (String, Arc<AtomicUsize>) {
         get(move || {
             h.fetch_add(1, Ordering::SeqCst);
             let body = doc.replace("{id}", &u);
-            async move { ([(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "max-age=600")], body) }
+            async move {
+                (
+                    [
+                        (header::CONTENT_TYPE, "application/json"),
+                        (header::CACHE_CONTROL, "max-age=600"),
+                    ],
+                    body,
+                )
+            }
         }),
     );
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -48,7 +56,13 @@ async fn metadata_document_client_completes_the_flow_and_is_cached() {
             "grant_types":["authorization_code","refresh_token"],"token_endpoint_auth_method":"none"}"#,
     )
     .await;
-    let callback = stack.browser_authorize(&authorize_url(&stack, &client_id, "http://127.0.0.1:3000/callback")).await;
+    let callback = stack
+        .browser_authorize(&authorize_url(
+            &stack,
+            &client_id,
+            "http://127.0.0.1:3000/callback",
+        ))
+        .await;
     let code = query(&callback)["code"].clone();
     let res = stack
         .http
@@ -64,7 +78,11 @@ async fn metadata_document_client_completes_the_flow_and_is_cached() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    assert_eq!(hits.load(Ordering::SeqCst), 1, "fetched once, then served from cache");
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        1,
+        "fetched once, then served from cache"
+    );
 }
 
 #[tokio::test]
@@ -76,14 +94,32 @@ async fn invalid_metadata_documents_are_refused() {
         r#"{"client_id":"{id}","client_name":"X","redirect_uris":["http://127.0.0.1:3000/callback"],"token_endpoint_auth_method":"client_secret_basic"}"#,
     ] {
         let (client_id, _) = serve_document(doc).await;
-        let res = stack.browser.get(authorize_url(&stack, &client_id, "http://127.0.0.1:3000/callback")).send().await.unwrap();
+        let res = stack
+            .browser
+            .get(authorize_url(
+                &stack,
+                &client_id,
+                "http://127.0.0.1:3000/callback",
+            ))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), 400, "{doc}");
         assert!(res.headers().get("location").is_none());
     }
     // Without the loopback switch, a loopback document is never fetched.
     let strict = TestStack::spawn().await;
     let (client_id, hits) = serve_document(r#"{"client_id":"{id}","client_name":"X","redirect_uris":["http://127.0.0.1:3000/callback"]}"#).await;
-    let res = strict.browser.get(authorize_url(&strict, &client_id, "http://127.0.0.1:3000/callback")).send().await.unwrap();
+    let res = strict
+        .browser
+        .get(authorize_url(
+            &strict,
+            &client_id,
+            "http://127.0.0.1:3000/callback",
+        ))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 400);
     assert_eq!(hits.load(Ordering::SeqCst), 0);
 }

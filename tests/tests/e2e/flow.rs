@@ -4,8 +4,8 @@
 use e2e::{REDIRECT_URI, RS_CLIENT_ID, RS_CLIENT_SECRET, TestStack, oauth_http, query};
 use oauth2::basic::BasicClient;
 use oauth2::{
-    AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IntrospectionUrl, PkceCodeChallenge, RedirectUrl,
-    Scope, TokenIntrospectionResponse, TokenResponse, TokenUrl,
+    AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IntrospectionUrl,
+    PkceCodeChallenge, RedirectUrl, Scope, TokenIntrospectionResponse, TokenResponse, TokenUrl,
 };
 
 #[tokio::test]
@@ -40,7 +40,12 @@ async fn full_flow_with_the_oauth2_crate() {
         .await
         .expect("code exchange");
     assert_eq!(token.token_type().as_ref(), "bearer");
-    let scopes: Vec<String> = token.scopes().unwrap().iter().map(|s| s.to_string()).collect();
+    let scopes: Vec<String> = token
+        .scopes()
+        .unwrap()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     assert_eq!(scopes, ["mcp:read", "mcp:write"]);
     let refresh = token.refresh_token().expect("refresh token").clone();
 
@@ -54,13 +59,23 @@ async fn full_flow_with_the_oauth2_crate() {
     let rs = BasicClient::new(ClientId::new(RS_CLIENT_ID.into()))
         .set_client_secret(ClientSecret::new(RS_CLIENT_SECRET.into()))
         .set_introspection_url(IntrospectionUrl::new(stack.url("/introspect")).unwrap());
-    let info = rs.introspect(token.access_token()).request_async(&http).await.unwrap();
+    let info = rs
+        .introspect(token.access_token())
+        .request_async(&http)
+        .await
+        .unwrap();
     assert!(info.active());
-    assert_eq!(info.client_id().map(|c| c.as_str()), Some(client_id.as_str()));
+    assert_eq!(
+        info.client_id().map(|c| c.as_str()),
+        Some(client_id.as_str())
+    );
     assert_eq!(info.username(), Some("alice"));
     assert_eq!(info.sub(), Some(stack.user_id.as_str()));
     assert_eq!(info.iss(), Some(stack.issuer.as_str()));
-    assert_eq!(info.aud().map(|a| a.as_slice()), Some(&[stack.resource.clone()][..]));
+    assert_eq!(
+        info.aud().map(|a| a.as_slice()),
+        Some(&[stack.resource.clone()][..])
+    );
     assert!(info.jti().is_some() && info.exp().is_some() && info.iat().is_some());
 
     // Refresh: a new pair; narrowing the scope is allowed.
@@ -70,9 +85,16 @@ async fn full_flow_with_the_oauth2_crate() {
         .request_async(&http)
         .await
         .expect("refresh");
-    assert_ne!(refreshed.refresh_token().unwrap().secret(), refresh.secret());
+    assert_ne!(
+        refreshed.refresh_token().unwrap().secret(),
+        refresh.secret()
+    );
     assert_eq!(refreshed.scopes().unwrap().len(), 1);
-    let info = rs.introspect(refreshed.access_token()).request_async(&http).await.unwrap();
+    let info = rs
+        .introspect(refreshed.access_token())
+        .request_async(&http)
+        .await
+        .unwrap();
     assert_eq!(info.scopes().unwrap().len(), 1);
 
     // Revoking the refresh token ends the grant: every access token of it goes inactive.
@@ -80,7 +102,14 @@ async fn full_flow_with_the_oauth2_crate() {
     let res = stack
         .http
         .post(stack.url("/revoke"))
-        .form(&[("token", refreshed.refresh_token().unwrap().secret().as_str()), ("client_id", &client_id), ("token_type_hint", "refresh_token")])
+        .form(&[
+            (
+                "token",
+                refreshed.refresh_token().unwrap().secret().as_str(),
+            ),
+            ("client_id", &client_id),
+            ("token_type_hint", "refresh_token"),
+        ])
         .send()
         .await
         .unwrap();
@@ -89,8 +118,13 @@ async fn full_flow_with_the_oauth2_crate() {
         let info = rs.introspect(at).request_async(&http).await.unwrap();
         assert!(!info.active(), "access token still active after revocation");
     }
-    let again = client.exchange_refresh_token(refreshed.refresh_token().unwrap()).request_async(&http).await;
-    assert!(matches!(again, Err(oauth2::RequestTokenError::ServerResponse(e)) if e.error().as_ref() == "invalid_grant"));
+    let again = client
+        .exchange_refresh_token(refreshed.refresh_token().unwrap())
+        .request_async(&http)
+        .await;
+    assert!(
+        matches!(again, Err(oauth2::RequestTokenError::ServerResponse(e)) if e.error().as_ref() == "invalid_grant")
+    );
 }
 
 #[tokio::test]
@@ -109,7 +143,10 @@ async fn confidential_clients_authenticate_by_basic_and_by_post() {
             .set_token_uri(TokenUrl::new(stack.url("/token")).unwrap())
             .set_redirect_uri(RedirectUrl::new(REDIRECT_URI.into()).unwrap());
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-        let (url, _) = client.authorize_url(CsrfToken::new_random).set_pkce_challenge(challenge).url();
+        let (url, _) = client
+            .authorize_url(CsrfToken::new_random)
+            .set_pkce_challenge(challenge)
+            .url();
         let q = query(&stack.browser_authorize(url.as_str()).await);
         let token = client
             .exchange_code(AuthorizationCode::new(q["code"].clone()))
@@ -119,12 +156,18 @@ async fn confidential_clients_authenticate_by_basic_and_by_post() {
             .unwrap_or_else(|e| panic!("{method}: {e:?}"));
         assert!(token.refresh_token().is_some());
         // Client credentials: no refresh token, the client is the subject.
-        let cc = client.exchange_client_credentials().request_async(&http).await.unwrap();
+        let cc = client
+            .exchange_client_credentials()
+            .request_async(&http)
+            .await
+            .unwrap();
         assert!(cc.refresh_token().is_none());
     }
 }
 
 fn base64_url(s: &str) -> Vec<u8> {
     use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).unwrap()
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s)
+        .unwrap()
 }

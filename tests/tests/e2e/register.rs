@@ -26,16 +26,25 @@ async fn registration_echoes_every_field_and_issues_secrets_to_confidential_clie
     assert_eq!(res.status(), 201);
     assert_eq!(res.headers()["cache-control"], "no-store");
     let info: serde_json::Value = res.json().await.unwrap();
-    assert_eq!(info["redirect_uris"], json!(["http://localhost:6274/oauth/callback"]));
+    assert_eq!(
+        info["redirect_uris"],
+        json!(["http://localhost:6274/oauth/callback"])
+    );
     assert_eq!(info["token_endpoint_auth_method"], "client_secret_post");
-    assert_eq!(info["grant_types"], json!(["authorization_code", "refresh_token"]));
+    assert_eq!(
+        info["grant_types"],
+        json!(["authorization_code", "refresh_token"])
+    );
     assert_eq!(info["response_types"], json!(["code"]));
     assert_eq!(info["client_name"], "Inspector");
     assert_eq!(info["scope"], "mcp:read");
     assert_eq!(info["application_type"], "native");
     assert!(info["client_id_issued_at"].is_i64());
     assert_eq!(info["client_secret_expires_at"], 0);
-    let unreserved = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+    let unreserved = |s: &str| {
+        s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+    };
     assert!(unreserved(info["client_id"].as_str().unwrap()));
     assert!(unreserved(info["client_secret"].as_str().unwrap()));
 
@@ -46,7 +55,9 @@ async fn registration_echoes_every_field_and_issues_secrets_to_confidential_clie
         .await;
     assert!(public.get("client_secret").is_none());
     assert!(public.get("scope").is_none());
-    let default = stack.register(json!({"redirect_uris": ["https://app.example.com/cb"]})).await;
+    let default = stack
+        .register(json!({"redirect_uris": ["https://app.example.com/cb"]}))
+        .await;
     assert_eq!(default["token_endpoint_auth_method"], "client_secret_basic");
     assert!(default["client_secret"].is_string());
 }
@@ -80,7 +91,14 @@ async fn registration_refuses_bad_metadata_without_writing() {
         assert_eq!(err["error"], code, "{why}");
         assert!(err["error_description"].is_string(), "{why}");
     }
-    let res = stack.http.post(stack.url("/register")).body("x=1").header("content-type", "application/x-www-form-urlencoded").send().await.unwrap();
+    let res = stack
+        .http
+        .post(stack.url("/register"))
+        .body("x=1")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 400);
     assert_eq!(stack.count(Table::Clients).await, 0, "nothing was written");
 }

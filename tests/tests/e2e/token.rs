@@ -7,6 +7,9 @@ use e2e::{REDIRECT_URI, RS_CLIENT_ID, RS_CLIENT_SECRET, TestStack, query};
 use oauth_protocol::pkce::s256_challenge;
 use serde_json::Value;
 
+/// (why, form, status, error code)
+type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, u16, &'a str);
+
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 
 async fn code_for(stack: &TestStack, client_id: &str) -> String {
@@ -23,7 +26,12 @@ fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
-async fn post(stack: &TestStack, path: &str, form: &[(&str, &str)], basic: Option<(&str, &str)>) -> (u16, Value, reqwest::header::HeaderMap) {
+async fn post(
+    stack: &TestStack,
+    path: &str,
+    form: &[(&str, &str)],
+    basic: Option<(&str, &str)>,
+) -> (u16, Value, reqwest::header::HeaderMap) {
     let mut req = stack.http.post(stack.url(path)).form(form);
     if let Some((id, secret)) = basic {
         req = req.basic_auth(id, Some(secret));
@@ -32,14 +40,24 @@ async fn post(stack: &TestStack, path: &str, form: &[(&str, &str)], basic: Optio
     let status = res.status().as_u16();
     let headers = res.headers().clone();
     let text = res.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null), headers)
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+        headers,
+    )
 }
 
 async fn exchange(stack: &TestStack, client_id: &str, code: &str) -> (u16, Value) {
     let (s, b, _) = post(
         stack,
         "/token",
-        &[("grant_type", "authorization_code"), ("code", code), ("code_verifier", VERIFIER), ("redirect_uri", REDIRECT_URI), ("client_id", client_id)],
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("code_verifier", VERIFIER),
+            ("redirect_uri", REDIRECT_URI),
+            ("client_id", client_id),
+        ],
         None,
     )
     .await;
@@ -47,7 +65,13 @@ async fn exchange(stack: &TestStack, client_id: &str, code: &str) -> (u16, Value
 }
 
 async fn introspect(stack: &TestStack, token: &str) -> Value {
-    let (s, b, _) = post(stack, "/introspect", &[("token", token)], Some((RS_CLIENT_ID, RS_CLIENT_SECRET))).await;
+    let (s, b, _) = post(
+        stack,
+        "/introspect",
+        &[("token", token)],
+        Some((RS_CLIENT_ID, RS_CLIENT_SECRET)),
+    )
+    .await;
     assert_eq!(s, 200);
     b
 }
@@ -61,37 +85,184 @@ async fn token_request_refusals_follow_rfc6749_section_5_2() {
     let other = stack.register_public().await;
     let v = VERIFIER;
     let wrong_verifier = "a".repeat(43);
-    let cases: Vec<(&str, Vec<(&str, &str)>, u16, &str)> = vec![
-        ("missing grant_type", vec![("code", &code), ("client_id", &client_id)], 400, "invalid_request"),
-        ("unknown grant_type", vec![("grant_type", "password"), ("client_id", &client_id)], 400, "unsupported_grant_type"),
-        ("client not allowed client_credentials", vec![("grant_type", "client_credentials"), ("client_id", &client_id)], 400, "unauthorized_client"),
-        ("unknown client", vec![("grant_type", "authorization_code"), ("code", &code), ("code_verifier", v), ("client_id", "nope")], 401, "invalid_client"),
-        ("no client", vec![("grant_type", "authorization_code"), ("code", &code), ("code_verifier", v)], 401, "invalid_client"),
-        ("missing code", vec![("grant_type", "authorization_code"), ("code_verifier", v), ("client_id", &client_id)], 400, "invalid_request"),
-        ("missing verifier", vec![("grant_type", "authorization_code"), ("code", &code), ("client_id", &client_id)], 400, "invalid_request"),
-        ("wrong verifier", vec![("grant_type", "authorization_code"), ("code", &code), ("code_verifier", &wrong_verifier), ("client_id", &client_id)], 400, "invalid_grant"),
-        ("other client", vec![("grant_type", "authorization_code"), ("code", &code), ("code_verifier", v), ("client_id", &other)], 400, "invalid_grant"),
-        ("other redirect", vec![("grant_type", "authorization_code"), ("code", &code), ("code_verifier", v), ("redirect_uri", "http://127.0.0.1:3000/other"), ("client_id", &client_id)], 400, "invalid_grant"),
-        ("other resource", vec![("grant_type", "authorization_code"), ("code", &code), ("code_verifier", v), ("resource", "https://other.example/mcp"), ("client_id", &client_id)], 400, "invalid_target"),
-        ("unknown code", vec![("grant_type", "authorization_code"), ("code", "nope"), ("code_verifier", v), ("client_id", &client_id)], 400, "invalid_grant"),
-        ("repeated parameter", vec![("grant_type", "authorization_code"), ("code", &code), ("code", &code), ("code_verifier", v), ("client_id", &client_id)], 400, "invalid_request"),
-        ("dead refresh token", vec![("grant_type", "refresh_token"), ("refresh_token", "nope"), ("client_id", &client_id)], 400, "invalid_grant"),
+    let cases: Vec<Case> = vec![
+        (
+            "missing grant_type",
+            vec![("code", &code), ("client_id", &client_id)],
+            400,
+            "invalid_request",
+        ),
+        (
+            "unknown grant_type",
+            vec![("grant_type", "password"), ("client_id", &client_id)],
+            400,
+            "unsupported_grant_type",
+        ),
+        (
+            "client not allowed client_credentials",
+            vec![
+                ("grant_type", "client_credentials"),
+                ("client_id", &client_id),
+            ],
+            400,
+            "unauthorized_client",
+        ),
+        (
+            "unknown client",
+            vec![
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("code_verifier", v),
+                ("client_id", "nope"),
+            ],
+            401,
+            "invalid_client",
+        ),
+        (
+            "no client",
+            vec![
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("code_verifier", v),
+            ],
+            401,
+            "invalid_client",
+        ),
+        (
+            "missing code",
+            vec![
+                ("grant_type", "authorization_code"),
+                ("code_verifier", v),
+                ("client_id", &client_id),
+            ],
+            400,
+            "invalid_request",
+        ),
+        (
+            "missing verifier",
+            vec![
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("client_id", &client_id),
+            ],
+            400,
+            "invalid_request",
+        ),
+        (
+            "wrong verifier",
+            vec![
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("code_verifier", &wrong_verifier),
+                ("client_id", &client_id),
+            ],
+            400,
+            "invalid_grant",
+        ),
+        (
+            "other client",
+            vec![
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("code_verifier", v),
+                ("client_id", &other),
+            ],
+            400,
+            "invalid_grant",
+        ),
+        (
+            "other redirect",
+            vec![
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("code_verifier", v),
+                ("redirect_uri", "http://127.0.0.1:3000/other"),
+                ("client_id", &client_id),
+            ],
+            400,
+            "invalid_grant",
+        ),
+        (
+            "other resource",
+            vec![
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("code_verifier", v),
+                ("resource", "https://other.example/mcp"),
+                ("client_id", &client_id),
+            ],
+            400,
+            "invalid_target",
+        ),
+        (
+            "unknown code",
+            vec![
+                ("grant_type", "authorization_code"),
+                ("code", "nope"),
+                ("code_verifier", v),
+                ("client_id", &client_id),
+            ],
+            400,
+            "invalid_grant",
+        ),
+        (
+            "repeated parameter",
+            vec![
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("code", &code),
+                ("code_verifier", v),
+                ("client_id", &client_id),
+            ],
+            400,
+            "invalid_request",
+        ),
+        (
+            "dead refresh token",
+            vec![
+                ("grant_type", "refresh_token"),
+                ("refresh_token", "nope"),
+                ("client_id", &client_id),
+            ],
+            400,
+            "invalid_grant",
+        ),
     ];
     for (why, form, status, code_) in cases {
         let (s, body, headers) = post(&stack, "/token", &form, None).await;
-        assert_eq!((s, body["error"].as_str()), (status, Some(code_)), "{why}: {body}");
+        assert_eq!(
+            (s, body["error"].as_str()),
+            (status, Some(code_)),
+            "{why}: {body}"
+        );
         assert_eq!(headers["cache-control"], "no-store", "{why}");
         if status == 401 {
-            assert!(headers["www-authenticate"].to_str().unwrap().starts_with("Basic"), "{why}");
+            assert!(
+                headers["www-authenticate"]
+                    .to_str()
+                    .unwrap()
+                    .starts_with("Basic"),
+                "{why}"
+            );
         }
     }
-    assert_eq!(stack.count(Table::AccessTokens).await, 0, "nothing was issued");
+    assert_eq!(
+        stack.count(Table::AccessTokens).await,
+        0,
+        "nothing was issued"
+    );
     assert_eq!(stack.count(Table::Grants).await, 0);
     // The refused attempts did not burn the code.
     let (s, _) = exchange(&stack, &client_id, &code).await;
     assert_eq!(s, 200);
 
-    let res = stack.http.post(stack.url("/token")).json(&serde_json::json!({"grant_type": "authorization_code"})).send().await.unwrap();
+    let res = stack
+        .http
+        .post(stack.url("/token"))
+        .json(&serde_json::json!({"grant_type": "authorization_code"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 400, "JSON bodies are refused");
 }
 
@@ -99,22 +270,69 @@ async fn token_request_refusals_follow_rfc6749_section_5_2() {
 async fn invalid_client_over_basic_is_401_with_a_challenge_and_basic_needs_no_body_client_id() {
     let stack = TestStack::spawn().await;
     let (id, secret) = stack.register_confidential("client_secret_basic").await;
-    let (s, body, headers) = post(&stack, "/token", &[("grant_type", "client_credentials")], Some((&id, "wrong"))).await;
+    let (s, body, headers) = post(
+        &stack,
+        "/token",
+        &[("grant_type", "client_credentials")],
+        Some((&id, "wrong")),
+    )
+    .await;
     assert_eq!((s, body["error"].as_str()), (401, Some("invalid_client")));
-    assert!(headers["www-authenticate"].to_str().unwrap().starts_with("Basic"));
+    assert!(
+        headers["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic")
+    );
     // RFC 6749 §2.3.1: Basic alone identifies the client.
-    let (s, body, _) = post(&stack, "/token", &[("grant_type", "client_credentials")], Some((&id, &secret))).await;
+    let (s, body, _) = post(
+        &stack,
+        "/token",
+        &[("grant_type", "client_credentials")],
+        Some((&id, &secret)),
+    )
+    .await;
     assert_eq!(s, 200, "{body}");
     // A confidential client cannot skip its secret.
-    let (s, _, _) = post(&stack, "/token", &[("grant_type", "client_credentials"), ("client_id", &id)], None).await;
+    let (s, _, _) = post(
+        &stack,
+        "/token",
+        &[("grant_type", "client_credentials"), ("client_id", &id)],
+        None,
+    )
+    .await;
     assert_eq!(s, 401);
     // Two methods at once.
-    let (s, body, _) = post(&stack, "/token", &[("grant_type", "client_credentials"), ("client_secret", &secret)], Some((&id, &secret))).await;
+    let (s, body, _) = post(
+        &stack,
+        "/token",
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_secret", &secret),
+        ],
+        Some((&id, &secret)),
+    )
+    .await;
     assert_eq!((s, body["error"].as_str()), (400, Some("invalid_request")));
     // Scope beyond what the client registered, and an unknown resource.
-    let (s, body, _) = post(&stack, "/token", &[("grant_type", "client_credentials"), ("scope", "admin")], Some((&id, &secret))).await;
+    let (s, body, _) = post(
+        &stack,
+        "/token",
+        &[("grant_type", "client_credentials"), ("scope", "admin")],
+        Some((&id, &secret)),
+    )
+    .await;
     assert_eq!((s, body["error"].as_str()), (400, Some("invalid_scope")));
-    let (s, body, _) = post(&stack, "/token", &[("grant_type", "client_credentials"), ("resource", "https://x.example/mcp")], Some((&id, &secret))).await;
+    let (s, body, _) = post(
+        &stack,
+        "/token",
+        &[
+            ("grant_type", "client_credentials"),
+            ("resource", "https://x.example/mcp"),
+        ],
+        Some((&id, &secret)),
+    )
+    .await;
     assert_eq!((s, body["error"].as_str()), (400, Some("invalid_target")));
 }
 
@@ -130,11 +348,18 @@ async fn replayed_code_fails_and_revokes_the_first_tokens() {
     assert_eq!(introspect(&stack, at).await["active"], true);
     let (s, body) = exchange(&stack, &client_id, &code).await;
     assert_eq!((s, body["error"].as_str()), (400, Some("invalid_grant")));
-    assert_eq!(introspect(&stack, at).await, serde_json::json!({"active": false}));
+    assert_eq!(
+        introspect(&stack, at).await,
+        serde_json::json!({"active": false})
+    );
     let (s, body, _) = post(
         &stack,
         "/token",
-        &[("grant_type", "refresh_token"), ("refresh_token", first["refresh_token"].as_str().unwrap()), ("client_id", &client_id)],
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", first["refresh_token"].as_str().unwrap()),
+            ("client_id", &client_id),
+        ],
         None,
     )
     .await;
@@ -150,7 +375,12 @@ async fn the_same_code_redeemed_twenty_times_at_once_yields_one_token() {
     let results = futures::future::join_all(attempts).await;
     let ok = results.iter().filter(|(s, _)| *s == 200).count();
     assert_eq!(ok, 1, "{results:?}");
-    assert!(results.iter().filter(|(s, _)| *s != 200).all(|(s, b)| *s == 400 && b["error"] == "invalid_grant"));
+    assert!(
+        results
+            .iter()
+            .filter(|(s, _)| *s != 200)
+            .all(|(s, b)| *s == 400 && b["error"] == "invalid_grant")
+    );
     assert_eq!(stack.count(Table::AccessTokens).await, 1);
     assert_eq!(stack.count(Table::Grants).await, 1);
 }
@@ -168,7 +398,11 @@ async fn refresh_rotation_with_grace_window_then_family_revocation() {
         let stack = &stack;
         let client_id = client_id.clone();
         async move {
-            let mut form = vec![("grant_type", "refresh_token".to_owned()), ("refresh_token", rt), ("client_id", client_id)];
+            let mut form = vec![
+                ("grant_type", "refresh_token".to_owned()),
+                ("refresh_token", rt),
+                ("client_id", client_id),
+            ];
             if let Some(s) = scope {
                 form.push(("scope", s.to_owned()));
             }
@@ -192,10 +426,21 @@ async fn refresh_rotation_with_grace_window_then_family_revocation() {
 
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     let (s, b) = refresh(rt1, None).await;
-    assert_eq!((s, b["error"].as_str()), (400, Some("invalid_grant")), "replay after the window");
+    assert_eq!(
+        (s, b["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "replay after the window"
+    );
     let (s, b) = refresh(rt2, None).await;
-    assert_eq!((s, b["error"].as_str()), (400, Some("invalid_grant")), "the whole grant is revoked");
-    assert_eq!(introspect(&stack, second["access_token"].as_str().unwrap()).await["active"], false);
+    assert_eq!(
+        (s, b["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "the whole grant is revoked"
+    );
+    assert_eq!(
+        introspect(&stack, second["access_token"].as_str().unwrap()).await["active"],
+        false
+    );
 }
 
 /// RFC 7662 §2.1, §2.2: authenticated callers only; foreign or dead tokens are
@@ -208,13 +453,36 @@ async fn introspection_requires_authentication_and_hides_foreign_tokens() {
     let at = tokens["access_token"].as_str().unwrap();
     let (s, body, _) = post(&stack, "/introspect", &[("token", at)], None).await;
     assert_eq!((s, body["error"].as_str()), (401, Some("invalid_client")));
-    let (s, _, _) = post(&stack, "/introspect", &[("token", at)], Some((RS_CLIENT_ID, "wrong-secret-wrong-secret"))).await;
+    let (s, _, _) = post(
+        &stack,
+        "/introspect",
+        &[("token", at)],
+        Some((RS_CLIENT_ID, "wrong-secret-wrong-secret")),
+    )
+    .await;
     assert_eq!(s, 401);
-    let (s, _, _) = post(&stack, "/introspect", &[("token", at), ("client_id", &client_id)], None).await;
+    let (s, _, _) = post(
+        &stack,
+        "/introspect",
+        &[("token", at), ("client_id", &client_id)],
+        None,
+    )
+    .await;
     assert_eq!(s, 401, "public clients cannot introspect");
 
     let active = introspect(&stack, at).await;
-    for k in ["scope", "client_id", "username", "sub", "aud", "iss", "exp", "iat", "token_type", "jti"] {
+    for k in [
+        "scope",
+        "client_id",
+        "username",
+        "sub",
+        "aud",
+        "iss",
+        "exp",
+        "iat",
+        "token_type",
+        "jti",
+    ] {
         assert!(active.get(k).is_some(), "{k} in {active}");
     }
     // Refresh tokens are visible too, to the resource server of their grant.
@@ -223,18 +491,33 @@ async fn introspection_requires_authentication_and_hides_foreign_tokens() {
 
     // A confidential client sees its own tokens only.
     let (cid, secret) = stack.register_confidential("client_secret_basic").await;
-    let (_, body, _) = post(&stack, "/introspect", &[("token", at)], Some((&cid, &secret))).await;
+    let (_, body, _) = post(
+        &stack,
+        "/introspect",
+        &[("token", at)],
+        Some((&cid, &secret)),
+    )
+    .await;
     assert_eq!(body, serde_json::json!({"active": false}));
 
     let forged = {
         let mut parts: Vec<String> = at.split('.').map(str::to_owned).collect();
-        let mut claims: Value = serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&parts[1]).unwrap()).unwrap();
+        let mut claims: Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(&parts[1])
+                .unwrap(),
+        )
+        .unwrap();
         claims["scope"] = "admin".into();
         parts[1] = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(claims.to_string());
         parts.join(".")
     };
     for token in ["garbage", "a.b.c", forged.as_str()] {
-        assert_eq!(introspect(&stack, token).await, serde_json::json!({"active": false}), "{token}");
+        assert_eq!(
+            introspect(&stack, token).await,
+            serde_json::json!({"active": false}),
+            "{token}"
+        );
     }
 }
 
@@ -242,19 +525,35 @@ async fn introspection_requires_authentication_and_hides_foreign_tokens() {
 #[tokio::test]
 async fn introspection_is_audience_scoped_per_resource_server() {
     let stack = TestStack::spawn_with(|c| {
-        c.resource_servers.push(authz_server::config::ResourceServer {
-            resource: "http://127.0.0.1:9999/mcp".into(),
-            name: None,
-            client_id: "other-rs".into(),
-            client_secret: oauth_protocol::secret::Secret::new("other-rs-secret-0123456789"),
-        })
+        c.resource_servers
+            .push(authz_server::config::ResourceServer {
+                resource: "http://127.0.0.1:9999/mcp".into(),
+                name: None,
+                client_id: "other-rs".into(),
+                client_secret: oauth_protocol::secret::Secret::new("other-rs-secret-0123456789"),
+            })
     })
     .await;
     let (id, secret) = stack.register_confidential("client_secret_basic").await;
-    let (_, body, _) = post(&stack, "/token", &[("grant_type", "client_credentials"), ("resource", &stack.resource)], Some((&id, &secret))).await;
+    let (_, body, _) = post(
+        &stack,
+        "/token",
+        &[
+            ("grant_type", "client_credentials"),
+            ("resource", &stack.resource),
+        ],
+        Some((&id, &secret)),
+    )
+    .await;
     let at = body["access_token"].as_str().unwrap();
     assert_eq!(introspect(&stack, at).await["active"], true);
-    let (_, other, _) = post(&stack, "/introspect", &[("token", at)], Some(("other-rs", "other-rs-secret-0123456789"))).await;
+    let (_, other, _) = post(
+        &stack,
+        "/introspect",
+        &[("token", at)],
+        Some(("other-rs", "other-rs-secret-0123456789")),
+    )
+    .await;
     assert_eq!(other, serde_json::json!({"active": false}));
 }
 
@@ -267,19 +566,51 @@ async fn revocation_rules() {
     let (_, tokens) = exchange(&stack, &client_id, &code_for(&stack, &client_id).await).await;
     let at = tokens["access_token"].as_str().unwrap();
     let rt = tokens["refresh_token"].as_str().unwrap();
-    let (s, _, _) = post(&stack, "/revoke", &[("token", "unknown"), ("client_id", &client_id)], None).await;
+    let (s, _, _) = post(
+        &stack,
+        "/revoke",
+        &[("token", "unknown"), ("client_id", &client_id)],
+        None,
+    )
+    .await;
     assert_eq!(s, 200);
     let other = stack.register_public().await;
-    let (s, _, _) = post(&stack, "/revoke", &[("token", rt), ("client_id", &other)], None).await;
+    let (s, _, _) = post(
+        &stack,
+        "/revoke",
+        &[("token", rt), ("client_id", &other)],
+        None,
+    )
+    .await;
     assert_eq!(s, 200);
-    assert_eq!(introspect(&stack, at).await["active"], true, "another client cannot revoke");
+    assert_eq!(
+        introspect(&stack, at).await["active"],
+        true,
+        "another client cannot revoke"
+    );
     let (cid, _) = stack.register_confidential("client_secret_basic").await;
-    let (s, body, _) = post(&stack, "/revoke", &[("token", rt), ("client_id", &cid)], None).await;
+    let (s, body, _) = post(
+        &stack,
+        "/revoke",
+        &[("token", rt), ("client_id", &cid)],
+        None,
+    )
+    .await;
     assert_eq!((s, body["error"].as_str()), (401, Some("invalid_client")));
     let (s, body, _) = post(&stack, "/revoke", &[("client_id", &client_id)], None).await;
     assert_eq!((s, body["error"].as_str()), (400, Some("invalid_request")));
     // Revoking the access token alone leaves the refresh token working.
-    let (s, _, _) = post(&stack, "/revoke", &[("token", at), ("client_id", &client_id), ("token_type_hint", "access_token")], None).await;
+    let (s, _, _) = post(
+        &stack,
+        "/revoke",
+        &[
+            ("token", at),
+            ("client_id", &client_id),
+            ("token_type_hint", "access_token"),
+        ],
+        None,
+    )
+    .await;
     assert_eq!(s, 200);
     assert_eq!(introspect(&stack, at).await["active"], false);
     assert_eq!(introspect(&stack, rt).await["active"], true);
