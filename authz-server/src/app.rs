@@ -94,9 +94,22 @@ impl Application {
         let listener = self.listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
+        // Pick up keys rotated by the admin command or by another instance.
+        let (keys, store) = (self.state.keys.clone(), self.state.store.clone());
+        let reload = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if let Err(e) = keys.reload(&store).await {
+                    tracing::warn!(error = %e, "reloading signing keys failed");
+                }
+            }
+        });
         let result = axum::serve(listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await;
+        reload.abort();
         self.state.store.close().await;
         result
     }

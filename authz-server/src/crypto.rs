@@ -164,7 +164,12 @@ pub enum JwtError {
 pub struct Keys {
     inner: Arc<RwLock<Vec<SigningKey>>>,
     access_token_ttl: i64,
+    /// When the keys were last read from the store, to rate-limit reloads.
+    loaded_at: Arc<std::sync::atomic::AtomicI64>,
 }
+
+/// Shortest interval between two reloads triggered by an unknown `kid`.
+const RELOAD_INTERVAL: i64 = 10;
 
 impl Keys {
     /// Loads the keys, generating and persisting the first one on a new database.
@@ -172,6 +177,7 @@ impl Keys {
         let keys = Self {
             inner: Arc::new(RwLock::new(Vec::new())),
             access_token_ttl,
+            loaded_at: Default::default(),
         };
         if store
             .signing_keys()
@@ -192,7 +198,31 @@ impl Keys {
             .map(SigningKey::from_row)
             .collect::<anyhow::Result<Vec<_>>>()?;
         *self.inner.write().expect("key lock poisoned") = keys;
+        self.loaded_at
+            .store(crate::state::now(), std::sync::atomic::Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Like `verify`, but a token signed by a key this instance has not seen yet (another
+    /// instance rotated) triggers one reload from the store, at most every few seconds.
+    pub async fn verify_fresh(
+        &self,
+        store: &Store,
+        token: &str,
+        now: i64,
+    ) -> Result<AccessTokenClaims, JwtError> {
+        match self.verify(token, now) {
+            Err(JwtError::UnknownKey)
+                if now - self.loaded_at.load(std::sync::atomic::Ordering::Relaxed)
+                    >= RELOAD_INTERVAL =>
+            {
+                if let Err(e) = self.reload(store).await {
+                    tracing::error!(error = %e, "reloading signing keys failed");
+                }
+                self.verify(token, now)
+            }
+            other => other,
+        }
     }
 
     /// Generates a new signing key; the old one stays published until its tokens expire.
@@ -312,6 +342,7 @@ mod tests {
         let keys = Keys {
             inner: Arc::new(RwLock::new(vec![SigningKey::from_row(&row).unwrap()])),
             access_token_ttl: 60,
+            loaded_at: Default::default(),
         };
         let claims = AccessTokenClaims {
             iss: "https://as.example".into(),

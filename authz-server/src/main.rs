@@ -151,7 +151,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::RotateKey => {
             let store = Store::connect(&config.database_url).await?;
             let kid = Keys::rotate(&store, now()).await?;
-            println!("new signing key {kid}; restart running servers to sign with it");
+            println!("new signing key {kid}; running servers sign with it within a minute");
         }
     }
     Ok(())

@@ -56,6 +56,8 @@ pub struct TestStack {
     /// A plain HTTP client without cookies.
     pub http: reqwest::Client,
     pub user_id: String,
+    /// The running server's signing keys (for rotation tests).
+    pub keys: authz_server::crypto::Keys,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -104,6 +106,7 @@ impl TestStack {
         let app = Application::with_parts(config.clone(), store.clone(), listener)
             .await
             .expect("app");
+        let keys = app.state().keys.clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             app.run_until(async {
@@ -131,6 +134,7 @@ impl TestStack {
                 .build()
                 .unwrap(),
             user_id,
+            keys,
             shutdown: Some(tx),
             task: Some(task),
         }

@@ -103,7 +103,7 @@ async fn lookup(
 ) -> Result<IntrospectionResponse, OAuthError> {
     let now = now();
     let issuer = &state.config.issuer;
-    if let Ok(claims) = state.keys.verify(token, now) {
+    if let Ok(claims) = state.keys.verify_fresh(&state.store, token, now).await {
         if claims.iss != *issuer || claims.exp <= now {
             return Ok(IntrospectionResponse::inactive());
         }

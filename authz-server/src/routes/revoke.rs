@@ -40,7 +40,7 @@ async fn revoke(
         [false, true]
     } {
         if kind {
-            if let Ok(claims) = state.keys.verify(token, now) {
+            if let Ok(claims) = state.keys.verify_fresh(&state.store, token, now).await {
                 if claims.client_id == client.client_id {
                     state.store.revoke_access_token(&claims.jti, now).await?;
                     tracing::info!("access token revoked");

@@ -126,3 +126,82 @@ async fn cors_preflight_on_back_channel_endpoints() {
         assert_eq!(res.headers()["access-control-allow-origin"], "*", "{path}");
     }
 }
+
+/// Key rotation: new tokens use the new key, old tokens still verify, and the old key
+/// leaves the JWKS once its last token has expired.
+#[tokio::test]
+async fn signing_key_rotation_keeps_old_tokens_valid_until_they_expire() {
+    let stack = e2e::TestStack::spawn_with(|c| c.access_token_ttl = 2).await;
+    let (id, secret) = stack.register_confidential("client_secret_basic").await;
+    let token = || async {
+        let res = stack
+            .http
+            .post(stack.url("/token"))
+            .basic_auth(&id, Some(&secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap();
+        res.json::<serde_json::Value>().await.unwrap()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let kid = |jwt: &str| {
+        use base64::Engine;
+        let h = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(jwt.split('.').next().unwrap())
+            .unwrap();
+        serde_json::from_slice::<serde_json::Value>(&h).unwrap()["kid"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let jwks = || async {
+        stack
+            .http
+            .get(stack.url("/jwks.json"))
+            .send()
+            .await
+            .unwrap()
+            .json::<serde_json::Value>()
+            .await
+            .unwrap()
+    };
+    let stack = &stack;
+    let introspect = |t: String| async move {
+        let res = stack
+            .http
+            .post(stack.url("/introspect"))
+            .basic_auth(e2e::RS_CLIENT_ID, Some(e2e::RS_CLIENT_SECRET))
+            .form(&[("token", t)])
+            .send()
+            .await
+            .unwrap();
+        res.json::<serde_json::Value>().await.unwrap()["active"]
+            .as_bool()
+            .unwrap()
+    };
+    let old = token().await;
+    authz_server::crypto::Keys::rotate(&stack.store, authz_server::state::now())
+        .await
+        .unwrap();
+    stack.keys.reload(&stack.store).await.unwrap();
+    let new = token().await;
+    assert_ne!(
+        kid(&old),
+        kid(&new),
+        "new tokens are signed with the new key"
+    );
+    assert_eq!(jwks().await["keys"].as_array().unwrap().len(), 2);
+    assert!(introspect(old.clone()).await, "old token still verifies");
+    assert!(introspect(new).await);
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let keys = jwks().await;
+    assert_eq!(
+        keys["keys"].as_array().unwrap().len(),
+        1,
+        "old key retired from the JWKS"
+    );
+    assert_ne!(keys["keys"][0]["kid"].as_str().unwrap(), kid(&old));
+}
