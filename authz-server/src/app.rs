@@ -94,7 +94,8 @@ impl Application {
         let listener = self.listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
-        // Pick up keys rotated by the admin command or by another instance.
+        // Once a minute: pick up keys rotated by the admin command or by another instance,
+        // and delete rows that have expired.
         let (keys, store) = (self.state.keys.clone(), self.state.store.clone());
         let reload = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(60));
@@ -103,6 +104,9 @@ impl Application {
                 tick.tick().await;
                 if let Err(e) = keys.reload(&store).await {
                     tracing::warn!(error = %e, "reloading signing keys failed");
+                }
+                if let Err(e) = store.purge_expired(now()).await {
+                    tracing::warn!(error = %e, "purging expired rows failed");
                 }
             }
         });

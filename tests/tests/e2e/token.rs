@@ -615,3 +615,33 @@ async fn revocation_rules() {
     assert_eq!(introspect(&stack, at).await["active"], false);
     assert_eq!(introspect(&stack, rt).await["active"], true);
 }
+
+#[tokio::test]
+async fn expired_rows_are_purged_and_live_ones_kept() {
+    let stack = TestStack::spawn().await;
+    let client_id = stack.register_public().await;
+    let (_, tokens) = exchange(&stack, &client_id, &code_for(&stack, &client_id).await).await;
+    let now = authz_server::state::now();
+    assert_eq!(
+        stack.store.purge_expired(now).await.unwrap(),
+        0,
+        "nothing live is removed"
+    );
+    assert_eq!(
+        introspect(&stack, tokens["access_token"].as_str().unwrap()).await["active"],
+        true
+    );
+    // Far in the future everything has expired: session, tokens and (a day later) the code.
+    let removed = stack
+        .store
+        .purge_expired(now + 400 * 24 * 3600)
+        .await
+        .unwrap();
+    assert_eq!(removed, 4, "session, refresh token, access token, code");
+    assert_eq!(
+        stack.count(Table::Sessions).await
+            + stack.count(Table::Codes).await
+            + stack.count(Table::RefreshTokens).await,
+        0
+    );
+}
