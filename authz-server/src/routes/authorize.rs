@@ -359,13 +359,7 @@ async fn authorize_inner(
         let page = login_page(&req, csrf, query, "", None);
         return Ok(with_cookie(render(StatusCode::OK, &page), csrf_cookie));
     };
-    let prior = state
-        .store
-        .consent(&session.user_id, &req.client.client_id)
-        .await?;
-    let prior = prior
-        .and_then(|s| Scope::parse(&s).ok())
-        .unwrap_or_default();
+    let prior = prior_consent(state, &session.user_id, &req.client.client_id).await?;
     if !req.prompt_consent && !prior.is_empty() && req.scope.is_subset(&prior) {
         return issue_code(state, &req, &session.user_id, None).await;
     }
@@ -408,6 +402,18 @@ async fn authorize_inner(
         localhost_only,
     };
     Ok(with_cookie(render(StatusCode::OK, &page), csrf_cookie))
+}
+
+/// The scopes this user has already approved for this client.
+async fn prior_consent(
+    state: &AppState,
+    user_id: &str,
+    client_id: &str,
+) -> Result<Scope, StoreError> {
+    let stored = state.store.consent(user_id, client_id).await?;
+    Ok(stored
+        .and_then(|s| Scope::parse(&s).ok())
+        .unwrap_or_default())
 }
 
 /// Creates the code (recording consent in the same transaction when given) and sends the
@@ -561,13 +567,7 @@ pub async fn consent(State(state): State<AppState>, headers: HeaderMap, body: By
         }
         match form.get("decision") {
             Some("approve") => {
-                let prior = state
-                    .store
-                    .consent(&session.user_id, &req.client.client_id)
-                    .await?;
-                let prior = prior
-                    .and_then(|s| Scope::parse(&s).ok())
-                    .unwrap_or_default();
+                let prior = prior_consent(&state, &session.user_id, &req.client.client_id).await?;
                 let remembered = prior.union(&req.scope);
                 tracing::info!(client_id = %req.client.client_id, "consent given");
                 issue_code(&state, &req, &session.user_id, Some(&remembered)).await

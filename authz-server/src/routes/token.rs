@@ -12,6 +12,7 @@ use oauth_protocol::register::{
     GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN,
 };
 use oauth_protocol::secret::digest;
+use oauth_protocol::token::TokenResponse;
 use oauth_protocol::{ErrorCode, Scope, paths, pkce};
 
 use crate::clients::{Client, authenticate, credentials};
@@ -129,7 +130,7 @@ async fn authorization_code(
     state: &AppState,
     client: &Client,
     params: &Params,
-) -> Result<oauth_protocol::token::TokenResponse, OAuthError> {
+) -> Result<TokenResponse, OAuthError> {
     let code = params
         .get("code")
         .ok_or_else(|| OAuthError::invalid_request("code is required"))?;
@@ -198,22 +199,14 @@ async fn authorization_code(
             Ok(tokens)
         })
         .await?;
-    match outcome {
-        Exchange::Issued => Ok(response.expect("set when issued")),
-        Exchange::Rejected(e) => Err(e),
-        Exchange::NotFound => Err(OAuthError::invalid_grant("the code is invalid or expired")),
-        Exchange::Replayed => {
-            tracing::warn!("authorization code replayed; its grant was revoked");
-            Err(OAuthError::invalid_grant("the code was already used"))
-        }
-    }
+    finish(outcome, response, "code")
 }
 
 async fn refresh_token(
     state: &AppState,
     client: &Client,
     params: &Params,
-) -> Result<oauth_protocol::token::TokenResponse, OAuthError> {
+) -> Result<TokenResponse, OAuthError> {
     let token = params
         .get("refresh_token")
         .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
@@ -264,19 +257,30 @@ async fn refresh_token(
             Ok(tokens)
         })
         .await?;
+    finish(outcome, response, "refresh token")
+}
+
+/// Maps a single-use exchange to the token response or its RFC 6749 §5.2 error: any dead
+/// code or refresh token is `invalid_grant`.
+fn finish(
+    outcome: Exchange<OAuthError>,
+    response: Option<TokenResponse>,
+    what: &str,
+) -> Result<TokenResponse, OAuthError> {
     match outcome {
         Exchange::Issued => Ok(response.expect("set when issued")),
         Exchange::Rejected(e) => Err(e),
-        Exchange::NotFound => Err(OAuthError::invalid_grant(
-            "the refresh token is invalid, expired or revoked",
-        )),
+        Exchange::NotFound => Err(OAuthError::invalid_grant(format!(
+            "the {what} is invalid, expired or revoked"
+        ))),
         Exchange::Replayed => {
             tracing::warn!(
-                "rotated refresh token replayed after the grace window; its grant was revoked"
+                what,
+                "single-use credential replayed; its grant was revoked"
             );
-            Err(OAuthError::invalid_grant(
-                "the refresh token was already used",
-            ))
+            Err(OAuthError::invalid_grant(format!(
+                "the {what} was already used"
+            )))
         }
     }
 }
@@ -285,7 +289,7 @@ async fn client_credentials(
     state: &AppState,
     client: &Client,
     params: &Params,
-) -> Result<oauth_protocol::token::TokenResponse, OAuthError> {
+) -> Result<TokenResponse, OAuthError> {
     if !client.is_confidential() {
         return Err(OAuthError::new(
             ErrorCode::UnauthorizedClient,
