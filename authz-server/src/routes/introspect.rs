@@ -128,6 +128,8 @@ async fn lookup(
             aud: Some(row.resource),
             iss: Some(issuer.clone()),
             jti: Some(row.jti),
+            email: row.email,
+            name: row.display_name,
         });
     }
     if let Some(ctx) = state.store.refresh_token_context(&digest(token)).await? {
@@ -153,6 +155,8 @@ async fn lookup(
                 aud: Some(ctx.resource),
                 iss: Some(issuer.clone()),
                 jti: None,
+                email: None,
+                name: None,
             });
         }
     }

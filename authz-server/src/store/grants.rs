@@ -95,6 +95,8 @@ pub struct AccessTokenState {
     pub client_id: String,
     pub user_id: Option<String>,
     pub username: Option<String>,
+    pub email: Option<String>,
+    pub display_name: Option<String>,
     pub resource: String,
     pub scope: String,
     pub issued_at: i64,
@@ -345,7 +347,7 @@ impl Store {
 
     pub async fn access_token_state(&self, jti: &str) -> StoreResult<Option<AccessTokenState>> {
         Ok(sqlx::query_as(
-            "SELECT a.jti, a.client_id, a.user_id, u.username, a.resource, a.scope, a.issued_at, a.expires_at,
+            "SELECT a.jti, a.client_id, a.user_id, u.username, u.email, u.display_name, a.resource, a.scope, a.issued_at, a.expires_at,
                     a.revoked_at, g.revoked_at AS grant_revoked_at
              FROM access_tokens a
              LEFT JOIN grants g ON g.id = a.grant_id

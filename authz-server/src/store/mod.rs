@@ -6,20 +6,12 @@
 //! Every change that touches more than one row runs in one transaction, and single-use
 //! values (codes, refresh tokens) are consumed with one conditional `UPDATE … RETURNING`.
 
-use std::path::Path;
-use std::str::FromStr;
-
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor, FromRow};
+use sqlx::{AnyPool, FromRow};
 
 mod grants;
 pub use grants::*;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
+pub use db::Backend;
 
 #[derive(Clone)]
 pub struct Store {
@@ -73,46 +65,13 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
-}
+use db::is_unique_violation;
 
 impl Store {
     /// Connects, creating the SQLite file (and its directory) when needed, and applies
     /// the migrations of the chosen backend.
     pub async fn connect(url: &str) -> StoreResult<Self> {
-        sqlx::any::install_default_drivers();
-        let backend = if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            Backend::Postgres
-        } else if url.starts_with("sqlite:") {
-            Backend::Sqlite
-        } else {
-            return Err(StoreError::Database(sqlx::Error::Configuration(
-                "DATABASE_URL must start with sqlite: or postgres:".into(),
-            )));
-        };
-        if backend == Backend::Sqlite
-            && let Some(dir) = sqlite_path(url).and_then(Path::parent)
-            && !dir.as_os_str().is_empty()
-        {
-            std::fs::create_dir_all(dir).map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
-        }
-        let options = AnyConnectOptions::from_str(url)?;
-        let pool = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite { 4 } else { 10 })
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        // WAL lets readers run beside the single writer; the busy timeout makes
-                        // concurrent writers queue instead of failing.
-                        conn.execute("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL;")
-                            .await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect_with(options)
-            .await?;
+        let (pool, backend) = db::connect(url).await?;
         let store = Self { pool, backend };
         store.migrate().await?;
         Ok(store)
@@ -121,12 +80,12 @@ impl Store {
     pub async fn migrate(&self) -> StoreResult<()> {
         match self.backend {
             Backend::Sqlite => {
-                sqlx::migrate!("../migrations/sqlite")
+                sqlx::migrate!("../migrations/authz-server/sqlite")
                     .run(&self.pool)
                     .await?
             }
             Backend::Postgres => {
-                sqlx::migrate!("../migrations/postgres")
+                sqlx::migrate!("../migrations/authz-server/postgres")
                     .run(&self.pool)
                     .await?
             }
@@ -306,13 +265,4 @@ impl Store {
         tx.commit().await?;
         Ok(())
     }
-}
-
-/// The file path of a `sqlite:` URL, for creating its directory.
-fn sqlite_path(url: &str) -> Option<&Path> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
-    let path = rest.split('?').next()?;
-    (!path.is_empty() && path != ":memory:").then(|| Path::new(path))
 }

@@ -1,0 +1,155 @@
+//! Building and running the resource server: storage, the introspection client, the public
+//! metadata routes and the protected MCP endpoint.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderName, Method, header};
+use moka::future::Cache;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::config::Config;
+use crate::introspection::Introspector;
+use crate::mcp::McpServer;
+use crate::store::Store;
+
+#[derive(Clone)]
+pub struct RsState {
+    pub config: Arc<Config>,
+    pub introspector: Introspector,
+    pub store: Store,
+    /// MCP session id → the `sub` that created it.
+    pub sessions: Cache<String, String>,
+}
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: RsState,
+    shutdown: CancellationToken,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(config.bind)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.bind))?;
+        let store = Store::connect(&config.database_url).await?;
+        Self::with_parts(config, store, listener)
+    }
+
+    pub fn with_parts(config: Config, store: Store, listener: TcpListener) -> anyhow::Result<Self> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .connect_timeout(Duration::from_secs(2))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        let state = RsState {
+            introspector: Introspector::new(&config, http),
+            sessions: Cache::builder().max_capacity(100_000).time_to_idle(Duration::from_secs(24 * 3600)).build(),
+            config: Arc::new(config),
+            store,
+        };
+        let shutdown = CancellationToken::new();
+        let router = router(state.clone(), shutdown.clone());
+        Ok(Self { listener, router, state, shutdown })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn state(&self) -> &RsState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes; in-flight requests finish, MCP streams are closed.
+    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        use axum::serve::ListenerExt;
+        // Without TCP_NODELAY every SSE answer waits for the delayed ACK (~40 ms).
+        let listener = self.listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let token = self.shutdown.clone();
+        let result = axum::serve(listener, self.router)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                token.cancel();
+            })
+            .await;
+        self.state.store.close().await;
+        result
+    }
+}
+
+pub fn router(state: RsState, shutdown: CancellationToken) -> Router {
+    let config = &state.config;
+    let resource = config.resource_url();
+    let mut hosts: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
+    if let Some(host) = resource.host_str() {
+        hosts.push(host.trim_matches(['[', ']']).to_owned());
+    }
+    hosts.extend(config.allowed_hosts.iter().cloned());
+    let mcp_config = StreamableHttpServerConfig::default()
+        .with_allowed_hosts(hosts)
+        .with_cancellation_token(shutdown);
+    let server = McpServer::new(state.store.clone());
+    let service = StreamableHttpService::new(move || Ok(server.clone()), Arc::new(LocalSessionManager::default()), mcp_config);
+
+    let protected = Router::new()
+        .nest_service(&config.mcp_path(), service)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::authenticate));
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::mirror_request())
+        .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            HeaderName::from_static("mcp-protocol-version"),
+            HeaderName::from_static("mcp-session-id"),
+            HeaderName::from_static("last-event-id"),
+            HeaderName::from_static("mcp-method"),
+            HeaderName::from_static("mcp-name"),
+        ])
+        .expose_headers([header::WWW_AUTHENTICATE, HeaderName::from_static("mcp-session-id")])
+        .max_age(Duration::from_secs(3600));
+    Router::new()
+        .merge(crate::metadata::router(&config.mcp_path()).with_state(state.clone()))
+        .merge(protected)
+        .fallback(|| async {
+            (axum::http::StatusCode::NOT_FOUND, axum::Json(serde_json::json!({"error": "not_found"})))
+        })
+        .layer(cors)
+        .layer(TraceLayer::new_for_http())
+        .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}

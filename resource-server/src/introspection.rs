@@ -1,0 +1,227 @@
+//! Bearer token validation: RFC 7662 introspection at the authorization server with this
+//! server's own credentials, behind a cache.
+//!
+//! - The cache key is SHA-256 of the token; the token itself is never stored or logged.
+//! - An active answer is reused for at most `min(cache_ttl, exp - now)`; an inactive one
+//!   for `negative_cache_ttl`. `cache_ttl` is therefore how late a revocation can be noticed.
+//! - Concurrent misses for one token share one introspection call (single flight).
+//! - Failures are never cached: when the authorization server is down, cached tokens keep
+//!   working and others get `Unavailable` (the caller answers 503, not 401).
+//! - Tokens that are not JWTs signed by a key in the issuer's JWKS are refused without an
+//!   introspection call.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use moka::Expiry;
+use moka::future::Cache;
+use oauth_protocol::Scope;
+use sha2::{Digest, Sha256};
+
+use crate::config::Config;
+use crate::jwks::{Jwks, PreCheck};
+
+/// The authenticated caller, as tools see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub sub: String,
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub client_id: String,
+    pub scope: Scope,
+    pub exp: i64,
+}
+
+#[derive(Debug, Clone)]
+pub enum Verdict {
+    Active(Arc<Principal>),
+    Inactive,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the authorization server could not be asked: {0}")]
+pub struct Unavailable(pub String);
+
+#[derive(Clone)]
+struct Entry {
+    verdict: Verdict,
+    ttl: Duration,
+}
+
+struct PerEntryTtl;
+
+impl Expiry<[u8; 32], Entry> for PerEntryTtl {
+    fn expire_after_create(&self, _key: &[u8; 32], value: &Entry, _created_at: Instant) -> Option<Duration> {
+        Some(value.ttl)
+    }
+}
+
+/// Counters for tests and metrics.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub hits: AtomicU64,
+    pub misses: AtomicU64,
+    pub errors: AtomicU64,
+    /// Introspection requests actually sent.
+    pub calls: AtomicU64,
+    /// Tokens refused by the local JWT check, without a call.
+    pub refused_locally: AtomicU64,
+}
+
+#[derive(Clone)]
+pub struct Introspector {
+    http: reqwest::Client,
+    endpoint: String,
+    client_id: String,
+    client_secret: String,
+    issuer: String,
+    resource: String,
+    ttl: Duration,
+    negative_ttl: Duration,
+    cache: Cache<[u8; 32], Entry>,
+    jwks: Jwks,
+    pub stats: Arc<Stats>,
+}
+
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+impl Introspector {
+    pub fn new(config: &Config, http: reqwest::Client) -> Self {
+        Self {
+            endpoint: config.introspection_endpoint(),
+            client_id: config.client_id.clone(),
+            client_secret: config.client_secret.expose().to_owned(),
+            issuer: config.issuer.clone(),
+            resource: config.resource.clone(),
+            ttl: Duration::from_secs(config.cache_ttl),
+            negative_ttl: Duration::from_secs(config.negative_cache_ttl),
+            cache: Cache::builder().max_capacity(config.cache_capacity).expire_after(PerEntryTtl).build(),
+            jwks: Jwks::new(config.jwks_uri(), http.clone()),
+            http,
+            stats: Arc::default(),
+        }
+    }
+
+    /// Validates a bearer token for this resource.
+    pub async fn check(&self, token: &str) -> Result<Verdict, Unavailable> {
+        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if let Some(entry) = self.cache.get(&key).await {
+            self.stats.hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(entry.verdict);
+        }
+        self.stats.misses.fetch_add(1, Ordering::Relaxed);
+        if self.jwks.check(token).await == PreCheck::Invalid {
+            self.stats.refused_locally.fetch_add(1, Ordering::Relaxed);
+            let entry = Entry { verdict: Verdict::Inactive, ttl: self.negative_ttl };
+            self.cache.insert(key, entry).await;
+            return Ok(Verdict::Inactive);
+        }
+        let result = self.cache.try_get_with(key, self.introspect(token)).await;
+        match result {
+            Ok(entry) => Ok(entry.verdict),
+            Err(e) => {
+                self.stats.errors.fetch_add(1, Ordering::Relaxed);
+                Err(Unavailable(e.to_string()))
+            }
+        }
+    }
+
+    async fn introspect(&self, token: &str) -> Result<Entry, String> {
+        self.stats.calls.fetch_add(1, Ordering::Relaxed);
+        let res = self
+            .http
+            .post(&self.endpoint)
+            .basic_auth(&self.client_id, Some(&self.client_secret))
+            .form(&[("token", token), ("token_type_hint", "access_token")])
+            .send()
+            .await
+            .map_err(|e| format!("request failed: {e}"))?;
+        if !res.status().is_success() {
+            return Err(format!("introspection answered {}", res.status()));
+        }
+        let body: serde_json::Value = res.json().await.map_err(|e| format!("unreadable answer: {e}"))?;
+        let verdict = self.judge(&body, now());
+        let ttl = match &verdict {
+            Verdict::Active(p) => self.ttl.min(Duration::from_secs((p.exp - now()).max(0) as u64)),
+            Verdict::Inactive => self.negative_ttl,
+        };
+        Ok(Entry { verdict, ttl })
+    }
+
+    /// Turns an RFC 7662 answer into a verdict: active, from our issuer, for our resource,
+    /// an access token, not expired.
+    pub fn judge(&self, body: &serde_json::Value, now: i64) -> Verdict {
+        let s = |k: &str| body.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+        if body.get("active") != Some(&serde_json::Value::Bool(true)) {
+            return Verdict::Inactive;
+        }
+        let aud_ok = match body.get("aud") {
+            Some(serde_json::Value::String(a)) => *a == self.resource,
+            Some(serde_json::Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(&self.resource)),
+            _ => false,
+        };
+        let exp = body.get("exp").and_then(|v| v.as_i64()).unwrap_or(0);
+        let is_access = s("token_type").is_none_or(|t| t.eq_ignore_ascii_case("bearer"));
+        let (Some(sub), Some(client_id)) = (s("sub"), s("client_id")) else { return Verdict::Inactive };
+        if !aud_ok || s("iss").as_deref() != Some(&self.issuer) || exp <= now || !is_access {
+            return Verdict::Inactive;
+        }
+        Verdict::Active(Arc::new(Principal {
+            sub,
+            username: s("username"),
+            email: s("email"),
+            name: s("name"),
+            client_id,
+            scope: s("scope").and_then(|v| Scope::parse(&v).ok()).unwrap_or_default(),
+            exp,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn introspector() -> Introspector {
+        let config = Config {
+            client_id: "rs".into(),
+            client_secret: oauth_protocol::secret::Secret::new("s"),
+            ..Config::default()
+        };
+        Introspector::new(&config, reqwest::Client::new())
+    }
+
+    #[test]
+    fn judge_requires_issuer_audience_expiry_and_access_token() {
+        let i = introspector();
+        let ok = json!({"active":true,"sub":"u","client_id":"c","scope":"mcp:read","aud":"http://127.0.0.1:8002/mcp",
+            "iss":"http://127.0.0.1:8001","exp":2000,"token_type":"Bearer","username":"alice"});
+        assert!(matches!(i.judge(&ok, 1000), Verdict::Active(p) if p.username.as_deref() == Some("alice")));
+        let cases = [
+            ("inactive", json!({"active":false})),
+            ("other audience", json!({"aud":"http://127.0.0.1:9/mcp"})),
+            ("audience with trailing slash", json!({"aud":"http://127.0.0.1:8002/mcp/"})),
+            ("other issuer", json!({"iss":"http://127.0.0.1:8001/"})),
+            ("expired", json!({"exp":999})),
+            ("refresh token", json!({"token_type":"refresh_token"})),
+        ];
+        for (why, patch) in cases {
+            let mut body = ok.clone();
+            for (k, v) in patch.as_object().unwrap() {
+                body[k] = v.clone();
+            }
+            assert!(matches!(i.judge(&body, 1000), Verdict::Inactive), "{why}");
+        }
+        let mut list = ok.clone();
+        list["aud"] = json!(["x", "http://127.0.0.1:8002/mcp"]);
+        assert!(matches!(i.judge(&list, 1000), Verdict::Active(_)));
+    }
+}

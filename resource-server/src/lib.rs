@@ -1,0 +1,23 @@
+//! MCP resource server protected by OAuth 2.1: RFC 9728 protected resource metadata,
+//! RFC 6750 bearer challenges with MCP step-up, RFC 7662 introspection behind a cache, and
+//! per-user tools and resources over Streamable HTTP.
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod introspection;
+pub mod jwks;
+pub mod mcp;
+pub mod metadata;
+pub mod store;
+
+pub use app::Application;
+pub use config::Config;
+
+/// Logs to stderr, human-readable or JSON, filtered by `RUST_LOG`.
+pub fn telemetry_init(format: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,rmcp=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_writer(std::io::stderr);
+    let _ = if format == "json" { builder.json().try_init() } else { builder.try_init() };
+}

@@ -1,0 +1,82 @@
+//! The resource server's own data: per-user notes and request counts.
+
+use sqlx::{AnyPool, FromRow};
+
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+}
+
+#[derive(Debug, Clone, FromRow, serde::Serialize)]
+pub struct Note {
+    pub id: String,
+    pub title: String,
+    pub content: String,
+    pub created_at: i64,
+}
+
+impl Store {
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        let (pool, backend) = db::connect(url).await?;
+        match backend {
+            db::Backend::Sqlite => sqlx::migrate!("../migrations/resource-server/sqlite").run(&pool).await?,
+            db::Backend::Postgres => sqlx::migrate!("../migrations/resource-server/postgres").run(&pool).await?,
+        }
+        Ok(Self { pool })
+    }
+
+    pub async fn ping(&self) -> sqlx::Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub async fn insert_note(&self, user: &str, note: &Note) -> sqlx::Result<()> {
+        sqlx::query("INSERT INTO notes (id, user_sub, title, content, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(&note.id)
+            .bind(user)
+            .bind(&note.title)
+            .bind(&note.content)
+            .bind(note.created_at)
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn notes(&self, user: &str) -> sqlx::Result<Vec<Note>> {
+        sqlx::query_as("SELECT id, title, content, created_at FROM notes WHERE user_sub = $1 ORDER BY created_at DESC, id")
+            .bind(user)
+            .fetch_all(&self.pool)
+            .await
+    }
+
+    /// A note of this user; another user's note is indistinguishable from a missing one.
+    pub async fn note(&self, user: &str, id: &str) -> sqlx::Result<Option<Note>> {
+        sqlx::query_as("SELECT id, title, content, created_at FROM notes WHERE user_sub = $1 AND id = $2")
+            .bind(user)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+    }
+
+    pub async fn count_request(&self, user: &str, name: &str) -> sqlx::Result<()> {
+        sqlx::query(
+            "INSERT INTO api_usage (user_sub, name, count) VALUES ($1, $2, 1)
+             ON CONFLICT (user_sub, name) DO UPDATE SET count = api_usage.count + 1",
+        )
+        .bind(user)
+        .bind(name)
+        .execute(&self.pool)
+        .await
+        .map(|_| ())
+    }
+
+    pub async fn usage(&self, user: &str) -> sqlx::Result<Vec<(String, i64)>> {
+        sqlx::query_as("SELECT name, count FROM api_usage WHERE user_sub = $1 ORDER BY name")
+            .bind(user)
+            .fetch_all(&self.pool)
+            .await
+    }
+}
