@@ -46,11 +46,28 @@ pub async fn fresh_database_url() -> String {
     }
 }
 
+/// A running server task.
+struct Running {
+    shutdown: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    async fn stop(self) {
+        let _ = self.shutdown.send(());
+        let _ = self.task.await;
+    }
+}
+
 pub struct TestStack {
     pub issuer: String,
+    /// The resource server's canonical resource URI (its MCP endpoint).
     pub resource: String,
     pub store: Store,
     pub config: Arc<Config>,
+    pub rs_config: Arc<resource_server::Config>,
+    /// The resource server's introspection counters.
+    pub rs_stats: Arc<resource_server::introspection::Stats>,
     /// A browser: no automatic redirects, keeps cookies.
     pub browser: reqwest::Client,
     /// A plain HTTP client without cookies.
@@ -58,8 +75,8 @@ pub struct TestStack {
     pub user_id: String,
     /// The running server's signing keys (for rotation tests).
     pub keys: authz_server::crypto::Keys,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
+    authz: Option<Running>,
+    rs: Option<Running>,
 }
 
 impl TestStack {
@@ -67,12 +84,20 @@ impl TestStack {
         Self::spawn_with(|_| {}).await
     }
 
-    /// Starts the server; `adjust` may change the configuration first.
+    /// Starts both servers; `adjust` may change the authorization server's configuration.
     pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        Self::spawn_full(adjust, |_| {}).await
+    }
+
+    /// Starts the resource server's listener first (its URL is the resource the
+    /// authorization server must know), then the authorization server, then the resource
+    /// server pointed at the authorization server's real URL.
+    pub async fn spawn_full(adjust: impl FnOnce(&mut Config), adjust_rs: impl FnOnce(&mut resource_server::Config)) -> Self {
+        let rs_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let resource = format!("http://{}/mcp", rs_listener.local_addr().unwrap());
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().unwrap();
         let issuer = format!("http://{addr}");
-        let resource = "http://127.0.0.1:8002/mcp".to_owned();
         let mut config = Config {
             issuer: issuer.clone(),
             bind: addr,
@@ -87,9 +112,7 @@ impl TestStack {
         };
         adjust(&mut config);
         config.validate().expect("test configuration is valid");
-        let store = Store::connect(&config.database_url)
-            .await
-            .expect("database");
+        let store = Store::connect(&config.database_url).await.expect("database");
         let user_id = new_id();
         store
             .insert_user(&User {
@@ -103,41 +126,75 @@ impl TestStack {
             })
             .await
             .expect("user");
-        let app = Application::with_parts(config.clone(), store.clone(), listener)
-            .await
-            .expect("app");
+        let app = Application::with_parts(config.clone(), store.clone(), listener).await.expect("app");
         let keys = app.state().keys.clone();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            app.run_until(async {
-                let _ = rx.await;
-            })
-            .await
-            .expect("server runs");
-        });
+        let authz = run(app.run_until_fn());
+
+        let mut rs_config = resource_server::Config {
+            resource: resource.clone(),
+            bind: rs_listener.local_addr().unwrap(),
+            issuer: issuer.clone(),
+            client_id: RS_CLIENT_ID.into(),
+            client_secret: Secret::new(RS_CLIENT_SECRET),
+            database_url: fresh_database_url().await,
+            resource_name: "Test MCP server".into(),
+            ..resource_server::Config::default()
+        };
+        adjust_rs(&mut rs_config);
+        rs_config.validate().expect("resource server configuration is valid");
+        let rs_store = resource_server::store::Store::connect(&rs_config.database_url).await.expect("rs database");
+        let rs_app = resource_server::Application::with_parts(rs_config.clone(), rs_store, rs_listener).expect("rs app");
+        let rs_stats = rs_app.state().introspector.stats.clone();
+        let rs = run(rs_app.run_until_fn());
         Self {
-            resource: config
-                .resource_servers
-                .first()
-                .map(|r| r.resource.clone())
-                .unwrap_or_default(),
+            resource,
             issuer,
             store,
             config: Arc::new(config),
-            browser: reqwest::Client::builder()
-                .redirect(Policy::none())
-                .cookie_store(true)
-                .build()
-                .unwrap(),
-            http: reqwest::Client::builder()
-                .redirect(Policy::none())
-                .build()
-                .unwrap(),
+            rs_config: Arc::new(rs_config),
+            rs_stats,
+            browser: reqwest::Client::builder().redirect(Policy::none()).cookie_store(true).build().unwrap(),
+            http: reqwest::Client::builder().redirect(Policy::none()).build().unwrap(),
             user_id,
             keys,
-            shutdown: Some(tx),
-            task: Some(task),
+            authz: Some(authz),
+            rs: Some(rs),
         }
+    }
+
+    /// Stops the authorization server (the resource server keeps running).
+    pub async fn stop_authorization_server(&mut self) {
+        if let Some(r) = self.authz.take() {
+            r.stop().await;
+        }
+    }
+
+    /// Starts the authorization server again on the same address and database.
+    pub async fn start_authorization_server(&mut self) {
+        let listener = TcpListener::bind(self.config.bind).await.expect("rebind the same port");
+        // The stopped server closed its pool on the way out: open a new one.
+        self.store = Store::connect(&self.config.database_url).await.expect("database");
+        let app = Application::with_parts((*self.config).clone(), self.store.clone(), listener).await.expect("app");
+        self.keys = app.state().keys.clone();
+        self.authz = Some(run(app.run_until_fn()));
+    }
+
+    /// Adds a user and returns its id.
+    pub async fn add_user(&self, username: &str, password: &str) -> String {
+        let id = new_id();
+        self.store
+            .insert_user(&User {
+                id: id.clone(),
+                username: username.into(),
+                password_hash: hash_password(password),
+                email: None,
+                display_name: None,
+                disabled: 0,
+                created_at: now(),
+            })
+            .await
+            .expect("user");
+        id
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -196,9 +253,14 @@ impl TestStack {
     }
 
     pub async fn browser_authorize_with(&self, auth_url: &str, decision: &str) -> Url {
+        self.authorize_as(&self.browser, USERNAME, PASSWORD, auth_url, decision).await
+    }
+
+    /// The same walk for any user, in the given browser (cookie jar).
+    pub async fn authorize_as(&self, browser: &reqwest::Client, username: &str, password: &str, auth_url: &str, decision: &str) -> Url {
         let mut next = auth_url.to_owned();
         for _ in 0..6 {
-            let res = self.browser.get(&next).send().await.unwrap();
+            let res = browser.get(&next).send().await.unwrap();
             if res.status().is_redirection() {
                 let loc = location(&res);
                 if loc.starts_with(&self.issuer) || loc.starts_with('/') {
@@ -212,11 +274,11 @@ impl TestStack {
             let csrf = hidden(&html, "csrf_token").expect("csrf_token field");
             let request = hidden(&html, "request").expect("request field");
             let res = if html.contains("id=\"login-form\"") {
-                self.browser
+                browser
                     .post(self.url("/login"))
                     .form(&[
-                        ("username", USERNAME),
-                        ("password", PASSWORD),
+                        ("username", username),
+                        ("password", password),
                         ("csrf_token", &csrf),
                         ("request", &request),
                     ])
@@ -228,7 +290,7 @@ impl TestStack {
                     html.contains("id=\"consent-form\""),
                     "neither login nor consent page: {html}"
                 );
-                self.browser
+                browser
                     .post(self.url("/consent"))
                     .form(&[
                         ("decision", decision),
@@ -250,21 +312,62 @@ impl TestStack {
         panic!("authorization did not finish");
     }
 
-    /// Stops the server and waits until it has finished.
+    /// Stops both servers and waits until they have finished.
     pub async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
+        if let Some(r) = self.rs.take() {
+            r.stop().await;
         }
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
+        self.stop_authorization_server().await;
     }
 }
 
 impl Drop for TestStack {
     fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
+        for r in [self.authz.take(), self.rs.take()].into_iter().flatten() {
+            let _ = r.shutdown.send(());
+        }
+    }
+}
+
+/// A fresh cookie jar: another person at another browser.
+pub fn new_browser() -> reqwest::Client {
+    reqwest::Client::builder().redirect(Policy::none()).cookie_store(true).build().unwrap()
+}
+
+fn run(fut: impl FnOnce(tokio::sync::oneshot::Receiver<()>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>) -> Running {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    Running { shutdown: tx, task: tokio::spawn(fut(rx)) }
+}
+
+/// Turns an application into a task that serves until its shutdown signal.
+trait RunUntil {
+    fn run_until_fn(self) -> impl FnOnce(tokio::sync::oneshot::Receiver<()>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+}
+
+impl RunUntil for Application {
+    fn run_until_fn(self) -> impl FnOnce(tokio::sync::oneshot::Receiver<()>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+        move |rx| {
+            Box::pin(async move {
+                self.run_until(async {
+                    let _ = rx.await;
+                })
+                .await
+                .expect("authorization server runs");
+            })
+        }
+    }
+}
+
+impl RunUntil for resource_server::Application {
+    fn run_until_fn(self) -> impl FnOnce(tokio::sync::oneshot::Receiver<()>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+        move |rx| {
+            Box::pin(async move {
+                self.run_until(async {
+                    let _ = rx.await;
+                })
+                .await
+                .expect("resource server runs");
+            })
         }
     }
 }
@@ -363,4 +466,135 @@ pub fn oauth_http() -> impl Fn(
             Ok(out.body(bytes.to_vec()).expect("valid response"))
         })
     }
+}
+
+/// The RFC 7636 Appendix B verifier, for flows driven by hand.
+pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+
+/// One answer of the MCP endpoint, with the JSON-RPC message out of a JSON or SSE body.
+#[derive(Debug)]
+pub struct McpReply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub message: Option<serde_json::Value>,
+}
+
+impl McpReply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+impl TestStack {
+    /// Registers a public client and walks the code flow for `username` in `browser`,
+    /// returning the token response.
+    pub async fn user_token(&self, browser: &reqwest::Client, username: &str, password: &str, scope: &str) -> serde_json::Value {
+        let client_id = self.register_public().await;
+        let mut url = Url::parse(&self.url("/authorize")).unwrap();
+        url.query_pairs_mut()
+            .append_pair("response_type", "code")
+            .append_pair("client_id", &client_id)
+            .append_pair("redirect_uri", REDIRECT_URI)
+            .append_pair("code_challenge", &oauth_protocol::pkce::s256_challenge(VERIFIER))
+            .append_pair("code_challenge_method", "S256")
+            .append_pair("scope", scope)
+            .append_pair("resource", &self.resource);
+        let callback = self.authorize_as(browser, username, password, url.as_str(), "approve").await;
+        let code = query(&callback).remove("code").expect("code");
+        let res = self
+            .http
+            .post(self.url("/token"))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("code_verifier", VERIFIER),
+                ("redirect_uri", REDIRECT_URI),
+                ("client_id", &client_id),
+                ("resource", &self.resource),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        res.json().await.unwrap()
+    }
+
+    /// POSTs one JSON-RPC message to the MCP endpoint.
+    pub async fn mcp_post(&self, token: Option<&str>, session: Option<&str>, body: serde_json::Value) -> McpReply {
+        let mut req = self
+            .http
+            .post(&self.resource)
+            .header("accept", "application/json, text/event-stream")
+            .header("content-type", "application/json")
+            .header("mcp-protocol-version", "2025-11-25")
+            .body(body.to_string());
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(s) = session {
+            req = req.header("mcp-session-id", s);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let is_sse = headers.get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|c| c.starts_with("text/event-stream"));
+        let message = if is_sse {
+            // Read events until the first JSON-RPC response (the stream may stay open).
+            let mut res = res;
+            let mut buf = String::new();
+            let mut found = None;
+            while let Ok(Some(chunk)) = res.chunk().await {
+                buf.push_str(&String::from_utf8_lossy(&chunk));
+                found = buf
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("data:"))
+                    .filter_map(|d| serde_json::from_str::<serde_json::Value>(d.trim()).ok())
+                    .find(|m| m.get("id").is_some());
+                if found.is_some() {
+                    break;
+                }
+            }
+            found
+        } else {
+            let text = res.text().await.unwrap_or_default();
+            serde_json::from_str(&text).ok()
+        };
+        McpReply { status, headers, message }
+    }
+
+    /// Initializes an MCP session and returns its id.
+    pub async fn mcp_session(&self, token: &str) -> String {
+        let init = self
+            .mcp_post(
+                Some(token),
+                None,
+                serde_json::json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+                    "protocolVersion": "2025-11-25", "capabilities": {},
+                    "clientInfo": {"name": "e2e", "version": "1"}}}),
+            )
+            .await;
+        assert_eq!(init.status, 200, "initialize: {init:?}");
+        let session = init.header("mcp-session-id").expect("session id").to_owned();
+        let ack = self
+            .mcp_post(Some(token), Some(&session), serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+            .await;
+        assert_eq!(ack.status, 202);
+        session
+    }
+
+    /// Calls a tool in a session and returns the reply.
+    pub async fn call_tool(&self, token: &str, session: &str, name: &str, arguments: serde_json::Value) -> McpReply {
+        self.mcp_post(
+            Some(token),
+            Some(session),
+            serde_json::json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": name, "arguments": arguments}}),
+        )
+        .await
+    }
+}
+
+/// The text of a tool result, parsed as JSON.
+pub fn tool_json(reply: &McpReply) -> serde_json::Value {
+    let text = reply.message.as_ref().and_then(|m| m["result"]["content"][0]["text"].as_str()).unwrap_or_else(|| panic!("no tool result in {reply:?}"));
+    serde_json::from_str(text).unwrap()
 }

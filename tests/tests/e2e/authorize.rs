@@ -159,11 +159,8 @@ async fn loopback_redirect_uris_match_on_any_port_but_nothing_else_varies() {
 async fn resource_is_normalised_and_defaults_to_the_only_configured_one() {
     let stack = TestStack::spawn().await;
     let client_id = stack.register_public().await;
-    for resource in [
-        None,
-        Some("HTTP://127.0.0.1:8002/mcp"),
-        Some("http://127.0.0.1:8002/mcp"),
-    ] {
+    let upper = stack.resource.replace("http://", "HTTP://");
+    for resource in [None, Some(upper.as_str()), Some(stack.resource.as_str())] {
         let extra: Vec<(&str, &str)> = resource.map(|r| vec![("resource", r)]).unwrap_or_default();
         let callback = stack
             .browser_authorize(&auth_url(&stack, &client_id, &extra))
@@ -199,7 +196,7 @@ async fn resource_is_normalised_and_defaults_to_the_only_configured_one() {
         )
         .unwrap();
         assert_eq!(
-            claims["aud"], "http://127.0.0.1:8002/mcp",
+            claims["aud"], stack.resource.as_str(),
             "canonical spelling in aud"
         );
         assert_eq!(claims["iss"], stack.issuer.as_str());

@@ -5,6 +5,7 @@
 mod authorize;
 mod cimd;
 mod flow;
+mod mcp;
 mod metadata;
 mod register;
 mod token;
