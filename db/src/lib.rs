@@ -30,8 +30,9 @@ impl Backend {
 /// Opens a pool for `url`.
 pub async fn connect(url: &str) -> Result<(AnyPool, Backend), sqlx::Error> {
     sqlx::any::install_default_drivers();
-    let backend = Backend::of(url)
-        .ok_or_else(|| sqlx::Error::Configuration("DATABASE_URL must start with sqlite: or postgres:".into()))?;
+    let backend = Backend::of(url).ok_or_else(|| {
+        sqlx::Error::Configuration("DATABASE_URL must start with sqlite: or postgres:".into())
+    })?;
     if backend == Backend::Sqlite
         && let Some(dir) = sqlite_path(url).and_then(Path::parent)
         && !dir.as_os_str().is_empty()
@@ -62,7 +63,9 @@ pub async fn connect(url: &str) -> Result<(AnyPool, Backend), sqlx::Error> {
 
 /// The file path of a `sqlite:` URL, for creating its directory.
 fn sqlite_path(url: &str) -> Option<&Path> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next()?;
     (!path.is_empty() && path != ":memory:").then(|| Path::new(path))
 }
@@ -79,9 +82,15 @@ mod tests {
     #[test]
     fn backend_and_path_from_url() {
         assert_eq!(Backend::of("postgres://u@h/db"), Some(Backend::Postgres));
-        assert_eq!(Backend::of("sqlite://data/a.db?mode=rwc"), Some(Backend::Sqlite));
+        assert_eq!(
+            Backend::of("sqlite://data/a.db?mode=rwc"),
+            Some(Backend::Sqlite)
+        );
         assert_eq!(Backend::of("mysql://x"), None);
-        assert_eq!(sqlite_path("sqlite://data/a.db?mode=rwc"), Some(Path::new("data/a.db")));
+        assert_eq!(
+            sqlite_path("sqlite://data/a.db?mode=rwc"),
+            Some(Path::new("data/a.db"))
+        );
         assert_eq!(sqlite_path("sqlite::memory:"), None);
     }
 }

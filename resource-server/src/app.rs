@@ -47,7 +47,7 @@ impl Application {
     }
 
     pub fn with_parts(config: Config, store: Store, listener: TcpListener) -> anyhow::Result<Self> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        crate::install_crypto_provider();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .connect_timeout(Duration::from_secs(2))
@@ -55,17 +55,27 @@ impl Application {
             .build()?;
         let state = RsState {
             introspector: Introspector::new(&config, http),
-            sessions: Cache::builder().max_capacity(100_000).time_to_idle(Duration::from_secs(24 * 3600)).build(),
+            sessions: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_idle(Duration::from_secs(24 * 3600))
+                .build(),
             config: Arc::new(config),
             store,
         };
         let shutdown = CancellationToken::new();
         let router = router(state.clone(), shutdown.clone());
-        Ok(Self { listener, router, state, shutdown })
+        Ok(Self {
+            listener,
+            router,
+            state,
+            shutdown,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     pub fn state(&self) -> &RsState {
@@ -73,7 +83,10 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes; in-flight requests finish, MCP streams are closed.
-    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         use axum::serve::ListenerExt;
         // Without TCP_NODELAY every SSE answer waits for the delayed ACK (~40 ms).
         let listener = self.listener.tap_io(|tcp| {
@@ -103,11 +116,18 @@ pub fn router(state: RsState, shutdown: CancellationToken) -> Router {
         .with_allowed_hosts(hosts)
         .with_cancellation_token(shutdown);
     let server = McpServer::new(state.store.clone());
-    let service = StreamableHttpService::new(move || Ok(server.clone()), Arc::new(LocalSessionManager::default()), mcp_config);
+    let service = StreamableHttpService::new(
+        move || Ok(server.clone()),
+        Arc::new(LocalSessionManager::default()),
+        mcp_config,
+    );
 
     let protected = Router::new()
         .nest_service(&config.mcp_path(), service)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::authenticate));
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::authenticate,
+        ));
     let cors = CorsLayer::new()
         .allow_origin(AllowOrigin::mirror_request())
         .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
@@ -121,17 +141,26 @@ pub fn router(state: RsState, shutdown: CancellationToken) -> Router {
             HeaderName::from_static("mcp-method"),
             HeaderName::from_static("mcp-name"),
         ])
-        .expose_headers([header::WWW_AUTHENTICATE, HeaderName::from_static("mcp-session-id")])
+        .expose_headers([
+            header::WWW_AUTHENTICATE,
+            HeaderName::from_static("mcp-session-id"),
+        ])
         .max_age(Duration::from_secs(3600));
     Router::new()
         .merge(crate::metadata::router(&config.mcp_path()).with_state(state.clone()))
         .merge(protected)
         .fallback(|| async {
-            (axum::http::StatusCode::NOT_FOUND, axum::Json(serde_json::json!({"error": "not_found"})))
+            (
+                axum::http::StatusCode::NOT_FOUND,
+                axum::Json(serde_json::json!({"error": "not_found"})),
+            )
         })
         .layer(cors)
         .layer(TraceLayer::new_for_http())
-        .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+            header::COOKIE,
+        ]))
 }
 
 /// Completes on Ctrl-C or SIGTERM.

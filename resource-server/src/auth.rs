@@ -25,13 +25,22 @@ const MAX_BODY: usize = 1024 * 1024;
 const SESSION_HEADER: &str = "mcp-session-id";
 
 fn challenge(state: &RsState, status: StatusCode, c: BearerChallenge) -> Response {
-    let c = BearerChallenge { resource_metadata: Some(state.config.metadata_url()), ..c };
-    let value = HeaderValue::from_str(&c.to_header_value()).expect("challenge values are header-safe");
+    let c = BearerChallenge {
+        resource_metadata: Some(state.config.metadata_url()),
+        ..c
+    };
+    let value =
+        HeaderValue::from_str(&c.to_header_value()).expect("challenge values are header-safe");
     let body = serde_json::json!({
         "error": c.error.as_deref().unwrap_or("unauthorized"),
         "error_description": c.error_description.as_deref().unwrap_or("a bearer token is required"),
     });
-    (status, [(header::WWW_AUTHENTICATE, value)], axum::Json(body)).into_response()
+    (
+        status,
+        [(header::WWW_AUTHENTICATE, value)],
+        axum::Json(body),
+    )
+        .into_response()
 }
 
 fn plain(status: StatusCode, message: &str) -> Response {
@@ -42,7 +51,9 @@ fn plain(status: StatusCode, message: &str) -> Response {
 /// malformed.
 fn bearer(headers: &HeaderMap) -> Option<Result<&str, ()>> {
     let value = headers.get(header::AUTHORIZATION)?;
-    let Ok(value) = value.to_str() else { return Some(Err(())) };
+    let Ok(value) = value.to_str() else {
+        return Some(Err(()));
+    };
     let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
     if !scheme.eq_ignore_ascii_case("bearer") {
         return None;
@@ -53,18 +64,26 @@ fn bearer(headers: &HeaderMap) -> Option<Result<&str, ()>> {
 
 pub async fn authenticate(State(state): State<RsState>, req: Request, next: Next) -> Response {
     let headers = req.headers();
-    if let Some(origin) = headers.get(header::ORIGIN) {
-        if !origin.to_str().is_ok_and(|o| state.config.origin_allowed(o)) {
-            return plain(StatusCode::FORBIDDEN, "origin not allowed");
-        }
+    if let Some(origin) = headers.get(header::ORIGIN)
+        && !origin
+            .to_str()
+            .is_ok_and(|o| state.config.origin_allowed(o))
+    {
+        return plain(StatusCode::FORBIDDEN, "origin not allowed");
     }
-    if req.uri().query().is_some_and(|q| form_urlencoded_has(q, "access_token")) {
+    if req
+        .uri()
+        .query()
+        .is_some_and(|q| form_urlencoded_has(q, "access_token"))
+    {
         return challenge(
             &state,
             StatusCode::BAD_REQUEST,
             BearerChallenge {
                 error: Some("invalid_request".into()),
-                error_description: Some("send the access token in the Authorization header, not the URL".into()),
+                error_description: Some(
+                    "send the access token in the Authorization header, not the URL".into(),
+                ),
                 ..Default::default()
             },
         );
@@ -75,7 +94,10 @@ pub async fn authenticate(State(state): State<RsState>, req: Request, next: Next
             return challenge(
                 &state,
                 StatusCode::UNAUTHORIZED,
-                BearerChallenge { scope: Some(all_scopes), ..Default::default() },
+                BearerChallenge {
+                    scope: Some(all_scopes),
+                    ..Default::default()
+                },
             );
         }
         Some(Err(())) => return invalid_token(&state, "malformed Authorization header"),
@@ -83,21 +105,38 @@ pub async fn authenticate(State(state): State<RsState>, req: Request, next: Next
     };
     let principal = match state.introspector.check(&token).await {
         Ok(Verdict::Active(p)) => p,
-        Ok(Verdict::Inactive) => return invalid_token(&state, "the access token is invalid, expired, revoked or not for this resource"),
+        Ok(Verdict::Inactive) => {
+            return invalid_token(
+                &state,
+                "the access token is invalid, expired, revoked or not for this resource",
+            );
+        }
         Err(e) => {
             tracing::warn!(error = %e, "token validation unavailable");
-            let mut res = plain(StatusCode::SERVICE_UNAVAILABLE, "the authorization server is unreachable; retry shortly");
-            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            let mut res = plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the authorization server is unreachable; retry shortly",
+            );
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             return res;
         }
     };
 
-    let session = req.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    if let Some(sid) = &session {
-        if state.sessions.get(sid).await.is_some_and(|owner| owner != principal.sub) {
-            tracing::warn!("MCP session used with another user's token");
-            return plain(StatusCode::NOT_FOUND, "session not found");
-        }
+    let session = req
+        .headers()
+        .get(SESSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if let Some(sid) = &session
+        && state
+            .sessions
+            .get(sid)
+            .await
+            .is_some_and(|owner| owner != principal.sub)
+    {
+        tracing::warn!("MCP session used with another user's token");
+        return plain(StatusCode::NOT_FOUND, "session not found");
     }
 
     let mut req = req;
@@ -108,38 +147,53 @@ pub async fn authenticate(State(state): State<RsState>, req: Request, next: Next
         };
         let calls = rpc_calls(&bytes);
         let needed = calls.iter().fold(Scope::default(), |acc, (m, p)| {
-            acc.union(&required_scope(m, p).map(|s| Scope::from_tokens([s])).unwrap_or_default())
+            acc.union(
+                &required_scope(m, p)
+                    .map(|s| Scope::from_tokens([s]))
+                    .unwrap_or_default(),
+            )
         });
         if !needed.is_subset(&principal.scope) {
             // What this call needs plus what the token already has, so a client that
             // replaces its scope with the challenge's keeps what it had (MCP step-up).
-            let wanted = needed.union(&principal.scope.intersection(&Scope::from_tokens(state.config.scopes_supported.iter().cloned())));
+            let wanted = needed.union(&principal.scope.intersection(&Scope::from_tokens(
+                state.config.scopes_supported.iter().cloned(),
+            )));
             return challenge(
                 &state,
                 StatusCode::FORBIDDEN,
                 BearerChallenge {
                     error: Some("insufficient_scope".into()),
-                    error_description: Some(format!("this call needs {}", needed.difference(&principal.scope))),
+                    error_description: Some(format!(
+                        "this call needs {}",
+                        needed.difference(&principal.scope)
+                    )),
                     scope: Some(wanted.to_string()),
                     ..Default::default()
                 },
             );
         }
         for (method, params) in &calls {
-            if let Some(name) = crate::mcp::usage_name(method, params) {
-                if let Err(e) = state.store.count_request(&principal.sub, &name).await {
-                    tracing::error!(error = %e, "counting a request failed");
-                }
+            if let Some(name) = crate::mcp::usage_name(method, params)
+                && let Err(e) = state.store.count_request(&principal.sub, &name).await
+            {
+                tracing::error!(error = %e, "counting a request failed");
             }
         }
         req = Request::from_parts(parts, Body::from(bytes));
     }
     req.extensions_mut().insert(principal.clone());
     let res = next.run(req).await;
-    if session.is_none() {
-        if let Some(sid) = res.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()) {
-            state.sessions.insert(sid.to_owned(), principal.sub.clone()).await;
-        }
+    if session.is_none()
+        && let Some(sid) = res
+            .headers()
+            .get(SESSION_HEADER)
+            .and_then(|v| v.to_str().ok())
+    {
+        state
+            .sessions
+            .insert(sid.to_owned(), principal.sub.clone())
+            .await;
     }
     res
 }
@@ -162,7 +216,9 @@ fn form_urlencoded_has(query: &str, key: &str) -> bool {
 
 /// `(method, params)` of each JSON-RPC message in a body (a single message or a batch).
 fn rpc_calls(body: &[u8]) -> Vec<(String, serde_json::Value)> {
-    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else { return Vec::new() };
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return Vec::new();
+    };
     let messages = match value {
         serde_json::Value::Array(items) => items,
         other => vec![other],
@@ -194,7 +250,8 @@ mod tests {
 
     #[test]
     fn rpc_calls_reads_single_and_batch() {
-        let one = rpc_calls(br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x"}}"#);
+        let one =
+            rpc_calls(br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x"}}"#);
         assert_eq!(one[0].0, "tools/call");
         let batch = rpc_calls(br#"[{"method":"a"},{"id":1,"result":{}},{"method":"b"}]"#);
         assert_eq!(batch.len(), 2);

@@ -68,7 +68,8 @@ impl Config {
     pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {
         let mut config = match path {
             Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()))?;
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()))?;
                 toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?
             }
             None => Config::default(),
@@ -80,9 +81,15 @@ impl Config {
 
     pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
         fn parse<T: std::str::FromStr>(key: &str, v: String) -> anyhow::Result<T> {
-            v.parse().map_err(|_| anyhow::anyhow!("{key}={v:?} is not a valid value"))
+            v.parse()
+                .map_err(|_| anyhow::anyhow!("{key}={v:?} is not a valid value"))
         }
-        let list = |v: String| v.split([',', ' ']).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+        let list = |v: String| {
+            v.split([',', ' '])
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
         if let Some(v) = get("RS_RESOURCE") {
             self.resource = v;
         }
@@ -129,17 +136,31 @@ impl Config {
     }
 
     pub fn validate(&self) -> anyhow::Result<()> {
-        let resource = Url::parse(&self.resource).map_err(|_| anyhow::anyhow!("resource {:?} is not an absolute URL", self.resource))?;
-        if self.resource.ends_with('/') || resource.fragment().is_some() || resource.query().is_some() {
-            anyhow::bail!("resource {:?} must have no trailing slash, query or fragment", self.resource);
+        let resource = Url::parse(&self.resource)
+            .map_err(|_| anyhow::anyhow!("resource {:?} is not an absolute URL", self.resource))?;
+        if self.resource.ends_with('/')
+            || resource.fragment().is_some()
+            || resource.query().is_some()
+        {
+            anyhow::bail!(
+                "resource {:?} must have no trailing slash, query or fragment",
+                self.resource
+            );
         }
         if resource.path() == "/" {
-            anyhow::bail!("resource {:?} must include the MCP endpoint path, e.g. /mcp", self.resource);
+            anyhow::bail!(
+                "resource {:?} must include the MCP endpoint path, e.g. /mcp",
+                self.resource
+            );
         }
-        let issuer = Url::parse(&self.issuer).map_err(|_| anyhow::anyhow!("issuer {:?} is not an absolute URL", self.issuer))?;
-        validate_issuer(&self.issuer, is_loopback_host(&issuer)).map_err(|e| anyhow::anyhow!("issuer {:?} {e}", self.issuer))?;
+        let issuer = Url::parse(&self.issuer)
+            .map_err(|_| anyhow::anyhow!("issuer {:?} is not an absolute URL", self.issuer))?;
+        validate_issuer(&self.issuer, is_loopback_host(&issuer))
+            .map_err(|e| anyhow::anyhow!("issuer {:?} {e}", self.issuer))?;
         if self.client_id.is_empty() || self.client_secret.expose().is_empty() {
-            anyhow::bail!("set client_id and client_secret (RS_CLIENT_ID, RS_CLIENT_SECRET): the credentials this server uses at the introspection endpoint");
+            anyhow::bail!(
+                "set client_id and client_secret (RS_CLIENT_ID, RS_CLIENT_SECRET): the credentials this server uses at the introspection endpoint"
+            );
         }
         if self.cache_ttl == 0 {
             anyhow::bail!("cache_ttl must be at least 1 second");
@@ -164,11 +185,15 @@ impl Config {
     }
 
     pub fn introspection_endpoint(&self) -> String {
-        self.introspection_endpoint.clone().unwrap_or_else(|| format!("{}/introspect", self.issuer))
+        self.introspection_endpoint
+            .clone()
+            .unwrap_or_else(|| format!("{}/introspect", self.issuer))
     }
 
     pub fn jwks_uri(&self) -> String {
-        self.jwks_uri.clone().unwrap_or_else(|| format!("{}/jwks.json", self.issuer))
+        self.jwks_uri
+            .clone()
+            .unwrap_or_else(|| format!("{}/jwks.json", self.issuer))
     }
 
     /// Whether a browser `Origin` may call the MCP endpoint (DNS-rebinding protection).
@@ -177,7 +202,9 @@ impl Config {
         if origin == own || self.allowed_origins.iter().any(|o| o == "*" || o == origin) {
             return true;
         }
-        let Ok(o) = Url::parse(origin) else { return false };
+        let Ok(o) = Url::parse(origin) else {
+            return false;
+        };
         is_loopback_host(&self.resource_url()) && is_loopback_host(&o)
     }
 }
@@ -187,7 +214,11 @@ mod tests {
     use super::*;
 
     fn valid() -> Config {
-        Config { client_id: "rs".into(), client_secret: Secret::new("secret"), ..Config::default() }
+        Config {
+            client_id: "rs".into(),
+            client_secret: Secret::new("secret"),
+            ..Config::default()
+        }
     }
 
     #[test]
@@ -198,10 +229,20 @@ mod tests {
         assert!(c.validate().is_err());
         let mut c = valid();
         c.issuer = "http://127.0.0.1:8001/".into();
-        assert!(c.validate().unwrap_err().to_string().contains("trailing slash"));
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("trailing slash")
+        );
         let mut c = valid();
         c.client_secret = Secret::new("");
-        assert!(c.validate().unwrap_err().to_string().contains("RS_CLIENT_SECRET"));
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("RS_CLIENT_SECRET")
+        );
     }
 
     #[test]
@@ -216,6 +257,9 @@ mod tests {
         assert!(!public.origin_allowed("http://localhost:6274"));
         public.allowed_origins = vec!["http://localhost:6274".into()];
         assert!(public.origin_allowed("http://localhost:6274"));
-        assert_eq!(public.metadata_url(), "https://mcp.example.com/.well-known/oauth-protected-resource/mcp");
+        assert_eq!(
+            public.metadata_url(),
+            "https://mcp.example.com/.well-known/oauth-protected-resource/mcp"
+        );
     }
 }

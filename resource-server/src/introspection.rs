@@ -53,7 +53,12 @@ struct Entry {
 struct PerEntryTtl;
 
 impl Expiry<[u8; 32], Entry> for PerEntryTtl {
-    fn expire_after_create(&self, _key: &[u8; 32], value: &Entry, _created_at: Instant) -> Option<Duration> {
+    fn expire_after_create(
+        &self,
+        _key: &[u8; 32],
+        value: &Entry,
+        _created_at: Instant,
+    ) -> Option<Duration> {
         Some(value.ttl)
     }
 }
@@ -102,7 +107,10 @@ impl Introspector {
             resource: config.resource.clone(),
             ttl: Duration::from_secs(config.cache_ttl),
             negative_ttl: Duration::from_secs(config.negative_cache_ttl),
-            cache: Cache::builder().max_capacity(config.cache_capacity).expire_after(PerEntryTtl).build(),
+            cache: Cache::builder()
+                .max_capacity(config.cache_capacity)
+                .expire_after(PerEntryTtl)
+                .build(),
             jwks: Jwks::new(config.jwks_uri(), http.clone()),
             http,
             stats: Arc::default(),
@@ -119,7 +127,10 @@ impl Introspector {
         self.stats.misses.fetch_add(1, Ordering::Relaxed);
         if self.jwks.check(token).await == PreCheck::Invalid {
             self.stats.refused_locally.fetch_add(1, Ordering::Relaxed);
-            let entry = Entry { verdict: Verdict::Inactive, ttl: self.negative_ttl };
+            let entry = Entry {
+                verdict: Verdict::Inactive,
+                ttl: self.negative_ttl,
+            };
             self.cache.insert(key, entry).await;
             return Ok(Verdict::Inactive);
         }
@@ -146,10 +157,15 @@ impl Introspector {
         if !res.status().is_success() {
             return Err(format!("introspection answered {}", res.status()));
         }
-        let body: serde_json::Value = res.json().await.map_err(|e| format!("unreadable answer: {e}"))?;
+        let body: serde_json::Value = res
+            .json()
+            .await
+            .map_err(|e| format!("unreadable answer: {e}"))?;
         let verdict = self.judge(&body, now());
         let ttl = match &verdict {
-            Verdict::Active(p) => self.ttl.min(Duration::from_secs((p.exp - now()).max(0) as u64)),
+            Verdict::Active(p) => self
+                .ttl
+                .min(Duration::from_secs((p.exp - now()).max(0) as u64)),
             Verdict::Inactive => self.negative_ttl,
         };
         Ok(Entry { verdict, ttl })
@@ -164,12 +180,16 @@ impl Introspector {
         }
         let aud_ok = match body.get("aud") {
             Some(serde_json::Value::String(a)) => *a == self.resource,
-            Some(serde_json::Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(&self.resource)),
+            Some(serde_json::Value::Array(list)) => {
+                list.iter().any(|a| a.as_str() == Some(&self.resource))
+            }
             _ => false,
         };
         let exp = body.get("exp").and_then(|v| v.as_i64()).unwrap_or(0);
         let is_access = s("token_type").is_none_or(|t| t.eq_ignore_ascii_case("bearer"));
-        let (Some(sub), Some(client_id)) = (s("sub"), s("client_id")) else { return Verdict::Inactive };
+        let (Some(sub), Some(client_id)) = (s("sub"), s("client_id")) else {
+            return Verdict::Inactive;
+        };
         if !aud_ok || s("iss").as_deref() != Some(&self.issuer) || exp <= now || !is_access {
             return Verdict::Inactive;
         }
@@ -179,7 +199,9 @@ impl Introspector {
             email: s("email"),
             name: s("name"),
             client_id,
-            scope: s("scope").and_then(|v| Scope::parse(&v).ok()).unwrap_or_default(),
+            scope: s("scope")
+                .and_then(|v| Scope::parse(&v).ok())
+                .unwrap_or_default(),
             exp,
         }))
     }
@@ -196,6 +218,7 @@ mod tests {
             client_secret: oauth_protocol::secret::Secret::new("s"),
             ..Config::default()
         };
+        crate::install_crypto_provider();
         Introspector::new(&config, reqwest::Client::new())
     }
 
@@ -204,11 +227,16 @@ mod tests {
         let i = introspector();
         let ok = json!({"active":true,"sub":"u","client_id":"c","scope":"mcp:read","aud":"http://127.0.0.1:8002/mcp",
             "iss":"http://127.0.0.1:8001","exp":2000,"token_type":"Bearer","username":"alice"});
-        assert!(matches!(i.judge(&ok, 1000), Verdict::Active(p) if p.username.as_deref() == Some("alice")));
+        assert!(
+            matches!(i.judge(&ok, 1000), Verdict::Active(p) if p.username.as_deref() == Some("alice"))
+        );
         let cases = [
             ("inactive", json!({"active":false})),
             ("other audience", json!({"aud":"http://127.0.0.1:9/mcp"})),
-            ("audience with trailing slash", json!({"aud":"http://127.0.0.1:8002/mcp/"})),
+            (
+                "audience with trailing slash",
+                json!({"aud":"http://127.0.0.1:8002/mcp/"}),
+            ),
             ("other issuer", json!({"iss":"http://127.0.0.1:8001/"})),
             ("expired", json!({"exp":999})),
             ("refresh token", json!({"token_type":"refresh_token"})),

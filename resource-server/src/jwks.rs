@@ -39,28 +39,45 @@ pub struct Jwks {
 
 impl Jwks {
     pub fn new(uri: String, http: reqwest::Client) -> Self {
-        Self { uri, http, state: Arc::default() }
+        Self {
+            uri,
+            http,
+            state: Arc::default(),
+        }
     }
 
     pub async fn check(&self, token: &str) -> PreCheck {
-        let Some((kid, signing_input, sig)) = split(token) else { return PreCheck::Invalid };
+        let Some((kid, signing_input, sig)) = split(token) else {
+            return PreCheck::Invalid;
+        };
         if let Some(found) = self.verify_with(&kid, signing_input, &sig).await {
             return found;
         }
-        let stale = self.state.read().await.fetched.is_none_or(|t| t.elapsed() >= REFETCH_INTERVAL);
+        let stale = self
+            .state
+            .read()
+            .await
+            .fetched
+            .is_none_or(|t| t.elapsed() >= REFETCH_INTERVAL);
         if stale && self.refresh().await.is_err() {
             return PreCheck::Unknown;
         }
-        self.verify_with(&kid, signing_input, &sig).await.unwrap_or(PreCheck::Invalid)
+        self.verify_with(&kid, signing_input, &sig)
+            .await
+            .unwrap_or(PreCheck::Invalid)
     }
 
     async fn verify_with(&self, kid: &str, input: &str, sig: &[u8]) -> Option<PreCheck> {
         let state = self.state.read().await;
         let key = state.keys.get(kid)?;
-        Some(match UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, key).verify(input.as_bytes(), sig) {
-            Ok(()) => PreCheck::Valid,
-            Err(_) => PreCheck::Invalid,
-        })
+        Some(
+            match UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, key)
+                .verify(input.as_bytes(), sig)
+            {
+                Ok(()) => PreCheck::Valid,
+                Err(_) => PreCheck::Invalid,
+            },
+        )
     }
 
     async fn refresh(&self) -> Result<(), String> {
@@ -114,7 +131,11 @@ mod tests {
 
     #[tokio::test]
     async fn garbage_is_invalid_without_any_fetch() {
-        let j = Jwks::new("http://127.0.0.1:1/jwks.json".into(), reqwest::Client::new());
+        crate::install_crypto_provider();
+        let j = Jwks::new(
+            "http://127.0.0.1:1/jwks.json".into(),
+            reqwest::Client::new(),
+        );
         for t in ["", "abc", "a.b.c", "a.b.c.d"] {
             assert_eq!(j.check(t).await, PreCheck::Invalid, "{t}");
         }

@@ -13,7 +13,9 @@ async fn main() -> std::process::ExitCode {
         match arg.as_str() {
             "--config" => path = args.next().map(PathBuf::from),
             "--help" | "-h" => {
-                println!("resource-server [--config FILE]\n\nConfiguration: a TOML file and RS_* environment variables (see README).");
+                println!(
+                    "resource-server [--config FILE]\n\nConfiguration: a TOML file and RS_* environment variables (see README)."
+                );
                 return std::process::ExitCode::SUCCESS;
             }
             "--version" | "-V" => {
@@ -36,7 +38,11 @@ async fn main() -> std::process::ExitCode {
     resource_server::telemetry_init(&config.log_format);
     let result = async {
         let app = Application::build(config).await?;
-        println!("resource-server listening on http://{} (resource {})", app.local_addr(), app.state().config.resource);
+        println!(
+            "resource-server listening on http://{} (resource {})",
+            app.local_addr(),
+            app.state().config.resource
+        );
         app.run_until(shutdown_signal()).await?;
         anyhow::Ok(())
     }

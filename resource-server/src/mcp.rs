@@ -10,11 +10,13 @@ use rmcp::handler::server::tool::Extension;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
     CallToolResult, ContentBlock, Implementation, ListResourceTemplatesResult, ListResourcesResult,
-    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Resource,
-    ResourceContents, ResourceTemplate, ServerCapabilities, ServerConfig,
+    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
+    Resource, ResourceContents, ResourceTemplate, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::RequestContext;
-use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, schemars, tool, tool_handler, tool_router};
+use rmcp::{
+    ErrorData as McpError, RoleServer, ServerHandler, schemars, tool, tool_handler, tool_router,
+};
 use serde_json::json;
 
 use crate::introspection::{Principal, now};
@@ -104,17 +106,29 @@ fn profile(p: &Principal) -> serde_json::Value {
 fn preview(text: &str) -> String {
     let mut chars = text.chars();
     let head: String = chars.by_ref().take(PREVIEW).collect();
-    if chars.next().is_some() { format!("{head}…") } else { head }
+    if chars.next().is_some() {
+        format!("{head}…")
+    } else {
+        head
+    }
 }
 
 #[tool_router]
 impl McpServer {
     pub fn new(store: Store) -> Self {
-        Self { tool_router: Self::tool_router(), store }
+        Self {
+            tool_router: Self::tool_router(),
+            store,
+        }
     }
 
-    #[tool(description = "The signed-in user's profile: id, username, email, display name, granted scopes and client id.")]
-    async fn get_user_profile(&self, Extension(parts): Extension<Parts>) -> Result<CallToolResult, McpError> {
+    #[tool(
+        description = "The signed-in user's profile: id, username, email, display name, granted scopes and client id."
+    )]
+    async fn get_user_profile(
+        &self,
+        Extension(parts): Extension<Parts>,
+    ) -> Result<CallToolResult, McpError> {
         let p = principal(&parts)?;
         Ok(json_text(profile(&p)))
     }
@@ -132,18 +146,37 @@ impl McpServer {
             return Err(McpError::invalid_params("content must not be empty", None));
         }
         if content.chars().count() > MAX_CONTENT {
-            return Err(McpError::invalid_params(format!("content is longer than {MAX_CONTENT} characters"), None));
+            return Err(McpError::invalid_params(
+                format!("content is longer than {MAX_CONTENT} characters"),
+                None,
+            ));
         }
         if title.is_empty() || title.chars().count() > MAX_TITLE {
-            return Err(McpError::invalid_params(format!("title must be 1 to {MAX_TITLE} characters"), None));
+            return Err(McpError::invalid_params(
+                format!("title must be 1 to {MAX_TITLE} characters"),
+                None,
+            ));
         }
-        let note = Note { id: new_note_id(), title: title.to_owned(), content: content.to_owned(), created_at: now() };
-        self.store.insert_note(&p.sub, &note).await.map_err(internal)?;
-        Ok(json_text(json!({"id": note.id, "title": note.title, "uri": format!("{NOTE_PREFIX}{}", note.id)})))
+        let note = Note {
+            id: new_note_id(),
+            title: title.to_owned(),
+            content: content.to_owned(),
+            created_at: now(),
+        };
+        self.store
+            .insert_note(&p.sub, &note)
+            .await
+            .map_err(internal)?;
+        Ok(json_text(
+            json!({"id": note.id, "title": note.title, "uri": format!("{NOTE_PREFIX}{}", note.id)}),
+        ))
     }
 
     #[tool(description = "List the signed-in user's notes with a short preview of each.")]
-    async fn list_secure_notes(&self, Extension(parts): Extension<Parts>) -> Result<CallToolResult, McpError> {
+    async fn list_secure_notes(
+        &self,
+        Extension(parts): Extension<Parts>,
+    ) -> Result<CallToolResult, McpError> {
         let p = principal(&parts)?;
         let notes = self.store.notes(&p.sub).await.map_err(internal)?;
         let items: Vec<_> = notes
@@ -154,11 +187,15 @@ impl McpServer {
     }
 
     #[tool(description = "The signed-in user's request counts, per tool and in total.")]
-    async fn get_api_usage(&self, Extension(parts): Extension<Parts>) -> Result<CallToolResult, McpError> {
+    async fn get_api_usage(
+        &self,
+        Extension(parts): Extension<Parts>,
+    ) -> Result<CallToolResult, McpError> {
         let p = principal(&parts)?;
         let usage = self.store.usage(&p.sub).await.map_err(internal)?;
         let total: i64 = usage.iter().map(|(_, n)| n).sum();
-        let per: serde_json::Map<String, serde_json::Value> = usage.into_iter().map(|(k, n)| (k, n.into())).collect();
+        let per: serde_json::Map<String, serde_json::Value> =
+            usage.into_iter().map(|(k, n)| (k, n.into())).collect();
         Ok(json_text(json!({"total": total, "by_name": per})))
     }
 }
@@ -168,7 +205,9 @@ fn new_note_id() -> String {
     use base64::Engine;
     use ring::rand::SecureRandom;
     let mut buf = [0u8; 16];
-    ring::rand::SystemRandom::new().fill(&mut buf).expect("the OS random source failed");
+    ring::rand::SystemRandom::new()
+        .fill(&mut buf)
+        .expect("the OS random source failed");
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
 }
 
@@ -220,12 +259,20 @@ impl ServerHandler for McpServer {
         } else if let Some(id) = uri.strip_prefix(NOTE_PREFIX) {
             // Unknown and foreign ids get the same answer.
             let note = self.store.note(&p.sub, id).await.map_err(internal)?;
-            let note = note.ok_or_else(|| McpError::resource_not_found("no such note", Some(json!({"uri": uri}))))?;
+            let note = note.ok_or_else(|| {
+                McpError::resource_not_found("no such note", Some(json!({"uri": uri})))
+            })?;
             serde_json::to_value(&note).expect("a note serializes")
         } else {
-            return Err(McpError::resource_not_found("no such resource", Some(json!({"uri": uri}))));
+            return Err(McpError::resource_not_found(
+                "no such resource",
+                Some(json!({"uri": uri})),
+            ));
         };
-        Ok(ReadResourceResult::new(vec![ResourceContents::text(body.to_string(), uri).with_mime_type("application/json")]).into())
+        Ok(ReadResourceResult::new(vec![
+            ResourceContents::text(body.to_string(), uri).with_mime_type("application/json"),
+        ])
+        .into())
     }
 }
 
@@ -236,12 +283,24 @@ mod tests {
     #[test]
     fn scopes_per_call() {
         let call = |name: &str| json!({"name": name});
-        assert_eq!(required_scope("tools/call", &call("create_secure_note")), Some(WRITE));
-        assert_eq!(required_scope("tools/call", &call("get_user_profile")), Some(READ));
+        assert_eq!(
+            required_scope("tools/call", &call("create_secure_note")),
+            Some(WRITE)
+        );
+        assert_eq!(
+            required_scope("tools/call", &call("get_user_profile")),
+            Some(READ)
+        );
         assert_eq!(required_scope("tools/call", &call("unknown")), None);
-        assert_eq!(required_scope("resources/read", &json!({"uri": "user://profile"})), Some(READ));
+        assert_eq!(
+            required_scope("resources/read", &json!({"uri": "user://profile"})),
+            Some(READ)
+        );
         assert_eq!(required_scope("tools/list", &json!({})), None);
-        assert_eq!(usage_name("tools/call", &call("get_api_usage")).as_deref(), Some("get_api_usage"));
+        assert_eq!(
+            usage_name("tools/call", &call("get_api_usage")).as_deref(),
+            Some("get_api_usage")
+        );
         assert_eq!(usage_name("tools/call", &call("nope")), None);
     }
 

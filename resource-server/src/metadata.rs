@@ -12,7 +12,9 @@ use crate::app::RsState;
 
 pub fn router(mcp_path: &str) -> Router<RsState> {
     let inserted = format!("{PROTECTED_RESOURCE_METADATA}{mcp_path}");
-    Router::new().route(&inserted, get(metadata)).route(PROTECTED_RESOURCE_METADATA, get(metadata))
+    Router::new()
+        .route(&inserted, get(metadata))
+        .route(PROTECTED_RESOURCE_METADATA, get(metadata))
 }
 
 pub fn document(state: &RsState) -> ProtectedResourceMetadata {
@@ -28,6 +30,9 @@ pub fn document(state: &RsState) -> ProtectedResourceMetadata {
 
 async fn metadata(State(state): State<RsState>) -> Response {
     let mut res = Json(document(&state)).into_response();
-    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
     res
 }

@@ -19,14 +19,25 @@ impl Store {
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
         let (pool, backend) = db::connect(url).await?;
         match backend {
-            db::Backend::Sqlite => sqlx::migrate!("../migrations/resource-server/sqlite").run(&pool).await?,
-            db::Backend::Postgres => sqlx::migrate!("../migrations/resource-server/postgres").run(&pool).await?,
+            db::Backend::Sqlite => {
+                sqlx::migrate!("../migrations/resource-server/sqlite")
+                    .run(&pool)
+                    .await?
+            }
+            db::Backend::Postgres => {
+                sqlx::migrate!("../migrations/resource-server/postgres")
+                    .run(&pool)
+                    .await?
+            }
         }
         Ok(Self { pool })
     }
 
     pub async fn ping(&self) -> sqlx::Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ())
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
     }
 
     pub async fn close(&self) {
@@ -54,11 +65,13 @@ impl Store {
 
     /// A note of this user; another user's note is indistinguishable from a missing one.
     pub async fn note(&self, user: &str, id: &str) -> sqlx::Result<Option<Note>> {
-        sqlx::query_as("SELECT id, title, content, created_at FROM notes WHERE user_sub = $1 AND id = $2")
-            .bind(user)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
+        sqlx::query_as(
+            "SELECT id, title, content, created_at FROM notes WHERE user_sub = $1 AND id = $2",
+        )
+        .bind(user)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
     }
 
     pub async fn count_request(&self, user: &str, name: &str) -> sqlx::Result<()> {

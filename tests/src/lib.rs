@@ -92,7 +92,10 @@ impl TestStack {
     /// Starts the resource server's listener first (its URL is the resource the
     /// authorization server must know), then the authorization server, then the resource
     /// server pointed at the authorization server's real URL.
-    pub async fn spawn_full(adjust: impl FnOnce(&mut Config), adjust_rs: impl FnOnce(&mut resource_server::Config)) -> Self {
+    pub async fn spawn_full(
+        adjust: impl FnOnce(&mut Config),
+        adjust_rs: impl FnOnce(&mut resource_server::Config),
+    ) -> Self {
         let rs_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let resource = format!("http://{}/mcp", rs_listener.local_addr().unwrap());
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -112,7 +115,9 @@ impl TestStack {
         };
         adjust(&mut config);
         config.validate().expect("test configuration is valid");
-        let store = Store::connect(&config.database_url).await.expect("database");
+        let store = Store::connect(&config.database_url)
+            .await
+            .expect("database");
         let user_id = new_id();
         store
             .insert_user(&User {
@@ -126,7 +131,9 @@ impl TestStack {
             })
             .await
             .expect("user");
-        let app = Application::with_parts(config.clone(), store.clone(), listener).await.expect("app");
+        let app = Application::with_parts(config.clone(), store.clone(), listener)
+            .await
+            .expect("app");
         let keys = app.state().keys.clone();
         let authz = run(app.run_until_fn());
 
@@ -141,9 +148,15 @@ impl TestStack {
             ..resource_server::Config::default()
         };
         adjust_rs(&mut rs_config);
-        rs_config.validate().expect("resource server configuration is valid");
-        let rs_store = resource_server::store::Store::connect(&rs_config.database_url).await.expect("rs database");
-        let rs_app = resource_server::Application::with_parts(rs_config.clone(), rs_store, rs_listener).expect("rs app");
+        rs_config
+            .validate()
+            .expect("resource server configuration is valid");
+        let rs_store = resource_server::store::Store::connect(&rs_config.database_url)
+            .await
+            .expect("rs database");
+        let rs_app =
+            resource_server::Application::with_parts(rs_config.clone(), rs_store, rs_listener)
+                .expect("rs app");
         let rs_stats = rs_app.state().introspector.stats.clone();
         let rs = run(rs_app.run_until_fn());
         Self {
@@ -153,8 +166,15 @@ impl TestStack {
             config: Arc::new(config),
             rs_config: Arc::new(rs_config),
             rs_stats,
-            browser: reqwest::Client::builder().redirect(Policy::none()).cookie_store(true).build().unwrap(),
-            http: reqwest::Client::builder().redirect(Policy::none()).build().unwrap(),
+            browser: reqwest::Client::builder()
+                .redirect(Policy::none())
+                .cookie_store(true)
+                .build()
+                .unwrap(),
+            http: reqwest::Client::builder()
+                .redirect(Policy::none())
+                .build()
+                .unwrap(),
             user_id,
             keys,
             authz: Some(authz),
@@ -171,10 +191,16 @@ impl TestStack {
 
     /// Starts the authorization server again on the same address and database.
     pub async fn start_authorization_server(&mut self) {
-        let listener = TcpListener::bind(self.config.bind).await.expect("rebind the same port");
+        let listener = TcpListener::bind(self.config.bind)
+            .await
+            .expect("rebind the same port");
         // The stopped server closed its pool on the way out: open a new one.
-        self.store = Store::connect(&self.config.database_url).await.expect("database");
-        let app = Application::with_parts((*self.config).clone(), self.store.clone(), listener).await.expect("app");
+        self.store = Store::connect(&self.config.database_url)
+            .await
+            .expect("database");
+        let app = Application::with_parts((*self.config).clone(), self.store.clone(), listener)
+            .await
+            .expect("app");
         self.keys = app.state().keys.clone();
         self.authz = Some(run(app.run_until_fn()));
     }
@@ -253,11 +279,19 @@ impl TestStack {
     }
 
     pub async fn browser_authorize_with(&self, auth_url: &str, decision: &str) -> Url {
-        self.authorize_as(&self.browser, USERNAME, PASSWORD, auth_url, decision).await
+        self.authorize_as(&self.browser, USERNAME, PASSWORD, auth_url, decision)
+            .await
     }
 
     /// The same walk for any user, in the given browser (cookie jar).
-    pub async fn authorize_as(&self, browser: &reqwest::Client, username: &str, password: &str, auth_url: &str, decision: &str) -> Url {
+    pub async fn authorize_as(
+        &self,
+        browser: &reqwest::Client,
+        username: &str,
+        password: &str,
+        auth_url: &str,
+        decision: &str,
+    ) -> Url {
         let mut next = auth_url.to_owned();
         for _ in 0..6 {
             let res = browser.get(&next).send().await.unwrap();
@@ -331,21 +365,40 @@ impl Drop for TestStack {
 
 /// A fresh cookie jar: another person at another browser.
 pub fn new_browser() -> reqwest::Client {
-    reqwest::Client::builder().redirect(Policy::none()).cookie_store(true).build().unwrap()
+    reqwest::Client::builder()
+        .redirect(Policy::none())
+        .cookie_store(true)
+        .build()
+        .unwrap()
 }
 
-fn run(fut: impl FnOnce(tokio::sync::oneshot::Receiver<()>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>) -> Running {
+fn run(
+    fut: impl FnOnce(
+        tokio::sync::oneshot::Receiver<()>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+) -> Running {
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    Running { shutdown: tx, task: tokio::spawn(fut(rx)) }
+    Running {
+        shutdown: tx,
+        task: tokio::spawn(fut(rx)),
+    }
 }
 
 /// Turns an application into a task that serves until its shutdown signal.
 trait RunUntil {
-    fn run_until_fn(self) -> impl FnOnce(tokio::sync::oneshot::Receiver<()>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+    fn run_until_fn(
+        self,
+    ) -> impl FnOnce(
+        tokio::sync::oneshot::Receiver<()>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 }
 
 impl RunUntil for Application {
-    fn run_until_fn(self) -> impl FnOnce(tokio::sync::oneshot::Receiver<()>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+    fn run_until_fn(
+        self,
+    ) -> impl FnOnce(
+        tokio::sync::oneshot::Receiver<()>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
         move |rx| {
             Box::pin(async move {
                 self.run_until(async {
@@ -359,7 +412,11 @@ impl RunUntil for Application {
 }
 
 impl RunUntil for resource_server::Application {
-    fn run_until_fn(self) -> impl FnOnce(tokio::sync::oneshot::Receiver<()>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+    fn run_until_fn(
+        self,
+    ) -> impl FnOnce(
+        tokio::sync::oneshot::Receiver<()>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
         move |rx| {
             Box::pin(async move {
                 self.run_until(async {
@@ -488,18 +545,29 @@ impl McpReply {
 impl TestStack {
     /// Registers a public client and walks the code flow for `username` in `browser`,
     /// returning the token response.
-    pub async fn user_token(&self, browser: &reqwest::Client, username: &str, password: &str, scope: &str) -> serde_json::Value {
+    pub async fn user_token(
+        &self,
+        browser: &reqwest::Client,
+        username: &str,
+        password: &str,
+        scope: &str,
+    ) -> serde_json::Value {
         let client_id = self.register_public().await;
         let mut url = Url::parse(&self.url("/authorize")).unwrap();
         url.query_pairs_mut()
             .append_pair("response_type", "code")
             .append_pair("client_id", &client_id)
             .append_pair("redirect_uri", REDIRECT_URI)
-            .append_pair("code_challenge", &oauth_protocol::pkce::s256_challenge(VERIFIER))
+            .append_pair(
+                "code_challenge",
+                &oauth_protocol::pkce::s256_challenge(VERIFIER),
+            )
             .append_pair("code_challenge_method", "S256")
             .append_pair("scope", scope)
             .append_pair("resource", &self.resource);
-        let callback = self.authorize_as(browser, username, password, url.as_str(), "approve").await;
+        let callback = self
+            .authorize_as(browser, username, password, url.as_str(), "approve")
+            .await;
         let code = query(&callback).remove("code").expect("code");
         let res = self
             .http
@@ -520,7 +588,12 @@ impl TestStack {
     }
 
     /// POSTs one JSON-RPC message to the MCP endpoint.
-    pub async fn mcp_post(&self, token: Option<&str>, session: Option<&str>, body: serde_json::Value) -> McpReply {
+    pub async fn mcp_post(
+        &self,
+        token: Option<&str>,
+        session: Option<&str>,
+        body: serde_json::Value,
+    ) -> McpReply {
         let mut req = self
             .http
             .post(&self.resource)
@@ -537,7 +610,10 @@ impl TestStack {
         let res = req.send().await.unwrap();
         let status = res.status().as_u16();
         let headers = res.headers().clone();
-        let is_sse = headers.get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|c| c.starts_with("text/event-stream"));
+        let is_sse = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|c| c.starts_with("text/event-stream"));
         let message = if is_sse {
             // Read events until the first JSON-RPC response (the stream may stay open).
             let mut res = res;
@@ -559,7 +635,11 @@ impl TestStack {
             let text = res.text().await.unwrap_or_default();
             serde_json::from_str(&text).ok()
         };
-        McpReply { status, headers, message }
+        McpReply {
+            status,
+            headers,
+            message,
+        }
     }
 
     /// Initializes an MCP session and returns its id.
@@ -574,16 +654,29 @@ impl TestStack {
             )
             .await;
         assert_eq!(init.status, 200, "initialize: {init:?}");
-        let session = init.header("mcp-session-id").expect("session id").to_owned();
+        let session = init
+            .header("mcp-session-id")
+            .expect("session id")
+            .to_owned();
         let ack = self
-            .mcp_post(Some(token), Some(&session), serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+            .mcp_post(
+                Some(token),
+                Some(&session),
+                serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+            )
             .await;
         assert_eq!(ack.status, 202);
         session
     }
 
     /// Calls a tool in a session and returns the reply.
-    pub async fn call_tool(&self, token: &str, session: &str, name: &str, arguments: serde_json::Value) -> McpReply {
+    pub async fn call_tool(
+        &self,
+        token: &str,
+        session: &str,
+        name: &str,
+        arguments: serde_json::Value,
+    ) -> McpReply {
         self.mcp_post(
             Some(token),
             Some(session),
@@ -595,6 +688,10 @@ impl TestStack {
 
 /// The text of a tool result, parsed as JSON.
 pub fn tool_json(reply: &McpReply) -> serde_json::Value {
-    let text = reply.message.as_ref().and_then(|m| m["result"]["content"][0]["text"].as_str()).unwrap_or_else(|| panic!("no tool result in {reply:?}"));
+    let text = reply
+        .message
+        .as_ref()
+        .and_then(|m| m["result"]["content"][0]["text"].as_str())
+        .unwrap_or_else(|| panic!("no tool result in {reply:?}"));
     serde_json::from_str(text).unwrap()
 }

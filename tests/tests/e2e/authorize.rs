@@ -196,7 +196,8 @@ async fn resource_is_normalised_and_defaults_to_the_only_configured_one() {
         )
         .unwrap();
         assert_eq!(
-            claims["aud"], stack.resource.as_str(),
+            claims["aud"],
+            stack.resource.as_str(),
             "canonical spelling in aud"
         );
         assert_eq!(claims["iss"], stack.issuer.as_str());

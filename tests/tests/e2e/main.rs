@@ -8,4 +8,5 @@ mod flow;
 mod mcp;
 mod metadata;
 mod register;
+mod rmcp_client;
 mod token;
