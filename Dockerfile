@@ -1,16 +1,14 @@
-# Builds the servers; the image runs the authorization server by default.
+# One image with the three binaries: authz-server, resource-server and mcp-stack.
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked -p authz-server
+RUN cargo build --release --locked -p authz-server -p resource-server -p mcp-stack
 
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates && rm -rf /var/lib/apt/lists/*
-COPY --from=build /src/target/release/authz-server /usr/local/bin/authz-server
-RUN useradd --system --home /var/lib/authz authz && mkdir -p /var/lib/authz && chown authz /var/lib/authz
-USER authz
-WORKDIR /var/lib/authz
-ENV AUTHZ_BIND=0.0.0.0:8001
-EXPOSE 8001
-ENTRYPOINT ["authz-server"]
-CMD ["serve"]
+COPY --from=build /src/target/release/authz-server /src/target/release/resource-server /src/target/release/mcp-stack /usr/local/bin/
+RUN useradd --system --home /var/lib/mcp mcp && mkdir -p /var/lib/mcp && chown mcp /var/lib/mcp
+USER mcp
+WORKDIR /var/lib/mcp
+ENTRYPOINT []
+CMD ["authz-server", "serve"]

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use oauth_protocol::Scope;
-use oauth_protocol::secret::Secret;
+pub use oauth_protocol::secret::Secret;
 use oauth_protocol::uri::{normalize_resource, validate_issuer};
 use serde::Deserialize;
 

@@ -8,6 +8,7 @@ pub mod cimd;
 pub mod clients;
 pub mod config;
 pub mod crypto;
+pub mod demo;
 pub mod error;
 pub mod routes;
 pub mod state;

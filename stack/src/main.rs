@@ -1,0 +1,142 @@
+//! `mcp-stack`: both servers in one process on an embedded SQLite database under a data
+//! directory, with a demo user, a demo client and printed instructions. A second start
+//! reuses the data. Each server's own variables (`AUTHZ_*`, `RS_*`) still apply.
+
+use std::path::PathBuf;
+
+use authz_server::demo;
+
+const USAGE: &str = "mcp-stack [--data-dir DIR]
+
+Starts the authorization server (http://127.0.0.1:8001) and the MCP resource server
+(http://127.0.0.1:8002/mcp) with SQLite databases under DIR (default: data), a demo
+user and a demo client. AUTHZ_* and RS_* environment variables override the defaults.";
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let mut data_dir = PathBuf::from("data");
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--data-dir" => match args.next() {
+                Some(d) => data_dir = d.into(),
+                None => return usage_error("--data-dir needs a directory"),
+            },
+            "--help" | "-h" => {
+                println!("{USAGE}");
+                return std::process::ExitCode::SUCCESS;
+            }
+            other => return usage_error(&format!("unknown argument {other:?}")),
+        }
+    }
+    match run(data_dir).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn usage_error(message: &str) -> std::process::ExitCode {
+    eprintln!("{message}\n\n{USAGE}");
+    std::process::ExitCode::from(2)
+}
+
+async fn run(data_dir: PathBuf) -> anyhow::Result<()> {
+    let env = |k: &str| std::env::var(k).ok();
+    let sqlite = |name: &str| format!("sqlite://{}/{name}?mode=rwc", data_dir.display());
+
+    let mut rs = resource_server::Config::default();
+    rs.apply_env(env)?;
+    if env("RS_DATABASE_URL").is_none() && env("DATABASE_URL").is_none() {
+        rs.database_url = sqlite("resource.db");
+    }
+    if rs.client_id.is_empty() {
+        rs.client_id = demo::DEMO_RS_CLIENT_ID.into();
+        rs.client_secret = oauth_protocol_secret(demo::DEMO_RS_SECRET);
+    }
+
+    let mut authz = authz_server::Config::default();
+    authz.apply_env(env)?;
+    if env("AUTHZ_DATABASE_URL").is_none() && env("DATABASE_URL").is_none() {
+        authz.database_url = sqlite("authz.db");
+    }
+    if authz.resource_servers.is_empty() {
+        let mut registration = demo::resource_server(&rs.resource);
+        registration.client_id = rs.client_id.clone();
+        registration.client_secret = oauth_protocol_secret(rs.client_secret.expose());
+        authz.resource_servers.push(registration);
+    }
+    if env("RS_ISSUER").is_none() {
+        rs.issuer = authz.issuer.clone();
+    }
+    authz.validate()?;
+    rs.validate()?;
+    authz_server::telemetry::init(&authz.log_format);
+
+    let authz_app = authz_server::Application::build(authz).await?;
+    demo::seed(&authz_app.state().store).await?;
+    let rs_app = resource_server::Application::build(rs).await?;
+    print_quick_start(&authz_app, &rs_app);
+
+    let shutdown = tokio::sync::broadcast::channel::<()>(1).0;
+    let (mut a, mut b) = (shutdown.subscribe(), shutdown.subscribe());
+    let authz_task = tokio::spawn(authz_app.run_until(async move {
+        let _ = a.recv().await;
+    }));
+    let rs_task = tokio::spawn(rs_app.run_until(async move {
+        let _ = b.recv().await;
+    }));
+    authz_server::app::shutdown_signal().await;
+    let _ = shutdown.send(());
+    authz_task.await??;
+    rs_task.await??;
+    Ok(())
+}
+
+fn oauth_protocol_secret(s: &str) -> authz_server::config::Secret {
+    authz_server::config::Secret::new(s)
+}
+
+fn print_quick_start(authz: &authz_server::Application, rs: &resource_server::Application) {
+    let iss = &authz.state().config.issuer;
+    let rs_config = &rs.state().config;
+    let resource = &rs_config.resource;
+    let (user, password, client) = (demo::DEMO_USER, demo::DEMO_PASSWORD, demo::DEMO_CLIENT);
+    let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+    let enc_resource = resource.replace(':', "%3A").replace('/', "%2F");
+    println!(
+        r#"authz-server listening on http://{as_addr} (issuer {iss})
+resource-server listening on http://{rs_addr} (resource {resource})
+
+  MCP endpoint                    {resource}
+  Protected resource metadata     {prm}
+  Authorization server metadata   {iss}/.well-known/oauth-authorization-server
+  Databases                       {as_db}
+                                  {rs_db}
+
+  Demo user      {user} / {password}
+  Demo client    {client} (public, PKCE, redirect http://127.0.0.1:<any port>/callback)
+  Any MCP client with OAuth support can also register itself (RFC 7591) or use a
+  client ID metadata document.
+
+  Try it with MCP Inspector:  npx @modelcontextprotocol/inspector  → Streamable HTTP → {resource}
+
+  Or by hand: open this URL, sign in as {user}, approve, and copy `code` from the address bar
+  {iss}/authorize?response_type=code&client_id={client}&redirect_uri=http%3A%2F%2F127.0.0.1%3A8976%2Fcallback&code_challenge={challenge}&code_challenge_method=S256&scope=mcp%3Aread+mcp%3Awrite&resource={enc_resource}&state=demo
+
+  curl -s {iss}/token -d grant_type=authorization_code -d client_id={client} \
+       -d redirect_uri=http://127.0.0.1:8976/callback -d code_verifier={verifier} -d code=<code>
+  curl -s {resource} -H "Authorization: Bearer <access_token>" \
+       -H "Content-Type: application/json" -H "Accept: application/json, text/event-stream" \
+       -d '{{"jsonrpc":"2.0","id":1,"method":"initialize","params":{{"protocolVersion":"2025-11-25","capabilities":{{}},"clientInfo":{{"name":"curl","version":"1"}}}}}}'
+"#,
+        as_addr = authz.local_addr(),
+        rs_addr = rs.local_addr(),
+        prm = rs_config.metadata_url(),
+        as_db = authz.state().config.database_url,
+        rs_db = rs_config.database_url,
+    );
+}
