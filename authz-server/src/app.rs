@@ -8,7 +8,6 @@ use axum::http::header;
 use tokio::net::TcpListener;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
-use tower_http::trace::TraceLayer;
 
 use crate::cimd::MetadataDocuments;
 use crate::config::Config;
@@ -51,14 +50,33 @@ impl Application {
             Duration::from_millis(config.cimd_timeout_ms),
             config.supported_scopes(),
         );
+        let metrics = observe::Metrics::new();
+        metrics.describe(
+            "tokens_issued_total",
+            "counter",
+            "Access tokens issued, by grant type.",
+        );
+        metrics.describe("logins_total", "counter", "Successful sign-ins.");
+        metrics.describe("logins_failed_total", "counter", "Failed sign-ins.");
+        metrics.describe(
+            "registrations_total",
+            "counter",
+            "Dynamic client registrations.",
+        );
+        let resources = Arc::new(std::sync::RwLock::new(config.resource_servers.clone()));
         let state = AppState {
             store,
             keys,
             config: Arc::new(config),
             documents,
+            metrics: metrics.clone(),
+            resources,
         };
+        state.reload_resource_servers().await?;
         let router = routes::router(state.clone())
-            .layer(TraceLayer::new_for_http())
+            .merge(health(state.clone()))
+            .merge(observe::metrics_route(metrics.clone(), String::new));
+        let router = observe::layers(router, metrics)
             .layer(SetSensitiveRequestHeadersLayer::new([
                 header::AUTHORIZATION,
                 header::COOKIE,
@@ -96,7 +114,11 @@ impl Application {
         });
         // Once a minute: pick up keys rotated by the admin command or by another instance,
         // and delete rows that have expired.
-        let (keys, store) = (self.state.keys.clone(), self.state.store.clone());
+        let (keys, store, state) = (
+            self.state.keys.clone(),
+            self.state.store.clone(),
+            self.state.clone(),
+        );
         let reload = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(60));
             tick.tick().await;
@@ -104,6 +126,9 @@ impl Application {
                 tick.tick().await;
                 if let Err(e) = keys.reload(&store).await {
                     tracing::warn!(error = %e, "reloading signing keys failed");
+                }
+                if let Err(e) = state.reload_resource_servers().await {
+                    tracing::warn!(error = %e, "reloading resource servers failed");
                 }
                 if let Err(e) = store.purge_expired(now()).await {
                     tracing::warn!(error = %e, "purging expired rows failed");
@@ -117,6 +142,29 @@ impl Application {
         self.state.store.close().await;
         result
     }
+}
+
+/// `/healthz`: the process serves. `/readyz`: and its database answers.
+fn health(state: AppState) -> axum::Router {
+    use axum::http::StatusCode;
+    use axum::routing::get;
+    axum::Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/readyz",
+            get(
+                |axum::extract::State(state): axum::extract::State<AppState>| async move {
+                    match state.store.ping().await {
+                        Ok(()) => (StatusCode::OK, "ready"),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "database unreachable");
+                            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable")
+                        }
+                    }
+                },
+            ),
+        )
+        .with_state(state)
 }
 
 /// Completes on Ctrl-C or SIGTERM.

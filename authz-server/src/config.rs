@@ -20,9 +20,21 @@ pub struct ResourceServer {
     /// Credentials the resource server presents at the introspection endpoint.
     pub client_id: String,
     pub client_secret: Secret,
+    /// For resource servers added with the admin command: the stored SHA-256 of the secret.
+    #[serde(skip)]
+    pub secret_digest: Option<String>,
 }
 
 impl ResourceServer {
+    /// Checks presented introspection credentials in constant time.
+    pub fn secret_matches(&self, presented: &str) -> bool {
+        use oauth_protocol::secret::{constant_time_eq, digest};
+        match &self.secret_digest {
+            Some(d) => constant_time_eq(digest(presented).as_bytes(), d.as_bytes()),
+            None => constant_time_eq(presented.as_bytes(), self.client_secret.expose().as_bytes()),
+        }
+    }
+
     pub fn display_name(&self) -> &str {
         self.name.as_deref().unwrap_or(&self.resource)
     }
@@ -140,6 +152,7 @@ impl Config {
                 name: get("AUTHZ_RESOURCE_NAME"),
                 client_id,
                 client_secret: Secret::new(secret),
+                secret_digest: None,
             });
         }
         Ok(())

@@ -3,6 +3,7 @@
 //! refresh-token rotation, RFC 7662 introspection, RFC 7009 revocation, RFC 8707 resource
 //! indicators, RFC 9207 `iss`, and RFC 9068 JWT access tokens.
 
+pub mod admin;
 pub mod app;
 pub mod cimd;
 pub mod clients;

@@ -1,12 +1,11 @@
-//! `authz-server`: run the authorization server, or manage its users and keys.
+//! `authz-server`: run the authorization server, or administer it.
 
 use std::path::PathBuf;
 
+use authz_server::admin;
 use authz_server::app::{Application, shutdown_signal};
 use authz_server::config::Config;
-use authz_server::crypto::{Keys, hash_password_blocking, new_id};
-use authz_server::state::now;
-use authz_server::store::{Store, User};
+use authz_server::store::Store;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -29,16 +28,37 @@ enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
-    /// Manage users.
+    /// Manage users, clients, resource servers, signing keys and grants; read the audit trail.
     #[command(subcommand)]
-    User(UserCommand),
-    /// Generate a new signing key; the previous one stays published until its tokens expire.
-    RotateKey,
+    Admin(Admin),
 }
 
 #[derive(Subcommand)]
-enum UserCommand {
-    /// Create a user. The password is read from AUTHZ_NEW_PASSWORD or --password.
+enum Admin {
+    #[command(subcommand)]
+    User(UserCmd),
+    #[command(subcommand)]
+    Client(ClientCmd),
+    /// Resource servers this server issues tokens for.
+    #[command(subcommand)]
+    Resource(ResourceCmd),
+    /// Signing keys of the access tokens.
+    #[command(subcommand)]
+    Key(KeyCmd),
+    #[command(subcommand)]
+    Grant(GrantCmd),
+    /// Security events, newest first.
+    Audit {
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Apply database migrations.
+    Migrate,
+}
+
+#[derive(Subcommand)]
+enum UserCmd {
+    /// Create a user. The password comes from AUTHZ_NEW_PASSWORD or --password.
     Add {
         username: String,
         #[arg(long, env = "AUTHZ_NEW_PASSWORD", hide_env_values = true)]
@@ -48,8 +68,77 @@ enum UserCommand {
         #[arg(long)]
         display_name: Option<String>,
     },
-    /// List users.
     List,
+    /// Set a new password (AUTHZ_NEW_PASSWORD or --password).
+    SetPassword {
+        username: String,
+        #[arg(long, env = "AUTHZ_NEW_PASSWORD", hide_env_values = true)]
+        password: String,
+    },
+    /// Disable: ends sessions and revokes grants; the user cannot sign in.
+    Disable {
+        username: String,
+    },
+    Enable {
+        username: String,
+    },
+    /// Remove the user and everything issued to them.
+    Remove {
+        username: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClientCmd {
+    /// Pre-register a client. Confidential clients get a secret, shown once.
+    Add {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        confidential: bool,
+        /// Repeat for several. Loopback http URIs match on any port.
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        #[arg(long)]
+        scope: Option<String>,
+    },
+    List,
+    /// Issue a new secret (shown once); the old one stops working.
+    RotateSecret {
+        client_id: String,
+    },
+    /// Remove the client and revoke its grants.
+    Remove {
+        client_id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ResourceCmd {
+    /// Register a resource server; prints the introspection credentials it must use.
+    Add {
+        resource: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        client_id: Option<String>,
+    },
+    List,
+}
+
+#[derive(Subcommand)]
+enum KeyCmd {
+    /// New signing key; the old one stays in the JWKS until its last token expires.
+    Rotate,
+    List,
+}
+
+#[derive(Subcommand)]
+enum GrantCmd {
+    /// A user's live grants.
+    List { username: String },
+    /// Revoke a grant: its refresh and access tokens stop working.
+    Revoke { grant_id: String },
 }
 
 #[tokio::main]
@@ -73,7 +162,7 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
-    match command {
+    let admin = match command {
         Command::Serve => {
             let app = Application::build(config).await?;
             let state = app.state().clone();
@@ -85,53 +174,68 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             );
             tracing::info!(addr = %app.local_addr(), issuer = %state.config.issuer, "listening");
             app.run_until(shutdown_signal()).await?;
+            return Ok(());
         }
-        Command::Migrate => {
-            Store::connect(&config.database_url).await?;
-            println!("migrations applied");
-        }
-        Command::User(UserCommand::Add {
+        Command::Migrate => Admin::Migrate,
+        Command::Admin(a) => a,
+    };
+    let store = Store::connect(&config.database_url).await?;
+    let out = match admin {
+        Admin::Migrate => "migrations applied".to_owned(),
+        Admin::User(UserCmd::Add {
             username,
             password,
             email,
             display_name,
-        }) => {
-            let store = Store::connect(&config.database_url).await?;
-            if password.len() < 8 {
-                anyhow::bail!("the password must be at least 8 characters");
-            }
-            let user = User {
-                id: new_id(),
-                username: username.clone(),
-                password_hash: hash_password_blocking(password).await,
-                email,
-                display_name,
-                disabled: 0,
-                created_at: now(),
-            };
-            store.insert_user(&user).await?;
-            println!("created user {username} ({})", user.id);
+        }) => admin::user_add(&store, &username, &password, email, display_name).await?,
+        Admin::User(UserCmd::List) => admin::user_list(&store).await?,
+        Admin::User(UserCmd::SetPassword { username, password }) => {
+            admin::user_set_password(&store, &username, &password).await?
         }
-        Command::User(UserCommand::List) => {
-            let store = Store::connect(&config.database_url).await?;
-            for u in store.list_users().await? {
-                println!(
-                    "{}\t{}\t{}",
-                    u.id,
-                    u.username,
-                    if u.disabled == 0 {
-                        "active"
-                    } else {
-                        "disabled"
-                    }
-                );
-            }
+        Admin::User(UserCmd::Disable { username }) => {
+            admin::user_disable(&store, &username, true).await?
         }
-        Command::RotateKey => {
-            let store = Store::connect(&config.database_url).await?;
-            let kid = Keys::rotate(&store, now()).await?;
-            println!("new signing key {kid}; running servers sign with it within a minute");
+        Admin::User(UserCmd::Enable { username }) => {
+            admin::user_disable(&store, &username, false).await?
         }
-    }
+        Admin::User(UserCmd::Remove { username }) => admin::user_remove(&store, &username).await?,
+        Admin::Client(ClientCmd::Add {
+            name,
+            confidential,
+            redirect_uris,
+            scope,
+        }) => admin::client_add(
+            &store,
+            &config,
+            &name,
+            confidential,
+            &redirect_uris,
+            scope.as_deref(),
+        )
+        .await?
+        .to_string(),
+        Admin::Client(ClientCmd::List) => admin::client_list(&store).await?,
+        Admin::Client(ClientCmd::RotateSecret { client_id }) => {
+            admin::client_rotate_secret(&store, &client_id).await?
+        }
+        Admin::Client(ClientCmd::Remove { client_id }) => {
+            admin::client_remove(&store, &client_id).await?
+        }
+        Admin::Resource(ResourceCmd::Add {
+            resource,
+            name,
+            client_id,
+        }) => admin::resource_add(&store, &resource, name, client_id).await?,
+        Admin::Resource(ResourceCmd::List) => admin::resource_list(&store, &config).await?,
+        Admin::Key(KeyCmd::Rotate) => admin::key_rotate(&store).await?,
+        Admin::Key(KeyCmd::List) => admin::key_list(&store).await?,
+        Admin::Grant(GrantCmd::List { username }) => admin::grants_list(&store, &username).await?,
+        Admin::Grant(GrantCmd::Revoke { grant_id }) => {
+            admin::grant_revoke(&store, &grant_id).await?
+        }
+        Admin::Audit { limit } => admin::audit_list(&store, limit).await?,
+    };
+    println!("{}", out.trim_end());
+    store.close().await;
     Ok(())
 }

@@ -14,7 +14,6 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
-use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
 use crate::introspection::Introspector;
@@ -28,6 +27,9 @@ pub struct RsState {
     pub store: Store,
     /// MCP session id → the `sub` that created it.
     pub sessions: Cache<String, String>,
+    pub metrics: observe::Metrics,
+    /// For `/readyz`: the authorization server's metadata URL and a client to ask it.
+    http: reqwest::Client,
 }
 
 pub struct Application {
@@ -54,7 +56,9 @@ impl Application {
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
         let state = RsState {
-            introspector: Introspector::new(&config, http),
+            introspector: Introspector::new(&config, http.clone()),
+            metrics: observe::Metrics::new(),
+            http,
             sessions: Cache::builder()
                 .max_capacity(100_000)
                 .time_to_idle(Duration::from_secs(24 * 3600))
@@ -146,21 +150,93 @@ pub fn router(state: RsState, shutdown: CancellationToken) -> Router {
             HeaderName::from_static("mcp-session-id"),
         ])
         .max_age(Duration::from_secs(3600));
-    Router::new()
+    let stats = state.introspector.stats.clone();
+    let router = Router::new()
         .merge(crate::metadata::router(&config.mcp_path()).with_state(state.clone()))
         .merge(protected)
+        .merge(health(state.clone()))
+        .merge(observe::metrics_route(state.metrics.clone(), move || {
+            render_stats(&stats)
+        }))
         .fallback(|| async {
             (
                 axum::http::StatusCode::NOT_FOUND,
                 axum::Json(serde_json::json!({"error": "not_found"})),
             )
-        })
+        });
+    observe::layers(router, state.metrics.clone())
         .layer(cors)
-        .layer(TraceLayer::new_for_http())
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,
             header::COOKIE,
         ]))
+}
+
+/// Introspection cache counters in the Prometheus text format.
+fn render_stats(stats: &crate::introspection::Stats) -> String {
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut out = String::new();
+    for (name, help, value) in [
+        (
+            "introspection_cache_hits_total",
+            "Token checks answered from the cache.",
+            stats.hits.load(Relaxed),
+        ),
+        (
+            "introspection_cache_misses_total",
+            "Token checks not in the cache.",
+            stats.misses.load(Relaxed),
+        ),
+        (
+            "introspection_errors_total",
+            "Token checks that could not reach the authorization server.",
+            stats.errors.load(Relaxed),
+        ),
+        (
+            "introspection_calls_total",
+            "Introspection requests sent.",
+            stats.calls.load(Relaxed),
+        ),
+        (
+            "introspection_refused_locally_total",
+            "Tokens refused by the JWKS check without a call.",
+            stats.refused_locally.load(Relaxed),
+        ),
+    ] {
+        out.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
+        ));
+    }
+    out
+}
+
+/// `/healthz`: the process serves. `/readyz`: its database answers and so does the
+/// authorization server.
+fn health(state: RsState) -> Router {
+    use axum::http::StatusCode;
+    use axum::routing::get;
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/readyz",
+            get(
+                |axum::extract::State(state): axum::extract::State<RsState>| async move {
+                    if let Err(e) = state.store.ping().await {
+                        tracing::warn!(error = %e, "database unreachable");
+                        return (StatusCode::SERVICE_UNAVAILABLE, "database unreachable");
+                    }
+                    let url = state.config.jwks_uri();
+                    match state.http.get(url).send().await {
+                        Ok(r) if r.status().is_success() => (StatusCode::OK, "ready"),
+                        _ => (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "authorization server unreachable",
+                        ),
+                    }
+                },
+            ),
+        )
+        .with_state(state)
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -21,16 +21,5 @@ pub use config::Config;
 
 /// Logs to stderr, human-readable or JSON, filtered by `RUST_LOG`.
 pub fn telemetry_init(format: &str) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,rmcp=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_writer(std::io::stderr);
-    let _ = if format == "json" {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
-    };
+    observe::init_tracing(format);
 }

@@ -110,6 +110,7 @@ impl TestStack {
                 name: Some("Test MCP server".into()),
                 client_id: RS_CLIENT_ID.into(),
                 client_secret: Secret::new(RS_CLIENT_SECRET),
+                secret_digest: None,
             }],
             ..Config::default()
         };

@@ -108,6 +108,11 @@ pub fn with_query(uri: &str, params: &[(&str, &str)]) -> String {
     format!("{uri}{sep}{}", ser.finish())
 }
 
+/// A 303 to `location` (after a form POST).
+pub fn redirect_to(location: &str) -> Response {
+    see_other(location)
+}
+
 fn see_other(location: &str) -> Response {
     match HeaderValue::from_str(location) {
         Ok(v) => (StatusCode::SEE_OTHER, [(header::LOCATION, v)]).into_response(),
@@ -251,18 +256,16 @@ pub async fn validate(state: &AppState, query: &str) -> Result<AuthRequest, Auth
         scope
     };
     let resource = match p.get("resource") {
-        Some(r) => state.config.resource_server(r).ok_or_else(|| {
+        Some(r) => state.resource_server(r).ok_or_else(|| {
             fail(
                 ErrorCode::InvalidTarget,
                 "the resource is not known to this server",
             )
         })?,
-        None => match state.config.resource_servers.as_slice() {
-            [only] => only,
-            _ => return Err(fail(ErrorCode::InvalidTarget, "resource is required")),
-        },
-    }
-    .clone();
+        None => state
+            .only_resource_server()
+            .ok_or_else(|| fail(ErrorCode::InvalidTarget, "resource is required"))?,
+    };
     let prompts: Vec<&str> = p.get("prompt").unwrap_or_default().split(' ').collect();
     let prompt_none = prompts.contains(&"none");
     if prompt_none && prompts.len() > 1 {
@@ -472,26 +475,55 @@ fn without_prompt_login(query: &str) -> String {
     ser.finish()
 }
 
-/// `POST /login`: form fields `username`, `password`, `csrf_token`, `request`.
+/// The sign-in page for managing one's own account (no authorization request).
+pub fn account_login_page(
+    state: &AppState,
+    csrf: String,
+    username: &str,
+    error: Option<&str>,
+) -> LoginPage {
+    LoginPage {
+        client_name: "your account".into(),
+        redirect_host: url::Url::parse(&state.config.issuer)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_default(),
+        error: error.map(str::to_owned),
+        csrf_token: csrf,
+        request: String::new(),
+        username: username.to_owned(),
+    }
+}
+
+/// `POST /login`: form fields `username`, `password`, `csrf_token`, `request` (the pending
+/// authorization request; empty when signing in to manage the account).
 #[tracing::instrument(skip_all)]
 pub async fn login(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let form = Params::parse(&body);
     let query = form.get("request").unwrap_or_default().to_owned();
-    let req = match validate(&state, &query).await {
-        Ok(r) => r,
-        Err(e) => return e.into_response(&state),
+    let req = if query.is_empty() {
+        None
+    } else {
+        match validate(&state, &query).await {
+            Ok(r) => Some(r),
+            Err(e) => return e.into_response(&state),
+        }
     };
+    let client_id = req.as_ref().map(|r| r.client.client_id.clone());
     let username = form.get("username").unwrap_or_default().to_owned();
-    if !csrf_ok(&headers, form.get("csrf_token")) {
+    let again = |error: &str, status: StatusCode| {
         let (csrf, cookie) = csrf_token(&state, &headers);
-        let page = login_page(
-            &req,
-            csrf,
-            &query,
-            &username,
-            Some("This form expired. Please sign in again."),
+        let page = match &req {
+            Some(req) => login_page(req, csrf, &query, &username, Some(error)),
+            None => account_login_page(&state, csrf, &username, Some(error)),
+        };
+        with_cookie(render(status, &page), cookie)
+    };
+    if !csrf_ok(&headers, form.get("csrf_token")) {
+        return again(
+            "This form expired. Please sign in again.",
+            StatusCode::FORBIDDEN,
         );
-        return with_cookie(render(StatusCode::FORBIDDEN, &page), cookie);
     }
     let user = match state.store.user_by_username(&username).await {
         Ok(u) => u.filter(|u| u.disabled == 0),
@@ -500,38 +532,46 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap, body: Byte
     let password = form.get("password").unwrap_or_default().to_owned();
     let ok =
         verify_password_blocking(password, user.as_ref().map(|u| u.password_hash.clone())).await;
-    let Some(user) = user.filter(|_| ok) else {
-        tracing::warn!("sign-in failed");
-        let (csrf, cookie) = csrf_token(&state, &headers);
-        let page = login_page(
-            &req,
-            csrf,
-            &query,
-            &username,
-            Some("Wrong username or password."),
-        );
-        return with_cookie(render(StatusCode::OK, &page), cookie);
+    let user = match user {
+        Some(u) if ok => u,
+        other => {
+            state.metrics.inc("logins_failed_total", &[]);
+            tracing::warn!("sign-in failed");
+            let user_id = other.as_ref().map(|u| u.id.as_str());
+            state
+                .audit("login_failed", user_id, client_id.as_deref(), &username)
+                .await;
+            return again("Wrong username or password.", StatusCode::OK);
+        }
     };
     let now = now();
     let session_id = new_secret();
+    let expires = now + state.config.session_ttl;
     if let Err(e) = state
         .store
-        .insert_session(
-            &digest(&session_id),
-            &user.id,
-            now,
-            now + state.config.session_ttl,
-        )
+        .insert_session(&digest(&session_id), &user.id, now, expires)
         .await
     {
         return AuthorizeError::from(e).into_response(&state);
     }
+    state.metrics.inc("logins_total", &[]);
     tracing::info!(user_id = %user.id, "signed in");
-    let next = format!(
-        "{}?{}",
-        oauth_protocol::paths::AUTHORIZE,
-        without_prompt_login(&query)
-    );
+    state
+        .audit(
+            "login_succeeded",
+            Some(&user.id),
+            client_id.as_deref(),
+            &user.username,
+        )
+        .await;
+    let next = match &req {
+        Some(_) => format!(
+            "{}?{}",
+            oauth_protocol::paths::AUTHORIZE,
+            without_prompt_login(&query)
+        ),
+        None => oauth_protocol::paths::ACCOUNT.to_owned(),
+    };
     let mut res = see_other(&next);
     res.headers_mut().append(
         header::SET_COOKIE,
@@ -570,10 +610,26 @@ pub async fn consent(State(state): State<AppState>, headers: HeaderMap, body: By
                 let prior = prior_consent(&state, &session.user_id, &req.client.client_id).await?;
                 let remembered = prior.union(&req.scope);
                 tracing::info!(client_id = %req.client.client_id, "consent given");
+                state
+                    .audit(
+                        "consent_granted",
+                        Some(&session.user_id),
+                        Some(&req.client.client_id),
+                        &req.scope.to_string(),
+                    )
+                    .await;
                 issue_code(&state, &req, &session.user_id, Some(&remembered)).await
             }
             Some("deny") => {
                 tracing::info!(client_id = %req.client.client_id, "consent denied");
+                state
+                    .audit(
+                        "consent_denied",
+                        Some(&session.user_id),
+                        Some(&req.client.client_id),
+                        "",
+                    )
+                    .await;
                 Err(req.error(ErrorCode::AccessDenied, "the user denied the request"))
             }
             _ => Err(page("Invalid request", "Choose Allow or Deny.")),

@@ -10,7 +10,7 @@ use axum::response::Response;
 use axum::routing::post;
 use oauth_protocol::introspect::IntrospectionResponse;
 use oauth_protocol::paths;
-use oauth_protocol::secret::{constant_time_eq, digest};
+use oauth_protocol::secret::digest;
 
 use crate::clients::{authenticate, credentials};
 use crate::error::{OAuthError, no_store_json};
@@ -46,15 +46,8 @@ async fn authenticate_caller(
         OAuthError::invalid_client("introspection requires client authentication", false)
     })?;
     let secret = creds.secret.as_deref().unwrap_or_default();
-    if let Some(rs) = state
-        .config
-        .resource_servers
-        .iter()
-        .find(|rs| rs.client_id == creds.client_id)
-    {
-        if creds.secret.is_some()
-            && constant_time_eq(secret.as_bytes(), rs.client_secret.expose().as_bytes())
-        {
+    if let Some(rs) = state.resource_server_by_client(&creds.client_id) {
+        if creds.secret.is_some() && rs.secret_matches(secret) {
             return Ok((
                 Caller::ResourceServer {
                     resource: rs.resource.clone(),

@@ -9,6 +9,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::state::AppState;
 
+pub mod account;
 pub mod authorize;
 pub mod introspect;
 pub mod metadata;

@@ -74,10 +74,19 @@ async fn register(
             origin: "dynamic".into(),
         })
         .await?;
+    state.metrics.inc("registrations_total", &[]);
     tracing::info!(
         method = metadata.token_endpoint_auth_method.as_str(),
         "client registered"
     );
+    state
+        .audit(
+            "client_registered",
+            None,
+            Some(&client_id),
+            metadata.client_name.as_deref().unwrap_or_default(),
+        )
+        .await;
     let info = ClientInformation {
         client_id,
         client_secret_expires_at: secret.as_ref().map(|_| 0),

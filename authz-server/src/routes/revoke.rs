@@ -44,6 +44,14 @@ async fn revoke(
                 if claims.client_id == client.client_id {
                     state.store.revoke_access_token(&claims.jti, now).await?;
                     tracing::info!("access token revoked");
+                    state
+                        .audit(
+                            "token_revoked",
+                            Some(&claims.sub),
+                            Some(&client.client_id),
+                            "access_token",
+                        )
+                        .await;
                 }
                 break;
             }
@@ -51,6 +59,14 @@ async fn revoke(
             if ctx.client_id == client.client_id {
                 state.store.revoke_grant(&ctx.grant_id, now).await?;
                 tracing::info!("refresh token revoked with its grant");
+                state
+                    .audit(
+                        "token_revoked",
+                        ctx.user_id.as_deref(),
+                        Some(&client.client_id),
+                        "refresh_token",
+                    )
+                    .await;
             }
             break;
         }

@@ -98,21 +98,29 @@ async fn token(
         GRANT_REFRESH_TOKEN => refresh_token(&state, &client, &params).await?,
         _ => client_credentials(&state, &client, &params).await?,
     };
+    state.metrics.inc(
+        "tokens_issued_total",
+        &[("grant_type", grant_type.as_str())],
+    );
     tracing::info!("token issued");
+    let kind = if grant_type == GRANT_REFRESH_TOKEN {
+        "token_refreshed"
+    } else {
+        "token_issued"
+    };
+    state
+        .audit(kind, None, Some(&client.client_id), &grant_type)
+        .await;
     Ok(no_store_json(StatusCode::OK, &response))
 }
 
 /// The `resource` of a token request, normalised against the configured resource servers.
-fn requested_resource<'a>(
-    state: &'a AppState,
-    params: &Params,
-) -> Result<Option<&'a str>, OAuthError> {
+fn requested_resource(state: &AppState, params: &Params) -> Result<Option<String>, OAuthError> {
     match params.get("resource") {
         None => Ok(None),
         Some(r) => state
-            .config
             .resource_server(r)
-            .map(|rs| Some(rs.resource.as_str()))
+            .map(|rs| Some(rs.resource))
             .ok_or_else(|| OAuthError::new(ErrorCode::InvalidTarget, "unknown resource")),
     }
 }
@@ -165,7 +173,7 @@ async fn authorization_code(
                     "code_verifier does not match the code_challenge",
                 ));
             }
-            if resource.is_some_and(|r| r != row.resource) {
+            if resource.as_ref().is_some_and(|r| *r != row.resource) {
                 return Err(OAuthError::new(
                     ErrorCode::InvalidTarget,
                     "resource differs from the authorization request",
@@ -199,6 +207,16 @@ async fn authorization_code(
             Ok(tokens)
         })
         .await?;
+    if matches!(outcome, Exchange::Replayed) {
+        state
+            .audit(
+                "grant_revoked_on_replay",
+                None,
+                Some(&client.client_id),
+                "authorization code",
+            )
+            .await;
+    }
     finish(outcome, response, "code")
 }
 
@@ -222,7 +240,7 @@ async fn refresh_token(
                     "the refresh token was issued to another client",
                 ));
             }
-            if resource.is_some_and(|r| r != ctx.resource) {
+            if resource.as_ref().is_some_and(|r| *r != ctx.resource) {
                 return Err(OAuthError::new(
                     ErrorCode::InvalidTarget,
                     "resource differs from the original grant",
@@ -257,6 +275,16 @@ async fn refresh_token(
             Ok(tokens)
         })
         .await?;
+    if matches!(outcome, Exchange::Replayed) {
+        state
+            .audit(
+                "grant_revoked_on_replay",
+                None,
+                Some(&client.client_id),
+                "refresh token",
+            )
+            .await;
+    }
     finish(outcome, response, "refresh token")
 }
 
@@ -313,8 +341,10 @@ async fn client_credentials(
         _ => allowed,
     };
     let resource = match requested_resource(state, params)? {
-        Some(r) => r.to_owned(),
-        None => default_resource(state)
+        Some(r) => r,
+        None => state
+            .only_resource_server()
+            .map(|rs| rs.resource)
             .ok_or_else(|| OAuthError::new(ErrorCode::InvalidTarget, "resource is required"))?,
     };
     let now = now();
@@ -333,13 +363,4 @@ async fn client_credentials(
     );
     state.store.insert_access_token(&tokens).await?;
     Ok(resp)
-}
-
-/// RFC 8707 leaves a missing `resource` to policy: with exactly one configured resource
-/// server, that one is meant (several MCP clients omit the parameter).
-pub fn default_resource(state: &AppState) -> Option<String> {
-    match state.config.resource_servers.as_slice() {
-        [only] => Some(only.resource.clone()),
-        _ => None,
-    }
 }

@@ -22,6 +22,8 @@ pub fn router() -> Router<AppState> {
         .route(paths::CONSENT, post(super::authorize::consent))
         .route(paths::LOGOUT, post(super::authorize::logout))
         .route(paths::STYLESHEET, get(stylesheet))
+        .route(paths::ACCOUNT, get(super::account::account))
+        .route(paths::ACCOUNT_REVOKE, post(super::account::revoke))
 }
 
 async fn stylesheet() -> Response {

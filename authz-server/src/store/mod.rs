@@ -8,7 +8,9 @@
 
 use sqlx::{AnyPool, FromRow};
 
+mod admin;
 mod grants;
+pub use admin::*;
 pub use grants::*;
 
 pub use db::Backend;

@@ -531,6 +531,7 @@ async fn introspection_is_audience_scoped_per_resource_server() {
                 name: None,
                 client_id: "other-rs".into(),
                 client_secret: oauth_protocol::secret::Secret::new("other-rs-secret-0123456789"),
+                secret_digest: None,
             })
     })
     .await;

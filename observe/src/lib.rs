@@ -1,0 +1,311 @@
+//! Observability shared by both servers: tracing set-up (human or JSON lines on stderr), a
+//! request id on every request and log line, and a small Prometheus registry (counters and
+//! latency histograms in the text exposition format).
+//!
+//! Nothing here ever records a header value other than the request id, so tokens, cookies
+//! and secrets cannot reach the logs through it.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use tracing_subscriber::EnvFilter;
+
+/// Logs to stderr so that stdout carries only what scripts read. `RUST_LOG` filters.
+pub fn init_tracing(format: &str) {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,rmcp=warn,tower_http=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_writer(std::io::stderr);
+    // A second initialisation (tests start several servers in one process) is harmless.
+    let _ = if format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+type Labels = Vec<(&'static str, String)>;
+
+const BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+
+#[derive(Default)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    sum: f64,
+    count: u64,
+}
+
+#[derive(Default)]
+struct Registry {
+    help: BTreeMap<&'static str, (&'static str, &'static str)>,
+    counters: BTreeMap<(&'static str, Labels), u64>,
+    histograms: BTreeMap<(&'static str, Labels), Histogram>,
+}
+
+/// A Prometheus registry. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct Metrics {
+    inner: Arc<Mutex<Registry>>,
+}
+
+fn labels(pairs: &[(&'static str, &str)]) -> Labels {
+    pairs.iter().map(|(k, v)| (*k, (*v).to_owned())).collect()
+}
+
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn render_labels(out: &mut String, l: &Labels, extra: Option<(&str, &str)>) {
+    let mut parts: Vec<String> = l
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
+        .collect();
+    if let Some((k, v)) = extra {
+        parts.push(format!("{k}=\"{v}\""));
+    }
+    if !parts.is_empty() {
+        let _ = write!(out, "{{{}}}", parts.join(","));
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let m = Self::default();
+        m.describe(
+            "http_requests_total",
+            "counter",
+            "HTTP requests by route, method and status.",
+        );
+        m.describe(
+            "http_request_duration_seconds",
+            "histogram",
+            "HTTP request latency by route.",
+        );
+        m
+    }
+
+    pub fn describe(&self, name: &'static str, kind: &'static str, help: &'static str) {
+        self.inner
+            .lock()
+            .expect("metrics lock")
+            .help
+            .insert(name, (kind, help));
+    }
+
+    pub fn inc(&self, name: &'static str, pairs: &[(&'static str, &str)]) {
+        self.add(name, pairs, 1);
+    }
+
+    pub fn add(&self, name: &'static str, pairs: &[(&'static str, &str)], n: u64) {
+        *self
+            .inner
+            .lock()
+            .expect("metrics lock")
+            .counters
+            .entry((name, labels(pairs)))
+            .or_default() += n;
+    }
+
+    pub fn observe(&self, name: &'static str, pairs: &[(&'static str, &str)], seconds: f64) {
+        let mut reg = self.inner.lock().expect("metrics lock");
+        let h = reg.histograms.entry((name, labels(pairs))).or_default();
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            if seconds <= *bound {
+                h.counts[i] += 1;
+            }
+        }
+        h.sum += seconds;
+        h.count += 1;
+    }
+
+    /// The value of a counter (for tests).
+    pub fn counter(&self, name: &'static str, pairs: &[(&'static str, &str)]) -> u64 {
+        self.inner
+            .lock()
+            .expect("metrics lock")
+            .counters
+            .get(&(name, labels(pairs)))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Text exposition format 0.0.4.
+    pub fn render(&self) -> String {
+        let reg = self.inner.lock().expect("metrics lock");
+        let mut out = String::new();
+        let mut names: Vec<&'static str> = reg
+            .counters
+            .keys()
+            .map(|k| k.0)
+            .chain(reg.histograms.keys().map(|k| k.0))
+            .collect();
+        names.extend(reg.help.keys());
+        names.sort_unstable();
+        names.dedup();
+        for name in names {
+            let (kind, help) = reg.help.get(name).copied().unwrap_or(("counter", ""));
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for ((n, l), v) in reg.counters.range((name, Vec::new())..) {
+                if *n != name {
+                    break;
+                }
+                out.push_str(name);
+                render_labels(&mut out, l, None);
+                let _ = writeln!(out, " {v}");
+            }
+            for ((n, l), h) in reg.histograms.range((name, Vec::new())..) {
+                if *n != name {
+                    break;
+                }
+                for (i, bound) in BUCKETS.iter().enumerate() {
+                    let _ = write!(out, "{name}_bucket");
+                    render_labels(&mut out, l, Some(("le", &bound.to_string())));
+                    let _ = writeln!(out, " {}", h.counts[i]);
+                }
+                let _ = write!(out, "{name}_bucket");
+                render_labels(&mut out, l, Some(("le", "+Inf")));
+                let _ = writeln!(out, " {}", h.count);
+                let _ = write!(out, "{name}_sum");
+                render_labels(&mut out, l, None);
+                let _ = writeln!(out, " {}", h.sum);
+                let _ = write!(out, "{name}_count");
+                render_labels(&mut out, l, None);
+                let _ = writeln!(out, " {}", h.count);
+            }
+        }
+        out
+    }
+}
+
+/// Counts every request by matched route (never the raw path, which may carry ids) and
+/// method and status, and records its latency.
+async fn track(State(metrics): State<Metrics>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = req.method().as_str().to_owned();
+    let start = Instant::now();
+    let res = next.run(req).await;
+    let status = res.status().as_u16().to_string();
+    metrics.inc(
+        "http_requests_total",
+        &[("route", &route), ("method", &method), ("status", &status)],
+    );
+    metrics.observe(
+        "http_request_duration_seconds",
+        &[("route", &route)],
+        start.elapsed().as_secs_f64(),
+    );
+    res
+}
+
+/// `GET /metrics` with the registry, plus whatever `extra` renders (values kept elsewhere).
+pub fn metrics_route<S: Clone + Send + Sync + 'static>(
+    metrics: Metrics,
+    extra: impl Fn() -> String + Clone + Send + Sync + 'static,
+) -> Router<S> {
+    Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let body = format!("{}{}", metrics.render(), extra());
+            async move {
+                (
+                    [(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                    )],
+                    body,
+                )
+                    .into_response()
+            }
+        }),
+    )
+}
+
+/// The outer layers every router gets: request ids (taken from `x-request-id` or made up,
+/// echoed on the response), a tracing span per request carrying that id, and metrics.
+pub fn layers(router: Router, metrics: Metrics) -> Router {
+    router
+        .route_layer(axum::middleware::from_fn_with_state(metrics, track))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request| {
+                    let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+                    tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
+                })
+                .on_request(())
+                .on_response(|res: &Response, latency: std::time::Duration, _span: &tracing::Span| {
+                    tracing::info!(status = res.status().as_u16(), latency_ms = latency.as_millis() as u64, "request");
+                })
+                .on_failure(()),
+        )
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_text_format() {
+        let m = Metrics::new();
+        m.describe(
+            "tokens_issued_total",
+            "counter",
+            "Tokens issued by grant type.",
+        );
+        m.inc(
+            "tokens_issued_total",
+            &[("grant_type", "authorization_code")],
+        );
+        m.inc(
+            "tokens_issued_total",
+            &[("grant_type", "authorization_code")],
+        );
+        m.observe(
+            "http_request_duration_seconds",
+            &[("route", "/token")],
+            0.003,
+        );
+        let text = m.render();
+        assert!(text.contains("# TYPE tokens_issued_total counter\n"));
+        assert!(text.contains("tokens_issued_total{grant_type=\"authorization_code\"} 2\n"));
+        assert!(
+            text.contains(
+                "http_request_duration_seconds_bucket{route=\"/token\",le=\"0.005\"} 1\n"
+            )
+        );
+        assert!(
+            text.contains(
+                "http_request_duration_seconds_bucket{route=\"/token\",le=\"0.001\"} 0\n"
+            )
+        );
+        assert!(text.contains("http_request_duration_seconds_count{route=\"/token\"} 1\n"));
+        assert_eq!(
+            m.counter(
+                "tokens_issued_total",
+                &[("grant_type", "authorization_code")]
+            ),
+            2
+        );
+    }
+}
