@@ -75,6 +75,8 @@ pub struct TestStack {
     pub user_id: String,
     /// The running server's signing keys (for rotation tests).
     pub keys: authz_server::crypto::Keys,
+    /// The running authorization server's state (resource servers, metrics).
+    pub authz_state: authz_server::state::AppState,
     authz: Option<Running>,
     rs: Option<Running>,
 }
@@ -136,6 +138,7 @@ impl TestStack {
             .await
             .expect("app");
         let keys = app.state().keys.clone();
+        let authz_state = app.state().clone();
         let authz = run(app.run_until_fn());
 
         let mut rs_config = resource_server::Config {
@@ -178,6 +181,7 @@ impl TestStack {
                 .unwrap(),
             user_id,
             keys,
+            authz_state,
             authz: Some(authz),
             rs: Some(rs),
         }
@@ -203,6 +207,7 @@ impl TestStack {
             .await
             .expect("app");
         self.keys = app.state().keys.clone();
+        self.authz_state = app.state().clone();
         self.authz = Some(run(app.run_until_fn()));
     }
 

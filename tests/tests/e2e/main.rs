@@ -7,6 +7,7 @@ mod cimd;
 mod flow;
 mod mcp;
 mod metadata;
+mod operations;
 mod register;
 mod rmcp_client;
 mod token;
