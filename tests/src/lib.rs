@@ -298,58 +298,15 @@ impl TestStack {
         auth_url: &str,
         decision: &str,
     ) -> Url {
-        let mut next = auth_url.to_owned();
-        for _ in 0..6 {
-            let res = browser.get(&next).send().await.unwrap();
-            if res.status().is_redirection() {
-                let loc = location(&res);
-                if loc.starts_with(&self.issuer) || loc.starts_with('/') {
-                    next = absolute(&self.issuer, &loc);
-                    continue;
-                }
-                return Url::parse(&loc).unwrap();
-            }
-            assert_eq!(res.status(), 200, "unexpected page at {next}");
-            let html = res.text().await.unwrap();
-            let csrf = hidden(&html, "csrf_token").expect("csrf_token field");
-            let request = hidden(&html, "request").expect("request field");
-            let res = if html.contains("id=\"login-form\"") {
-                browser
-                    .post(self.url("/login"))
-                    .form(&[
-                        ("username", username),
-                        ("password", password),
-                        ("csrf_token", &csrf),
-                        ("request", &request),
-                    ])
-                    .send()
-                    .await
-                    .unwrap()
-            } else {
-                assert!(
-                    html.contains("id=\"consent-form\""),
-                    "neither login nor consent page: {html}"
-                );
-                browser
-                    .post(self.url("/consent"))
-                    .form(&[
-                        ("decision", decision),
-                        ("csrf_token", &csrf),
-                        ("request", &request),
-                    ])
-                    .send()
-                    .await
-                    .unwrap()
-            };
-            assert_eq!(res.status(), 303, "form post should answer 303");
-            let loc = location(&res);
-            if loc.starts_with('/') || loc.starts_with(&self.issuer) {
-                next = absolute(&self.issuer, &loc);
-                continue;
-            }
-            return Url::parse(&loc).unwrap();
-        }
-        panic!("authorization did not finish");
+        walk_authorization(
+            browser,
+            &self.issuer,
+            username,
+            password,
+            auth_url,
+            decision,
+        )
+        .await
     }
 
     /// Stops both servers and waits until they have finished.
@@ -433,6 +390,71 @@ impl RunUntil for resource_server::Application {
             })
         }
     }
+}
+
+/// Walks an authorization URL like a person at a browser against the authorization server
+/// at `issuer`: signs in when asked, approves (or denies) consent when asked, and returns the
+/// final redirect to the client. Uses only the documented form fields.
+pub async fn walk_authorization(
+    browser: &reqwest::Client,
+    issuer: &str,
+    username: &str,
+    password: &str,
+    auth_url: &str,
+    decision: &str,
+) -> Url {
+    let mut next = auth_url.to_owned();
+    for _ in 0..6 {
+        let res = browser.get(&next).send().await.unwrap();
+        if res.status().is_redirection() {
+            let loc = location(&res);
+            if loc.starts_with(issuer) || loc.starts_with('/') {
+                next = absolute(issuer, &loc);
+                continue;
+            }
+            return Url::parse(&loc).unwrap();
+        }
+        assert_eq!(res.status(), 200, "unexpected page at {next}");
+        let html = res.text().await.unwrap();
+        let csrf = hidden(&html, "csrf_token").expect("csrf_token field");
+        let request = hidden(&html, "request").expect("request field");
+        let res = if html.contains("id=\"login-form\"") {
+            browser
+                .post(format!("{issuer}/login"))
+                .form(&[
+                    ("username", username),
+                    ("password", password),
+                    ("csrf_token", &csrf),
+                    ("request", &request),
+                ])
+                .send()
+                .await
+                .unwrap()
+        } else {
+            assert!(
+                html.contains("id=\"consent-form\""),
+                "neither login nor consent page: {html}"
+            );
+            browser
+                .post(format!("{issuer}/consent"))
+                .form(&[
+                    ("decision", decision),
+                    ("csrf_token", &csrf),
+                    ("request", &request),
+                ])
+                .send()
+                .await
+                .unwrap()
+        };
+        assert_eq!(res.status(), 303, "form post should answer 303");
+        let loc = location(&res);
+        if loc.starts_with('/') || loc.starts_with(issuer) {
+            next = absolute(issuer, &loc);
+            continue;
+        }
+        return Url::parse(&loc).unwrap();
+    }
+    panic!("authorization did not finish");
 }
 
 pub fn location(res: &reqwest::Response) -> String {

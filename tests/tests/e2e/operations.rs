@@ -3,7 +3,9 @@
 
 use authz_server::admin;
 use authz_server::store::Table;
-use e2e::{PASSWORD, RS_CLIENT_ID, RS_CLIENT_SECRET, TestStack, USERNAME, hidden, location, new_browser};
+use e2e::{
+    PASSWORD, RS_CLIENT_ID, RS_CLIENT_SECRET, TestStack, USERNAME, hidden, location, new_browser,
+};
 
 async fn introspect_active(stack: &TestStack, token: &str) -> bool {
     let body: serde_json::Value = stack
@@ -22,11 +24,23 @@ async fn introspect_active(stack: &TestStack, token: &str) -> bool {
 
 async fn sign_in_ok(stack: &TestStack, username: &str, password: &str) -> bool {
     let browser = new_browser();
-    let page = browser.get(stack.url("/account")).send().await.unwrap().text().await.unwrap();
+    let page = browser
+        .get(stack.url("/account"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let csrf = hidden(&page, "csrf_token").unwrap();
     let res = browser
         .post(stack.url("/login"))
-        .form(&[("username", username), ("password", password), ("csrf_token", &csrf), ("request", "")])
+        .form(&[
+            ("username", username),
+            ("password", password),
+            ("csrf_token", &csrf),
+            ("request", ""),
+        ])
         .send()
         .await
         .unwrap();
@@ -36,32 +50,72 @@ async fn sign_in_ok(stack: &TestStack, username: &str, password: &str) -> bool {
 #[tokio::test]
 async fn user_commands() {
     let stack = TestStack::spawn().await;
-    let out = admin::user_add(&stack.store, "carol", "carol password", Some("c@example.com".into()), None).await.unwrap();
+    let out = admin::user_add(
+        &stack.store,
+        "carol",
+        "carol password",
+        Some("c@example.com".into()),
+        None,
+    )
+    .await
+    .unwrap();
     assert!(out.starts_with("created user carol"));
-    assert!(admin::user_add(&stack.store, "carol", "another password", None, None).await.is_err(), "duplicate");
-    assert!(admin::user_add(&stack.store, "dave", "short", None, None).await.is_err(), "short password");
+    assert!(
+        admin::user_add(&stack.store, "carol", "another password", None, None)
+            .await
+            .is_err(),
+        "duplicate"
+    );
+    assert!(
+        admin::user_add(&stack.store, "dave", "short", None, None)
+            .await
+            .is_err(),
+        "short password"
+    );
     let list = admin::user_list(&stack.store).await.unwrap();
     assert!(list.contains("\tcarol\tactive\tc@example.com"), "{list}");
     assert!(sign_in_ok(&stack, "carol", "carol password").await);
 
-    admin::user_set_password(&stack.store, "carol", "new carol password").await.unwrap();
+    admin::user_set_password(&stack.store, "carol", "new carol password")
+        .await
+        .unwrap();
     assert!(!sign_in_ok(&stack, "carol", "carol password").await);
     assert!(sign_in_ok(&stack, "carol", "new carol password").await);
-    assert!(admin::user_set_password(&stack.store, "nobody", "whatever123").await.is_err());
+    assert!(
+        admin::user_set_password(&stack.store, "nobody", "whatever123")
+            .await
+            .is_err()
+    );
 
     // Disabling ends sessions and revokes grants.
-    let token = stack.user_token(&new_browser(), "carol", "new carol password", "mcp:read").await;
+    let token = stack
+        .user_token(&new_browser(), "carol", "new carol password", "mcp:read")
+        .await;
     let at = token["access_token"].as_str().unwrap();
     assert!(introspect_active(&stack, at).await);
-    admin::user_disable(&stack.store, "carol", true).await.unwrap();
+    admin::user_disable(&stack.store, "carol", true)
+        .await
+        .unwrap();
     assert!(!introspect_active(&stack, at).await);
     assert!(!sign_in_ok(&stack, "carol", "new carol password").await);
-    assert!(admin::user_list(&stack.store).await.unwrap().contains("\tcarol\tdisabled"));
-    admin::user_disable(&stack.store, "carol", false).await.unwrap();
+    assert!(
+        admin::user_list(&stack.store)
+            .await
+            .unwrap()
+            .contains("\tcarol\tdisabled")
+    );
+    admin::user_disable(&stack.store, "carol", false)
+        .await
+        .unwrap();
     assert!(sign_in_ok(&stack, "carol", "new carol password").await);
 
     admin::user_remove(&stack.store, "carol").await.unwrap();
-    assert!(!admin::user_list(&stack.store).await.unwrap().contains("carol"));
+    assert!(
+        !admin::user_list(&stack.store)
+            .await
+            .unwrap()
+            .contains("carol")
+    );
     assert!(!sign_in_ok(&stack, "carol", "new carol password").await);
     assert!(admin::user_remove(&stack.store, "carol").await.is_err());
 }
@@ -69,66 +123,167 @@ async fn user_commands() {
 #[tokio::test]
 async fn client_commands() {
     let stack = TestStack::spawn().await;
-    let confidential = admin::client_add(&stack.store, &stack.config, "Backend", true, &[], Some("mcp:read")).await.unwrap();
-    let secret = confidential.client_secret.clone().expect("secret shown once");
+    let confidential = admin::client_add(
+        &stack.store,
+        &stack.config,
+        "Backend",
+        true,
+        &[],
+        Some("mcp:read"),
+    )
+    .await
+    .unwrap();
+    let secret = confidential
+        .client_secret
+        .clone()
+        .expect("secret shown once");
     assert!(confidential.to_string().contains("shown once"));
-    let public = admin::client_add(&stack.store, &stack.config, "Desktop", false, &["http://127.0.0.1/callback".into()], None)
-        .await
-        .unwrap();
+    let public = admin::client_add(
+        &stack.store,
+        &stack.config,
+        "Desktop",
+        false,
+        &["http://127.0.0.1/callback".into()],
+        None,
+    )
+    .await
+    .unwrap();
     assert!(public.client_secret.is_none());
-    assert!(admin::client_add(&stack.store, &stack.config, "Bad", false, &["http://evil.example/cb".into()], None).await.is_err());
+    assert!(
+        admin::client_add(
+            &stack.store,
+            &stack.config,
+            "Bad",
+            false,
+            &["http://evil.example/cb".into()],
+            None
+        )
+        .await
+        .is_err()
+    );
     let list = admin::client_list(&stack.store).await.unwrap();
-    assert!(list.contains(&format!("{}\tconfidential\tadmin\tBackend", confidential.client_id)), "{list}");
-    assert!(list.contains(&format!("{}\tpublic\tadmin\tDesktop\thttp://127.0.0.1/callback", public.client_id)), "{list}");
+    assert!(
+        list.contains(&format!(
+            "{}\tconfidential\tadmin\tBackend",
+            confidential.client_id
+        )),
+        "{list}"
+    );
+    assert!(
+        list.contains(&format!(
+            "{}\tpublic\tadmin\tDesktop\thttp://127.0.0.1/callback",
+            public.client_id
+        )),
+        "{list}"
+    );
 
     let cc = |secret: String| {
         let stack = &stack;
         let id = confidential.client_id.clone();
         async move {
-            let res = stack.http.post(stack.url("/token")).basic_auth(id, Some(secret)).form(&[("grant_type", "client_credentials")]).send().await.unwrap();
+            let res = stack
+                .http
+                .post(stack.url("/token"))
+                .basic_auth(id, Some(secret))
+                .form(&[("grant_type", "client_credentials")])
+                .send()
+                .await
+                .unwrap();
             let status = res.status().as_u16();
             (status, res.json::<serde_json::Value>().await.unwrap())
         }
     };
     let (status, token) = cc(secret.clone()).await;
     assert_eq!(status, 200);
-    assert_eq!(token["scope"], "mcp:read", "registered scope bounds client credentials");
+    assert_eq!(
+        token["scope"], "mcp:read",
+        "registered scope bounds client credentials"
+    );
 
-    let rotated = admin::client_rotate_secret(&stack.store, &confidential.client_id).await.unwrap();
+    let rotated = admin::client_rotate_secret(&stack.store, &confidential.client_id)
+        .await
+        .unwrap();
     let new_secret = rotated.split_whitespace().nth(1).unwrap().to_owned();
     assert_eq!(cc(secret).await.0, 401, "the old secret no longer works");
     assert_eq!(cc(new_secret.clone()).await.0, 200);
-    assert!(admin::client_rotate_secret(&stack.store, &public.client_id).await.is_err(), "public clients have no secret");
+    assert!(
+        admin::client_rotate_secret(&stack.store, &public.client_id)
+            .await
+            .is_err(),
+        "public clients have no secret"
+    );
 
     let at = token["access_token"].as_str().unwrap().to_owned();
-    admin::client_remove(&stack.store, &confidential.client_id).await.unwrap();
+    admin::client_remove(&stack.store, &confidential.client_id)
+        .await
+        .unwrap();
     assert_eq!(cc(new_secret).await.0, 401);
-    assert!(!introspect_active(&stack, &at).await, "its tokens are revoked");
-    assert!(admin::client_remove(&stack.store, &confidential.client_id).await.is_err());
+    assert!(
+        !introspect_active(&stack, &at).await,
+        "its tokens are revoked"
+    );
+    assert!(
+        admin::client_remove(&stack.store, &confidential.client_id)
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test]
 async fn resource_key_grant_and_audit_commands() {
     let stack = TestStack::spawn().await;
     // A resource server added at run time can introspect once the server has reloaded.
-    let out = admin::resource_add(&stack.store, "https://mcp2.example.com/mcp", Some("Second".into()), Some("rs2".into())).await.unwrap();
-    let secret = out.lines().find_map(|l| l.strip_prefix("client_secret  ")).unwrap().to_owned();
-    assert!(admin::resource_add(&stack.store, "https://mcp2.example.com/mcp", None, None).await.is_err(), "duplicate");
-    assert!(admin::resource_add(&stack.store, "https://mcp3.example.com/", None, None).await.is_err(), "no path");
-    let list = admin::resource_list(&stack.store, &stack.config).await.unwrap();
-    assert!(list.contains("https://mcp2.example.com/mcp\trs2\tdatabase\tSecond") && list.contains("\tconfiguration\t"), "{list}");
+    let out = admin::resource_add(
+        &stack.store,
+        "https://mcp2.example.com/mcp",
+        Some("Second".into()),
+        Some("rs2".into()),
+    )
+    .await
+    .unwrap();
+    let secret = out
+        .lines()
+        .find_map(|l| l.strip_prefix("client_secret  "))
+        .unwrap()
+        .to_owned();
+    assert!(
+        admin::resource_add(&stack.store, "https://mcp2.example.com/mcp", None, None)
+            .await
+            .is_err(),
+        "duplicate"
+    );
+    assert!(
+        admin::resource_add(&stack.store, "https://mcp3.example.com/", None, None)
+            .await
+            .is_err(),
+        "no path"
+    );
+    let list = admin::resource_list(&stack.store, &stack.config)
+        .await
+        .unwrap();
+    assert!(
+        list.contains("https://mcp2.example.com/mcp\trs2\tdatabase\tSecond")
+            && list.contains("\tconfiguration\t"),
+        "{list}"
+    );
     stack.authz_state.reload_resource_servers().await.unwrap();
     let (id, client_secret) = stack.register_confidential("client_secret_basic").await;
     let res = stack
         .http
         .post(stack.url("/token"))
         .basic_auth(&id, Some(&client_secret))
-        .form(&[("grant_type", "client_credentials"), ("resource", "https://mcp2.example.com/mcp")])
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("resource", "https://mcp2.example.com/mcp"),
+        ])
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), 200, "the new resource is known");
-    let at = res.json::<serde_json::Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned();
+    let at = res.json::<serde_json::Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let info: serde_json::Value = stack
         .http
         .post(stack.url("/introspect"))
@@ -145,25 +300,56 @@ async fn resource_key_grant_and_audit_commands() {
 
     // Keys.
     let before = admin::key_list(&stack.store).await.unwrap();
-    assert_eq!(before.lines().filter(|l| l.ends_with("\tactive")).count(), 1);
+    assert_eq!(
+        before.lines().filter(|l| l.ends_with("\tactive")).count(),
+        1
+    );
     admin::key_rotate(&stack.store).await.unwrap();
     let after = admin::key_list(&stack.store).await.unwrap();
     assert_eq!(after.lines().filter(|l| l.ends_with("\tactive")).count(), 1);
-    assert_eq!(after.lines().filter(|l| l.contains("\tretired at ")).count(), 1);
+    assert_eq!(
+        after
+            .lines()
+            .filter(|l| l.contains("\tretired at "))
+            .count(),
+        1
+    );
 
     // Grants of a user; revoking one makes its tokens inactive.
-    let token = stack.user_token(&stack.browser, USERNAME, PASSWORD, "mcp:read").await;
+    let token = stack
+        .user_token(&stack.browser, USERNAME, PASSWORD, "mcp:read")
+        .await;
     let grants = admin::grants_list(&stack.store, USERNAME).await.unwrap();
-    let grant_id = grants.lines().nth(1).unwrap().split('\t').next().unwrap().to_owned();
+    let grant_id = grants
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split('\t')
+        .next()
+        .unwrap()
+        .to_owned();
     assert!(introspect_active(&stack, token["access_token"].as_str().unwrap()).await);
     admin::grant_revoke(&stack.store, &grant_id).await.unwrap();
     assert!(!introspect_active(&stack, token["access_token"].as_str().unwrap()).await);
-    assert_eq!(admin::grants_list(&stack.store, USERNAME).await.unwrap().lines().count(), 1, "header only");
+    assert_eq!(
+        admin::grants_list(&stack.store, USERNAME)
+            .await
+            .unwrap()
+            .lines()
+            .count(),
+        1,
+        "header only"
+    );
 
     // The audit trail saw all of it.
     let audit = admin::audit_list(&stack.store, 100).await.unwrap();
     for kind in [
-        "resource_server_added", "signing_key_rotated", "client_registered", "login_succeeded", "consent_granted", "token_issued",
+        "resource_server_added",
+        "signing_key_rotated",
+        "client_registered",
+        "login_succeeded",
+        "consent_granted",
+        "token_issued",
         "grant_revoked",
     ] {
         assert!(audit.contains(&format!("\t{kind}\t")), "{kind} in\n{audit}");
@@ -174,38 +360,94 @@ async fn resource_key_grant_and_audit_commands() {
 #[tokio::test]
 async fn account_page_lists_and_revokes_grants() {
     let stack = TestStack::spawn().await;
-    let token = stack.user_token(&stack.browser, USERNAME, PASSWORD, "mcp:read mcp:write").await;
+    let token = stack
+        .user_token(&stack.browser, USERNAME, PASSWORD, "mcp:read mcp:write")
+        .await;
     let at = token["access_token"].as_str().unwrap();
-    let page = stack.browser.get(stack.url("/account")).send().await.unwrap();
+    let page = stack
+        .browser
+        .get(stack.url("/account"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(page.status(), 200);
     assert_eq!(page.headers()["x-frame-options"], "DENY");
     let html = page.text().await.unwrap();
-    assert!(html.contains("Test client") && html.contains("mcp:read mcp:write"), "{html}");
+    assert!(
+        html.contains("Test client") && html.contains("mcp:read mcp:write"),
+        "{html}"
+    );
     let grant_id = hidden(&html, "grant_id").unwrap();
     let csrf = hidden(&html, "csrf_token").unwrap();
 
     // Another user cannot revoke it, and a forged form does nothing.
     stack.add_user("mallory", "mallory password").await;
     let mallory = new_browser();
-    let m_page = mallory.get(stack.url("/account")).send().await.unwrap().text().await.unwrap();
+    let m_page = mallory
+        .get(stack.url("/account"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let m_csrf = hidden(&m_page, "csrf_token").unwrap();
     let res = mallory
         .post(stack.url("/login"))
-        .form(&[("username", "mallory"), ("password", "mallory password"), ("csrf_token", m_csrf.as_str()), ("request", "")])
+        .form(&[
+            ("username", "mallory"),
+            ("password", "mallory password"),
+            ("csrf_token", m_csrf.as_str()),
+            ("request", ""),
+        ])
         .send()
         .await
         .unwrap();
     assert_eq!(location(&res), "/account");
-    let res = mallory.post(stack.url("/account/grants/revoke")).form(&[("grant_id", grant_id.as_str()), ("csrf_token", m_csrf.as_str())]).send().await.unwrap();
+    let res = mallory
+        .post(stack.url("/account/grants/revoke"))
+        .form(&[
+            ("grant_id", grant_id.as_str()),
+            ("csrf_token", m_csrf.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 404);
-    let res = stack.browser.post(stack.url("/account/grants/revoke")).form(&[("grant_id", grant_id.as_str()), ("csrf_token", "forged")]).send().await.unwrap();
+    let res = stack
+        .browser
+        .post(stack.url("/account/grants/revoke"))
+        .form(&[("grant_id", grant_id.as_str()), ("csrf_token", "forged")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 403);
     assert!(introspect_active(&stack, at).await);
 
-    let res = stack.browser.post(stack.url("/account/grants/revoke")).form(&[("grant_id", grant_id.as_str()), ("csrf_token", csrf.as_str())]).send().await.unwrap();
+    let res = stack
+        .browser
+        .post(stack.url("/account/grants/revoke"))
+        .form(&[
+            ("grant_id", grant_id.as_str()),
+            ("csrf_token", csrf.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 303);
-    assert!(!introspect_active(&stack, at).await, "revoked at once at the authorization server");
-    let html = stack.browser.get(stack.url("/account")).send().await.unwrap().text().await.unwrap();
+    assert!(
+        !introspect_active(&stack, at).await,
+        "revoked at once at the authorization server"
+    );
+    let html = stack
+        .browser
+        .get(stack.url("/account"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(html.contains("You have not authorized any applications"));
 }
 
@@ -217,23 +459,51 @@ async fn metrics_and_health_move() {
         async move { http.get(url).send().await.unwrap().text().await.unwrap() }
     };
     let value = |text: &str, line: &str| -> u64 {
-        text.lines().find_map(|l| l.strip_prefix(line).map(|v| v.trim().parse().unwrap())).unwrap_or(0)
+        text.lines()
+            .find_map(|l| l.strip_prefix(line).map(|v| v.trim().parse().unwrap()))
+            .unwrap_or(0)
     };
     let before = scrape(stack.url("/metrics")).await;
-    assert_eq!(value(&before, "tokens_issued_total{grant_type=\"authorization_code\"}"), 0);
+    assert_eq!(
+        value(
+            &before,
+            "tokens_issued_total{grant_type=\"authorization_code\"}"
+        ),
+        0
+    );
     // A failed sign-in, then a whole flow.
     assert!(!sign_in_ok(&stack, USERNAME, "wrong password").await);
-    let token = stack.user_token(&stack.browser, USERNAME, PASSWORD, "mcp:read").await;
+    let token = stack
+        .user_token(&stack.browser, USERNAME, PASSWORD, "mcp:read")
+        .await;
     let after = scrape(stack.url("/metrics")).await;
-    assert_eq!(value(&after, "tokens_issued_total{grant_type=\"authorization_code\"}"), 1);
+    assert_eq!(
+        value(
+            &after,
+            "tokens_issued_total{grant_type=\"authorization_code\"}"
+        ),
+        1
+    );
     assert_eq!(value(&after, "logins_failed_total"), 1);
-    assert!(value(&after, "http_requests_total{route=\"/token\",method=\"POST\",status=\"200\"}") >= 1, "{after}");
+    assert!(
+        value(
+            &after,
+            "http_requests_total{route=\"/token\",method=\"POST\",status=\"200\"}"
+        ) >= 1,
+        "{after}"
+    );
     assert!(after.contains("http_request_duration_seconds_bucket{route=\"/token\",le=\"+Inf\"}"));
 
     let rs_metrics = stack.resource.replace("/mcp", "/metrics");
     let at = token["access_token"].as_str().unwrap();
     for _ in 0..3 {
-        stack.http.get(&stack.resource).bearer_auth(at).send().await.unwrap();
+        stack
+            .http
+            .get(&stack.resource)
+            .bearer_auth(at)
+            .send()
+            .await
+            .unwrap();
     }
     let rs = scrape(rs_metrics).await;
     assert_eq!(value(&rs, "introspection_calls_total"), 1);
@@ -242,9 +512,17 @@ async fn metrics_and_health_move() {
 
     for base in [stack.issuer.clone(), stack.resource.replace("/mcp", "")] {
         for path in ["/healthz", "/readyz"] {
-            let res = stack.http.get(format!("{base}{path}")).send().await.unwrap();
+            let res = stack
+                .http
+                .get(format!("{base}{path}"))
+                .send()
+                .await
+                .unwrap();
             assert_eq!(res.status(), 200, "{base}{path}");
-            assert!(res.headers().get("x-request-id").is_some(), "request id echoed");
+            assert!(
+                res.headers().get("x-request-id").is_some(),
+                "request id echoed"
+            );
         }
     }
     let _ = stack.count(Table::Grants).await;
