@@ -64,6 +64,26 @@ impl Application {
             "Dynamic client registrations.",
         );
         let resources = Arc::new(std::sync::RwLock::new(config.resource_servers.clone()));
+        let headless_user_id = match &config.headless_user {
+            None => None,
+            Some(name) => {
+                let user = store
+                    .user_by_username(name)
+                    .await?
+                    .filter(|u| u.disabled == 0)
+                    .ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "headless_user {name:?} is not an enabled user: create it first"
+                        )
+                    })?;
+                tracing::warn!(
+                    user = %name,
+                    "HEADLESS MODE: every valid authorization request is approved as this user, \
+                     without login or consent. For testing MCP clients only; never in production."
+                );
+                Some(user.id)
+            }
+        };
         let state = AppState {
             store,
             keys,
@@ -71,6 +91,7 @@ impl Application {
             documents,
             metrics: metrics.clone(),
             resources,
+            headless_user_id,
         };
         state.reload_resource_servers().await?;
         let router = routes::router(state.clone())

@@ -62,6 +62,11 @@ pub struct Config {
     pub cimd_timeout_ms: u64,
     /// `human` or `json`.
     pub log_format: String,
+    /// Headless mode for testing MCP clients in CI: every valid authorization request is
+    /// approved as this user, with no login or consent page. Needs `allow_headless`.
+    pub headless_user: Option<String>,
+    /// The explicit opt-in for `headless_user`.
+    pub allow_headless: bool,
 }
 
 impl Default for Config {
@@ -81,6 +86,8 @@ impl Default for Config {
             cimd_allow_loopback: false,
             cimd_timeout_ms: 5000,
             log_format: "human".into(),
+            headless_user: None,
+            allow_headless: false,
         }
     }
 }
@@ -138,6 +145,12 @@ impl Config {
         if let Some(v) = get("AUTHZ_LOG_FORMAT") {
             self.log_format = v;
         }
+        if let Some(v) = get("AUTHZ_HEADLESS_USER") {
+            self.headless_user = Some(v).filter(|v| !v.is_empty());
+        }
+        if let Some(v) = get("AUTHZ_ALLOW_HEADLESS") {
+            self.allow_headless = parse("AUTHZ_ALLOW_HEADLESS", v)?;
+        }
         // One resource server from the environment, for set-ups without a file.
         if let Some(resource) = get("AUTHZ_RESOURCE") {
             let client_id = get("AUTHZ_RESOURCE_CLIENT_ID").ok_or_else(|| {
@@ -189,6 +202,12 @@ impl Config {
         }
         if self.refresh_grace < 0 {
             anyhow::bail!("refresh_grace must not be negative");
+        }
+        if self.headless_user.is_some() && !self.allow_headless {
+            anyhow::bail!(
+                "headless_user approves every authorization request without a login: \
+                 set allow_headless = true (AUTHZ_ALLOW_HEADLESS=true) to confirm, for testing only"
+            );
         }
         if !matches!(self.log_format.as_str(), "human" | "json") {
             anyhow::bail!(
@@ -284,6 +303,21 @@ mod tests {
         let mut bad = c.clone();
         bad.resource_servers[0].client_secret = Secret::new("short");
         assert!(bad.validate().is_err());
+    }
+
+    #[test]
+    fn headless_needs_the_explicit_opt_in() {
+        let mut c = Config::default();
+        c.apply_env(env(&[("AUTHZ_HEADLESS_USER", "ci")])).unwrap();
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("AUTHZ_ALLOW_HEADLESS=true")
+        );
+        c.apply_env(env(&[("AUTHZ_ALLOW_HEADLESS", "true")]))
+            .unwrap();
+        c.validate().unwrap();
     }
 
     #[test]

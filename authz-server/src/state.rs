@@ -17,6 +17,8 @@ pub struct AppState {
     pub metrics: observe::Metrics,
     /// Resource servers from the configuration and from the database.
     pub resources: Arc<std::sync::RwLock<Vec<ResourceServer>>>,
+    /// Headless mode: the user every authorization request is approved as.
+    pub headless_user_id: Option<String>,
 }
 
 /// Current Unix time in seconds.

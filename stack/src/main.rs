@@ -75,8 +75,13 @@ async fn run(data_dir: PathBuf) -> anyhow::Result<()> {
     rs.validate()?;
     authz_server::telemetry::init(&authz.log_format);
 
-    let authz_app = authz_server::Application::build(authz).await?;
-    demo::seed(&authz_app.state().store).await?;
+    // Seed before the server starts, so that headless mode can name the demo user.
+    let store = authz_server::store::Store::connect(&authz.database_url).await?;
+    demo::seed(&store).await?;
+    let listener = tokio::net::TcpListener::bind(authz.bind)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", authz.bind))?;
+    let authz_app = authz_server::Application::with_parts(authz, store, listener).await?;
     let rs_app = resource_server::Application::build(rs).await?;
     print_quick_start(&authz_app, &rs_app);
 
@@ -107,6 +112,11 @@ fn print_quick_start(authz: &authz_server::Application, rs: &resource_server::Ap
     let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
     let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
     let enc_resource = resource.replace(':', "%3A").replace('/', "%2F");
+    if let Some(user) = &authz.state().config.headless_user {
+        println!(
+            "HEADLESS MODE: authorization requests are approved as {user} without login or consent (testing only)"
+        );
+    }
     println!(
         r#"authz-server listening on http://{as_addr} (issuer {iss})
 resource-server listening on http://{rs_addr} (resource {resource})

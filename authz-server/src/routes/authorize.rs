@@ -352,6 +352,18 @@ async fn authorize_inner(
     query: &str,
 ) -> Result<Response, AuthorizeError> {
     let req = validate(state, query).await?;
+    if let Some(user_id) = &state.headless_user_id {
+        // Headless mode: the request was validated like any other; only the person is skipped.
+        state
+            .audit(
+                "headless_approved",
+                Some(user_id),
+                Some(&req.client.client_id),
+                &req.scope.to_string(),
+            )
+            .await;
+        return issue_code(state, &req, user_id, None).await;
+    }
     let now = now();
     let session = web::session(state, headers, now).await?;
     let (csrf, csrf_cookie) = csrf_token(state, headers);

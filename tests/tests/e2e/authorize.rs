@@ -361,3 +361,61 @@ async fn login_and_consent_forms_require_the_csrf_token() {
     assert_eq!(stack.count(Table::Codes).await, 0);
     assert_eq!(stack.count(Table::Consents).await, 0);
 }
+
+/// Headless mode approves every valid request as the named user, without pages; invalid
+/// requests are refused exactly as usual.
+#[tokio::test]
+async fn headless_mode_approves_valid_requests_without_pages() {
+    let stack = TestStack::spawn_with(|c| {
+        c.headless_user = Some(USERNAME.into());
+        c.allow_headless = true;
+    })
+    .await;
+    let client_id = stack.register_public().await;
+    let res = stack
+        .http
+        .get(auth_url(&stack, &client_id, &[("scope", "mcp:read")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let callback = Url::parse(&location(&res)).unwrap();
+    let q = query(&callback);
+    assert_eq!(q["state"], "xyz");
+    assert_eq!(q["iss"], stack.issuer);
+    let token = stack
+        .http
+        .post(stack.url("/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", q["code"].as_str()),
+            ("code_verifier", VERIFIER),
+            ("redirect_uri", REDIRECT_URI),
+            ("client_id", &client_id),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(token.status(), 200);
+    // Still validated: an unregistered redirect gets the error page, a plain challenge an error.
+    let bad = stack
+        .http
+        .get(auth_url(&stack, &client_id, &[]).replace("callback", "evil"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    let plain = stack
+        .http
+        .get(
+            auth_url(&stack, &client_id, &[])
+                .replace("code_challenge_method=S256", "code_challenge_method=plain"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        query(&Url::parse(&location(&plain)).unwrap())["error"],
+        "invalid_request"
+    );
+}
