@@ -138,3 +138,115 @@ async fn rmcp_oauth_client_completes_the_whole_flow() {
     assert_ne!(first_token, second_token, "the token was refreshed");
     client.cancel().await.unwrap();
 }
+
+/// Runs the SDK's authorization for `request` and returns an authorized MCP client.
+async fn connect(
+    stack: &TestStack,
+    request: AuthorizationRequest,
+) -> (
+    AuthClient<reqwest::Client>,
+    rmcp::service::RunningService<rmcp::RoleClient, ()>,
+) {
+    let mut oauth = OAuthState::new(stack.resource.as_str(), None)
+        .await
+        .expect("discovery");
+    oauth
+        .start_authorization(request)
+        .await
+        .expect("registration");
+    let url = oauth.get_authorization_url().await.unwrap();
+    let callback = stack.browser_authorize(&url).await;
+    oauth
+        .handle_callback_url(callback.as_str())
+        .await
+        .expect("code exchange");
+    let auth = AuthClient::new(
+        reqwest::Client::default(),
+        oauth.into_authorization_manager().unwrap(),
+    );
+    let transport = StreamableHttpClientTransport::with_client(
+        auth.clone(),
+        StreamableHttpClientTransportConfig::with_uri(stack.resource.as_str()),
+    );
+    (auth, ().serve(transport).await.expect("initialize"))
+}
+
+/// A pre-registered confidential client (created with the admin command) authenticates
+/// with its secret through the SDK.
+#[tokio::test]
+async fn rmcp_with_a_preregistered_confidential_client() {
+    let stack = TestStack::spawn().await;
+    let created = authz_server::admin::client_add(
+        &stack.store,
+        &stack.config,
+        "Pre-registered",
+        true,
+        &[CALLBACK.to_owned()],
+        None,
+    )
+    .await
+    .unwrap();
+    let request = AuthorizationRequest::new(CALLBACK)
+        .with_preregistered_client(created.client_id.clone())
+        .with_client_secret(created.client_secret.clone().unwrap())
+        .with_scopes(["mcp:read", "mcp:write"]);
+    let (_, client) = connect(&stack, request).await;
+    let args = json!({"content": "confidential"});
+    let r = client
+        .call_tool(
+            CallToolRequestParams::new("create_secure_note")
+                .with_arguments(args.as_object().unwrap().clone()),
+        )
+        .await
+        .unwrap();
+    assert!(text(&r)["id"].is_string());
+    assert_eq!(
+        stack.store.list_clients().await.unwrap().len(),
+        1,
+        "no dynamic registration happened"
+    );
+    client.cancel().await.unwrap();
+}
+
+/// Step-up with the SDK: it surfaces the 403 `insufficient_scope` challenge; the application
+/// authorizes again with the wider scope and the call succeeds.
+#[tokio::test]
+async fn rmcp_step_up_is_signalled_and_completed_by_reauthorizing() {
+    let stack = TestStack::spawn().await;
+    let (_, reader) = connect(
+        &stack,
+        AuthorizationRequest::new(CALLBACK).with_scopes(["mcp:read"]),
+    )
+    .await;
+    let args = json!({"content": "needs write"})
+        .as_object()
+        .unwrap()
+        .clone();
+    let err = reader
+        .call_tool(CallToolRequestParams::new("create_secure_note").with_arguments(args.clone()))
+        .await
+        .expect_err("read-only token");
+    let challenge = err
+        .auth_challenge()
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("{err:?}"));
+    assert!(
+        challenge.contains("insufficient_scope") && challenge.contains("mcp:write"),
+        "{challenge}"
+    );
+    reader.cancel().await.unwrap();
+
+    let (_, writer) = connect(
+        &stack,
+        AuthorizationRequest::new(CALLBACK)
+            .with_scopes(["mcp:read", "mcp:write"])
+            .with_challenge(challenge),
+    )
+    .await;
+    let r = writer
+        .call_tool(CallToolRequestParams::new("create_secure_note").with_arguments(args))
+        .await
+        .unwrap();
+    assert!(text(&r)["id"].is_string());
+    writer.cancel().await.unwrap();
+}
