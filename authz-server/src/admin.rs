@@ -338,7 +338,7 @@ pub async fn grant_revoke(store: &Store, grant_id: &str) -> anyhow::Result<Strin
         .grant(grant_id)
         .await?
         .with_context(|| format!("no grant {grant_id}"))?;
-    store.revoke_grant(grant_id, now()).await?;
+    store.revoke_grant_and_consent(grant_id, now()).await?;
     audit(
         store,
         "grant_revoked",

@@ -47,8 +47,9 @@ pub struct ErrorPage {
 pub struct GrantLine {
     pub id: String,
     pub client_name: String,
-    pub scope: String,
+    pub scopes: Vec<String>,
     pub resource: String,
+    pub resource_name: String,
     pub last_used: String,
 }
 

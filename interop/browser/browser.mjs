@@ -1,6 +1,7 @@
 // Real-browser check of the authorization server's HTML flow:
 // login (with a wrong password first), consent, redirect with code, token
-// exchange, and the account page. Drives Debian's Chromium through
+// exchange, the account page with a revoke, and a second request that must
+// ask for consent again (then denied). Drives Debian's Chromium through
 // playwright-core; no browser is downloaded.
 //
 // Usage: node browser.mjs <issuer> <resource> <screenshot-dir>
@@ -44,7 +45,9 @@ function report(check, ok, detail = '') {
 
 async function shot(page, name, opts = {}) {
   const path = join(shotDir, name);
-  await page.screenshot({ path, fullPage: true, ...opts });
+  // The CSS has 0.15 s colour transitions; a shot right after a colour-scheme
+  // switch would catch them half-way.
+  await page.screenshot({ path, fullPage: true, animations: 'disabled', ...opts });
   console.log(JSON.stringify({ suite: 'browser', screenshot: path }));
   return path;
 }
@@ -75,7 +78,8 @@ function b64url(buf) {
 // that follow a redirect, and the AS answers the consent POST with a 303.
 const callbacks = [];
 const callbackServer = createServer((req, res) => {
-  callbacks.push(req.url);
+  // Chromium also asks for /favicon.ico; only the callback itself counts.
+  if (req.url.startsWith('/callback')) callbacks.push(req.url);
   res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', connection: 'close' });
   res.end('<p>done</p>');
 });
@@ -94,22 +98,33 @@ try {
 }
 const REDIRECT_URI = `http://127.0.0.1:${callbackServer.address().port}/callback`;
 
-const verifier = b64url(randomBytes(32));
-const challenge = b64url(createHash('sha256').update(verifier).digest());
-const state = b64url(randomBytes(16));
+function newRequest() {
+  const verifier = b64url(randomBytes(32));
+  const challenge = b64url(createHash('sha256').update(verifier).digest());
+  const state = b64url(randomBytes(16));
+  // encodeURIComponent gives %20 for the space in scope (RFC 3986 style).
+  const query = [
+    ['response_type', 'code'],
+    ['client_id', CLIENT_ID],
+    ['redirect_uri', REDIRECT_URI],
+    ['code_challenge', challenge],
+    ['code_challenge_method', 'S256'],
+    ['scope', SCOPES.join(' ')],
+    ['resource', resource],
+    ['state', state],
+  ].map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join('&');
+  return { verifier, state, url: `${issuer}/authorize?${query}` };
+}
+const { verifier, state, url: authorizeUrl } = newRequest();
 
-// encodeURIComponent gives %20 for the space in scope (RFC 3986 style).
-const query = [
-  ['response_type', 'code'],
-  ['client_id', CLIENT_ID],
-  ['redirect_uri', REDIRECT_URI],
-  ['code_challenge', challenge],
-  ['code_challenge_method', 'S256'],
-  ['scope', SCOPES.join(' ')],
-  ['resource', resource],
-  ['state', state],
-].map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join('&');
-const authorizeUrl = `${issuer}/authorize?${query}`;
+// Resolves to 'consent' or 'callback', whichever the AS shows next.
+async function consentOrCallback(page) {
+  await Promise.race([
+    page.waitForSelector('form#consent-form'),
+    page.waitForURL((u) => u.href.startsWith(REDIRECT_URI)),
+  ]);
+  return page.url().startsWith(REDIRECT_URI) ? 'callback' : 'consent';
+}
 
 let browser;
 let step = 'launch';
@@ -180,11 +195,15 @@ try {
   step = 'login';
   await page.fill('#username', USERNAME);
   await page.fill('#password', PASSWORD);
-  await Promise.all([
-    page.waitForSelector('form#consent-form'),
-    page.locator('form#login-form').getByRole('button', { name: 'Sign in' }).click(),
-  ]);
-  report('login-succeeds', true, page.url());
+  await page.locator('form#login-form').getByRole('button', { name: 'Sign in' }).click();
+  // A consent remembered from an earlier run makes the AS skip the page.
+  const afterLogin = await consentOrCallback(page);
+  report('login-succeeds', true, page.url().split('?')[0]);
+  if (afterLogin === 'callback') {
+    report('consent-page-shown', false,
+      `AS skipped consent: ${USERNAME} already granted ${CLIENT_ID}; revoke it on /account or use a fresh data dir`);
+    throw new Error('cannot continue without the consent page');
+  }
 
   // ---- consent page ----
   step = 'consent';
@@ -247,13 +266,50 @@ try {
   const accResp = await page.goto(`${issuer}/account`, { waitUntil: 'load' });
   report('account-page-loads', accResp && accResp.status() === 200, `status=${accResp && accResp.status()}`);
   const signedIn = await textOf(page.locator('.card-header .muted'));
-  report('account-signed-in', signedIn.includes(USERNAME), signedIn);
+  // The page shows the user's display name, which need not be the login name.
+  report('account-signed-in', /^Signed in as \S/.test(signedIn), signedIn);
   const clients = (await page.locator('.grant-list .grant-client').allTextContents()).map((s) => s.trim());
   report('account-lists-authorized-client', clients.includes(CLIENT_NAME), clients.join(', ') || 'no grants listed');
   await shot(page, 'account.png');
   await page.setViewportSize(MOBILE);
   await shot(page, 'account-mobile.png');
   await checkNoOverflow(page, 'account-mobile-no-horizontal-overflow');
+  await page.setViewportSize(DESKTOP);
+
+  // Revoking through the UI checks the button and leaves no grant behind,
+  // so a rerun against the same stack sees the consent page again.
+  step = 'revoke';
+  const item = page.locator('.grant-item').filter({ hasText: CLIENT_NAME });
+  await Promise.all([
+    page.waitForLoadState('load'),
+    item.first().getByRole('button', { name: 'Revoke' }).click(),
+  ]);
+  await page.waitForURL((u) => u.pathname.startsWith('/account'));
+  const left = (await page.locator('.grant-list .grant-client').allTextContents()).map((s) => s.trim());
+  report('account-revoke-removes-grant', !left.includes(CLIENT_NAME), left.join(', ') || 'no grants listed');
+  await shot(page, 'account-revoked.png');
+
+  // After a revoke the application must ask again rather than get a code
+  // silently. Deny this time, which also checks the error redirect.
+  step = 'reauthorize';
+  const again = newRequest();
+  await page.goto(again.url, { waitUntil: 'load' });
+  if ((await consentOrCallback(page)) === 'callback') {
+    const u = new URL(page.url());
+    report('revoked-client-asks-consent-again', false,
+      `AS redirected straight to the client (code ${u.searchParams.has('code') ? 'issued' : 'absent'}) after the grant was revoked on /account`);
+  } else {
+    report('revoked-client-asks-consent-again', true, await textOf(page.locator('h1')));
+    await Promise.all([
+      page.waitForURL((u) => u.href.startsWith(REDIRECT_URI)),
+      page.locator('button[name=decision][value=deny]').getByText('Deny').click(),
+    ]);
+    const d = new URL(page.url());
+    report('deny-returns-access-denied',
+      d.searchParams.get('error') === 'access_denied' && !d.searchParams.has('code')
+        && d.searchParams.get('state') === again.state && d.searchParams.get('iss') === issuer,
+      d.search);
+  }
 
   step = 'console';
   report('no-console-errors', consoleErrors.length === 0, consoleErrors.join(' | ').slice(0, 500));

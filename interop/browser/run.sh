@@ -11,7 +11,7 @@ cd "$(dirname "$0")"
 want=$(node -p "require('./package-lock.json').packages['node_modules/playwright-core'].version")
 have=$(node -p "try { require('./node_modules/playwright-core/package.json').version } catch { '' }")
 if [ "$want" != "$have" ]; then
-  npm ci --no-audit --no-fund --loglevel=error >&2
+  npm ci --no-audit --no-fund --loglevel=error >/dev/null
 fi
 # Screenshot dir is resolved against the caller's directory, not this one.
 shots=$3

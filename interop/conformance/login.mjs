@@ -9,28 +9,14 @@
 // AS origin: that is the authorization response. By default it is delivered with a GET
 // (the waiting callback listener gets it, as a browser would); the URL is printed on
 // stdout either way. Exits non-zero, with the last page on stderr, if it gets stuck.
+// token.mjs imports approve() for the same walk.
 
-const args = process.argv.slice(2);
-let start;
-let user = process.env.CONFORMANCE_USER ?? 'testuser';
-let password = process.env.CONFORMANCE_PASSWORD ?? 'testpass';
-let deliver = true;
-for (let i = 0; i < args.length; i++) {
-  const a = args[i];
-  if (a === '--user') user = args[++i];
-  else if (a === '--password') password = args[++i];
-  else if (a === '--no-deliver') deliver = false;
-  else if (!start) start = a;
-  else fail(`unexpected argument ${a}`);
-}
-if (!start) fail('usage: login.mjs <authorization-url> [--user U] [--password P] [--no-deliver]');
+import { pathToFileURL } from 'node:url';
 
-const asOrigin = new URL(start).origin;
-const jar = new Map();
+export class LoginError extends Error {}
 
 function fail(msg) {
-  process.stderr.write(`login.mjs: ${msg}\n`);
-  process.exit(1);
+  throw new LoginError(msg);
 }
 
 function decode(s) {
@@ -67,64 +53,97 @@ function parseForm(html, id) {
   return undefined;
 }
 
-function cookieHeader() {
-  return [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
-}
+// Walks the pages from the authorization URL to the authorization response and returns
+// its URL (with code, state, iss, or error). Does not contact the redirect URI.
+export async function approve(start, { user = 'testuser', password = 'testpass' } = {}) {
+  const asOrigin = new URL(start).origin;
+  const jar = new Map();
 
-function keepCookies(res) {
-  for (const c of res.headers.getSetCookie?.() ?? []) {
-    const [pair] = c.split(';');
-    const eq = pair.indexOf('=');
-    if (eq > 0) jar.set(pair.slice(0, eq).trim(), pair.slice(eq + 1).trim());
-  }
-}
-
-async function request(url, init = {}) {
-  const headers = { ...(init.headers ?? {}) };
-  if (jar.size) headers.cookie = cookieHeader();
-  const res = await fetch(url, { ...init, headers, redirect: 'manual' });
-  keepCookies(res);
-  return res;
-}
-
-let url = start;
-let res = await request(url);
-for (let step = 0; step < 12; step++) {
-  if (res.status >= 300 && res.status < 400) {
-    const loc = res.headers.get('location');
-    if (!loc) fail(`${res.status} without Location from ${url}`);
-    const next = new URL(loc, url).toString();
-    if (new URL(next).origin !== asOrigin) {
-      // The authorization response (success or error) for the client's redirect URI.
-      process.stdout.write(`${next}\n`);
-      if (deliver) {
-        const cb = await fetch(next).catch((e) => fail(`delivering ${next}: ${e.message}`));
-        await cb.text();
-      }
-      process.exit(0);
+  async function request(url, init = {}) {
+    const headers = { ...(init.headers ?? {}) };
+    if (jar.size) headers.cookie = [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
+    const res = await fetch(url, { ...init, headers, redirect: 'manual' });
+    for (const c of res.headers.getSetCookie?.() ?? []) {
+      const [pair] = c.split(';');
+      const eq = pair.indexOf('=');
+      if (eq > 0) jar.set(pair.slice(0, eq).trim(), pair.slice(eq + 1).trim());
     }
-    url = next;
-    res = await request(url);
-    continue;
+    return res;
   }
-  const body = await res.text();
-  if (res.status !== 200) fail(`${res.status} from ${url}:\n${body}`);
-  const login = parseForm(body, 'login-form');
-  const consent = login ? undefined : parseForm(body, 'consent-form');
-  if (login) {
-    login.fields.set('username', user);
-    login.fields.set('password', password);
-  } else if (consent) {
-    consent.fields.set('decision', 'approve');
-  } else {
-    fail(`no login or consent form at ${url}:\n${body}`);
+
+  let url = start;
+  let res = await request(url);
+  let triedLogin = false;
+  for (let step = 0; step < 12; step++) {
+    if (res.status >= 300 && res.status < 400) {
+      const loc = res.headers.get('location');
+      if (!loc) fail(`${res.status} without Location from ${url}`);
+      const next = new URL(loc, url).toString();
+      if (new URL(next).origin !== asOrigin) return next;
+      url = next;
+      res = await request(url);
+      continue;
+    }
+    const body = await res.text();
+    const login = parseForm(body, 'login-form');
+    if (login && triedLogin) fail(`sign-in refused for ${user} (HTTP ${res.status})`);
+    if (res.status !== 200) fail(`${res.status} from ${url}:\n${body}`);
+    const consent = login ? undefined : parseForm(body, 'consent-form');
+    if (login) {
+      login.fields.set('username', user);
+      login.fields.set('password', password);
+      triedLogin = true;
+    } else if (consent) {
+      consent.fields.set('decision', 'approve');
+    } else {
+      fail(`no login or consent form at ${url}:\n${body}`);
+    }
+    const form = login ?? consent;
+    url = new URL(form.action || url, url).toString();
+    res = await request(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: form.fields.toString(),
+    });
   }
-  const form = login ?? consent;
-  url = new URL(form.action || url, url).toString();
-  res = await request(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: form.fields.toString(),
+  fail('too many steps without reaching the redirect URI');
+}
+
+async function main() {
+  const args = process.argv.slice(2);
+  let start;
+  const opts = {
+    user: process.env.CONFORMANCE_USER ?? 'testuser',
+    password: process.env.CONFORMANCE_PASSWORD ?? 'testpass',
+  };
+  let deliver = true;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === '--user') opts.user = args[++i];
+    else if (a === '--password') opts.password = args[++i];
+    else if (a === '--no-deliver') deliver = false;
+    else if (!start) start = a;
+    else fail(`unexpected argument ${a}`);
+  }
+  if (!start) fail('usage: login.mjs <authorization-url> [--user U] [--password P] [--no-deliver]');
+  const response = await approve(start, opts);
+  process.stdout.write(`${response}\n`);
+  if (!deliver) return;
+  // The listener may still be binding when the URL is printed: retry briefly.
+  for (let i = 0; ; i++) {
+    try {
+      await (await fetch(response)).text();
+      return;
+    } catch (e) {
+      if (i >= 20) fail(`delivering ${response}: ${e.cause?.message ?? e.message}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((e) => {
+    process.stderr.write(`login.mjs: ${e.message}\n`);
+    process.exit(1);
   });
 }
-fail('too many steps without reaching the redirect URI');

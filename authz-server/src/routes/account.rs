@@ -64,10 +64,20 @@ pub async fn account(State(state): State<AppState>, headers: HeaderMap) -> Respo
             Ok(Some(row)) => crate::clients::Client::from_row(&row).map(|c| c.name().to_owned()),
             _ => None,
         };
+        let resource_name = state
+            .resource_server(&g.resource)
+            .map(|rs| rs.display_name().to_owned())
+            .unwrap_or_else(|| g.resource.clone());
         lines.push(GrantLine {
             client_name: client_name.unwrap_or_else(|| g.client_id.clone()),
-            scope: g.scope,
+            scopes: g
+                .scope
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
             resource: g.resource,
+            resource_name,
             last_used: ago(now, g.last_used_at),
             id: g.id,
         });
@@ -100,7 +110,7 @@ pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Byt
     match state.store.grant(grant_id).await {
         // Someone else's grant looks like a missing one.
         Ok(Some(g)) if g.user_id.as_deref() == Some(session.user_id.as_str()) => {
-            if let Err(e) = state.store.revoke_grant(grant_id, now).await {
+            if let Err(e) = state.store.revoke_grant_and_consent(grant_id, now).await {
                 return internal(e);
             }
             tracing::info!(client_id = %g.client_id, "grant revoked by its user");

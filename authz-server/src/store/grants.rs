@@ -381,6 +381,27 @@ impl Store {
         Ok(())
     }
 
+    /// Revokes a grant and forgets the consent behind it, in one transaction, so the next
+    /// authorization request for that client asks the user again.
+    pub async fn revoke_grant_and_consent(&self, grant_id: &str, now: i64) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        let owner: Option<(Option<String>, String)> =
+            sqlx::query_as("SELECT user_id, client_id FROM grants WHERE id = $1")
+                .bind(grant_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        revoke_grant_in(&mut tx, grant_id, now).await?;
+        if let Some((Some(user_id), client_id)) = owner {
+            sqlx::query("DELETE FROM consents WHERE user_id = $1 AND client_id = $2")
+                .bind(user_id)
+                .bind(client_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     pub async fn revoke_access_token(&self, jti: &str, now: i64) -> StoreResult<()> {
         sqlx::query(
             "UPDATE access_tokens SET revoked_at = $1 WHERE jti = $2 AND revoked_at IS NULL",

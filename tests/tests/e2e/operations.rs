@@ -374,7 +374,10 @@ async fn account_page_lists_and_revokes_grants() {
     assert_eq!(page.headers()["x-frame-options"], "DENY");
     let html = page.text().await.unwrap();
     assert!(
-        html.contains("Test client") && html.contains("mcp:read mcp:write"),
+        html.contains("Test client")
+            && html.contains(">mcp:read<")
+            && html.contains(">mcp:write<")
+            && html.contains("Test MCP server"),
         "{html}"
     );
     let grant_id = hidden(&html, "grant_id").unwrap();
@@ -449,6 +452,8 @@ async fn account_page_lists_and_revokes_grants() {
         .await
         .unwrap();
     assert!(html.contains("You have not authorized any applications"));
+    // The consent went with it: the next request for that client asks again.
+    assert_eq!(stack.count(Table::Consents).await, 0);
 }
 
 #[tokio::test]

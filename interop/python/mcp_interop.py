@@ -1,0 +1,654 @@
+#!/usr/bin/env python3
+"""Interop cells for the official Python MCP SDK (`mcp`, 1.x and 2.x) against this stack.
+
+Each cell opens one fresh SDK session whose only OAuth logic is the SDK's own
+`OAuthClientProvider`; this script supplies just what a host application must:
+token storage, client metadata, and the redirect/callback handlers. The redirect
+handler plays the browser: it walks the authorization URL through the login and
+consent pages over plain HTTP (cookies kept, redirects not followed) and hands the
+resulting code, state and iss to the SDK.
+
+Usage: mcp_interop.py AS_BASE_URL RS_MCP_URL [--modes m1,m2,...]
+Prints one JSON line per cell on stdout; exits 1 if any cell failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html.parser
+import http.cookiejar
+import http.server
+import importlib.metadata
+import json
+import logging
+import os
+import socketserver
+import sys
+import threading
+import time
+import traceback
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+
+MCP_VERSION = importlib.metadata.version("mcp")
+MAJOR = int(MCP_VERSION.split(".")[0])
+
+if MAJOR >= 2:
+    import httpx2 as httpx_mod
+    from mcp import Client
+    from mcp.client.auth import AuthorizationCodeResult, OAuthClientProvider
+    from mcp.client.streamable_http import streamable_http_client
+else:
+    import httpx as httpx_mod
+    from mcp import ClientSession
+    from mcp.client.auth import OAuthClientProvider
+    from mcp.client.streamable_http import streamable_http_client
+
+from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
+
+MODES = ["dcr-public", "dcr-client_secret_basic", "dcr-client_secret_post", "cimd", "preregistered", "step-up"]
+USERNAME = os.environ.get("INTEROP_USERNAME", "testuser")
+PASSWORD = os.environ.get("INTEROP_PASSWORD", "testpass")
+PREREGISTERED_CLIENT_ID = os.environ.get("INTEROP_PREREGISTERED_CLIENT_ID", "mcp-test-client")
+CELL_TIMEOUT = float(os.environ.get("INTEROP_CELL_TIMEOUT", "60"))
+# Nothing listens here: the browser stand-in stops at the redirect and reads code/state
+# from its Location. Loopback redirect URIs match on any port.
+REDIRECT_URI = "http://127.0.0.1:47613/callback"
+
+log = logging.getLogger("interop")
+
+
+class CellFailure(Exception):
+    pass
+
+
+class Unsupported(Exception):
+    pass
+
+
+def require(cond: bool, what: str) -> None:
+    if not cond:
+        raise CellFailure(what)
+
+
+# --------------------------------------------------------------------------- storage
+
+
+class MemoryStorage:
+    """The SDK's TokenStorage protocol, keeping every token it was handed so a refresh can be seen."""
+
+    def __init__(self, client_info: OAuthClientInformationFull | None = None):
+        self.tokens: OAuthToken | None = None
+        self.client_info = client_info
+        self.history: list[tuple[float, OAuthToken]] = []
+
+    async def get_tokens(self) -> OAuthToken | None:
+        return self.tokens
+
+    async def set_tokens(self, tokens: OAuthToken) -> None:
+        self.tokens = tokens
+        self.history.append((time.time(), tokens))
+
+    async def get_client_info(self) -> OAuthClientInformationFull | None:
+        return self.client_info
+
+    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
+        self.client_info = client_info
+
+
+# --------------------------------------------------------------------------- browser stand-in
+
+
+class _FormParser(html.parser.HTMLParser):
+    """Collects the hidden inputs of each form by form id (HTMLParser unescapes attribute values)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: dict[str, dict[str, str]] = {}
+        self._current: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: (v or "") for k, v in attrs}
+        if tag == "form":
+            self._current = a.get("id", "")
+            self.forms.setdefault(self._current, {})
+        elif tag == "input" and self._current is not None and a.get("type") == "hidden":
+            self.forms[self._current][a.get("name", "")] = a.get("value", "")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self._current = None
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+@dataclass
+class Response:
+    status: int
+    location: str | None
+    body: str
+
+
+class Browser:
+    """A cookie-keeping HTTP user agent without JavaScript that never follows redirects."""
+
+    def __init__(self) -> None:
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()), _NoRedirect()
+        )
+
+    def request(self, url: str, form: dict[str, str] | None = None) -> Response:
+        data = urllib.parse.urlencode(form).encode() if form is not None else None
+        req = urllib.request.Request(url, data=data, headers={"Accept": "text/html"})
+        if data is not None:
+            req.add_header("Content-Type", "application/x-www-form-urlencoded")
+        try:
+            with self.opener.open(req, timeout=15) as r:
+                return Response(r.status, r.headers.get("Location"), r.read().decode("utf-8", "replace"))
+        except urllib.error.HTTPError as e:
+            return Response(e.code, e.headers.get("Location"), e.read().decode("utf-8", "replace"))
+
+
+def _text_excerpt(body: str, limit: int = 200) -> str:
+    import re
+
+    text = re.sub(r"<[^>]+>", " ", body)
+    return " ".join(text.split())[:limit]
+
+
+@dataclass
+class Authorization:
+    url: str
+    scope_requested: str | None
+    code: str | None = None
+    state: str | None = None
+    iss: str | None = None
+    error: str | None = None
+
+
+def walk_authorization(auth_url: str, redirect_uri: str) -> Authorization:
+    """Drives login and consent for `auth_url` the way a person with a browser would."""
+    query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(auth_url).query))
+    result = Authorization(url=auth_url, scope_requested=query.get("scope"))
+    browser = Browser()
+    url = auth_url
+    target = urllib.parse.urlsplit(redirect_uri)
+    for _ in range(8):
+        resp = browser.request(url) if isinstance(url, str) else browser.request(*url)
+        if resp.status in (301, 302, 303, 307, 308):
+            require(resp.location is not None, f"{resp.status} without Location")
+            nxt = urllib.parse.urljoin(url if isinstance(url, str) else url[0], resp.location)
+            parts = urllib.parse.urlsplit(nxt)
+            if (parts.scheme, parts.netloc, parts.path) == (target.scheme, target.netloc, target.path):
+                params = dict(urllib.parse.parse_qsl(parts.query))
+                result.code = params.get("code")
+                result.state = params.get("state")
+                result.iss = params.get("iss")
+                if "error" in params:
+                    result.error = f"{params['error']}: {params.get('error_description', '')}"
+                return result
+            url = nxt
+            continue
+        require(resp.status == 200, f"authorization walk: {resp.status} at {url!r}: {_text_excerpt(resp.body)}")
+        parser = _FormParser()
+        parser.feed(resp.body)
+        base = url if isinstance(url, str) else url[0]
+        if "login-form" in parser.forms:
+            hidden = parser.forms["login-form"]
+            form = {
+                "username": USERNAME,
+                "password": PASSWORD,
+                "csrf_token": hidden.get("csrf_token", ""),
+                "request": hidden.get("request", ""),
+            }
+            url = (urllib.parse.urljoin(base, "/login"), form)  # type: ignore[assignment]
+        elif "consent-form" in parser.forms:
+            hidden = parser.forms["consent-form"]
+            form = {
+                "decision": "approve",
+                "csrf_token": hidden.get("csrf_token", ""),
+                "request": hidden.get("request", ""),
+            }
+            url = (urllib.parse.urljoin(base, "/consent"), form)  # type: ignore[assignment]
+        else:
+            raise CellFailure(f"authorization walk: unexpected page at {base!r}: {_text_excerpt(resp.body)}")
+    raise CellFailure("authorization walk: too many steps")
+
+
+# --------------------------------------------------------------------------- CIMD document
+
+
+class MetadataDocumentServer:
+    """Serves one client ID metadata document on a loopback port."""
+
+    def __init__(self, redirect_uri: str):
+        doc_holder: dict[str, bytes] = {}
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                if self.path != "/oauth/client-metadata.json":
+                    self.send_error(404)
+                    return
+                body = doc_holder["doc"]
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, fmt: str, *args: Any) -> None:
+                log.debug("cimd document server: " + fmt, *args)
+
+        self.httpd = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/oauth/client-metadata.json"
+        self.document = {
+            "client_id": self.url,
+            "client_name": f"python-mcp {MCP_VERSION} interop (CIMD)",
+            "redirect_uris": [redirect_uri],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "none",
+        }
+        doc_holder["doc"] = json.dumps(self.document).encode()
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> "MetadataDocumentServer":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+# --------------------------------------------------------------------------- one cell
+
+
+@dataclass
+class Trace:
+    entries: list[dict[str, Any]] = field(default_factory=list)
+
+    async def on_response(self, response: Any) -> None:
+        req = response.request
+        entry: dict[str, Any] = {"method": req.method, "url": str(req.url), "path": req.url.path, "status": response.status_code}
+        if response.status_code in (401, 403):
+            entry["www_authenticate"] = response.headers.get("WWW-Authenticate")
+        if req.url.path.endswith("/token"):
+            try:
+                form = dict(urllib.parse.parse_qsl(req.content.decode()))
+            except Exception:
+                form = {}
+            entry["grant_type"] = form.get("grant_type")
+            entry["scope"] = form.get("scope")
+            entry["resource"] = form.get("resource")
+            entry["client_secret_in_body"] = "client_secret" in form
+            auth = req.headers.get("Authorization", "")
+            entry["basic_auth"] = auth.lower().startswith("basic ")
+        if req.url.path.endswith("/register"):
+            try:
+                entry["request"] = json.loads(req.content.decode())
+            except Exception:
+                pass
+        self.entries.append(entry)
+        log.debug("trace: %s %s -> %s", req.method, req.url, response.status_code)
+
+    def find(self, method: str, path_suffix: str, **match: Any) -> list[dict[str, Any]]:
+        return [
+            e
+            for e in self.entries
+            if e["method"] == method and e["path"].endswith(path_suffix) and all(e.get(k) == v for k, v in match.items())
+        ]
+
+
+class Cell:
+    def __init__(self, as_url: str, rs_url: str, mode: str):
+        self.as_url = as_url.rstrip("/")
+        self.rs_url = rs_url
+        self.mode = mode
+        self.trace = Trace()
+        self.authorizations: list[Authorization] = []
+        self.narrow_next_scope: str | None = None
+        self.redirect_uri = REDIRECT_URI
+
+    # The two handlers the SDK calls; the shapes differ between 1.x and 2.x.
+    async def redirect_handler(self, authorization_url: str) -> None:
+        url = authorization_url
+        if self.narrow_next_scope is not None:
+            # The person grants less than the client asked for (RFC 6749 §3.3 lets the
+            # server issue a narrower scope); the SDK is not told.
+            parts = urllib.parse.urlsplit(url)
+            q = urllib.parse.parse_qsl(parts.query)
+            q = [(k, self.narrow_next_scope if k == "scope" else v) for k, v in q]
+            url = urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(q)))
+            self.narrow_next_scope = None
+        log.info("[%s] authorization request: %s", self.mode, url)
+        auth = await anyio.to_thread.run_sync(walk_authorization, url, self.redirect_uri)
+        auth.scope_requested = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(authorization_url).query)).get("scope")
+        self.authorizations.append(auth)
+        if auth.error:
+            raise CellFailure(f"authorization redirect carried error {auth.error}")
+
+    async def callback_handler(self) -> Any:
+        auth = self.authorizations[-1]
+        if MAJOR >= 2:
+            return AuthorizationCodeResult(code=auth.code or "", state=auth.state, iss=auth.iss)
+        return auth.code or "", auth.state
+
+    def client_metadata(self, auth_method: str | None) -> OAuthClientMetadata:
+        return OAuthClientMetadata(
+            client_name=f"python-mcp {MCP_VERSION} interop ({self.mode})",
+            redirect_uris=[self.redirect_uri],
+            grant_types=["authorization_code", "refresh_token"],
+            response_types=["code"],
+            token_endpoint_auth_method=auth_method,
+        )
+
+    def make_provider(self, storage: MemoryStorage, metadata: OAuthClientMetadata, cimd_url: str | None = None) -> Any:
+        kwargs: dict[str, Any] = {}
+        if cimd_url is not None:
+            kwargs["client_metadata_url"] = cimd_url
+        return OAuthClientProvider(
+            server_url=self.rs_url,
+            client_metadata=metadata,
+            storage=storage,
+            redirect_handler=self.redirect_handler,
+            callback_handler=self.callback_handler,
+            **kwargs,
+        )
+
+    async def run(self) -> str:
+        if self.mode.startswith("dcr-"):
+            method = {"dcr-public": "none"}.get(self.mode, self.mode[len("dcr-") :])
+            storage = MemoryStorage()
+            provider = self.make_provider(storage, self.client_metadata(method))
+            return await self.session(provider, storage, expect_registration=method)
+        if self.mode == "preregistered":
+            info = OAuthClientInformationFull(
+                client_id=PREREGISTERED_CLIENT_ID,
+                redirect_uris=[self.redirect_uri],
+                token_endpoint_auth_method="none",
+                grant_types=["authorization_code", "refresh_token"],
+                response_types=["code"],
+            )
+            storage = MemoryStorage(client_info=info)
+            provider = self.make_provider(storage, self.client_metadata("none"))
+            return await self.session(provider, storage, expect_registration=None)
+        if self.mode == "step-up":
+            storage = MemoryStorage()
+            provider = self.make_provider(storage, self.client_metadata("none"))
+            self.narrow_next_scope = "mcp:read"
+            return await self.session(provider, storage, expect_registration="none", step_up=True)
+        if self.mode == "cimd":
+            return await self.run_cimd()
+        raise ValueError(self.mode)
+
+    async def run_cimd(self) -> str:
+        with MetadataDocumentServer(self.redirect_uri) as doc:
+            storage = MemoryStorage()
+            try:
+                provider = self.make_provider(storage, self.client_metadata("none"), cimd_url=doc.url)
+            except ValueError as e:
+                # The SDK accepts only https document URLs; the stack fetches a document it
+                # can reach only over loopback http. Run the SDK's own CIMD path anyway with
+                # the URL placed past the constructor check, to report what the flow does.
+                reason = f"SDK refuses http client_metadata_url ({e})"
+                log.info("[cimd] %s; running the SDK CIMD flow with the URL set after construction", reason)
+                provider = self.make_provider(storage, self.client_metadata("none"))
+                provider.context.client_metadata_url = doc.url
+                try:
+                    await self.session(provider, storage, expect_registration=None, cimd_url=doc.url)
+                    bypass = "with the check bypassed the SDK CIMD flow passed"
+                except Exception as inner:  # noqa: BLE001
+                    bypass = f"with the check bypassed the SDK CIMD flow failed: {describe(inner)}"
+                    log.error("[cimd] bypass run failed:\n%s", traceback.format_exc())
+                raise Unsupported(
+                    f"mcp {MCP_VERSION} accepts only an https client_metadata_url "
+                    f"(mcp.client.auth.utils.is_valid_client_metadata_url); the loopback document is http; {bypass}"
+                )
+            return await self.session(provider, storage, expect_registration=None, cimd_url=doc.url)
+
+    async def session(
+        self,
+        provider: Any,
+        storage: MemoryStorage,
+        *,
+        expect_registration: str | None,
+        step_up: bool = False,
+        cimd_url: str | None = None,
+    ) -> str:
+        timeout = httpx_mod.Timeout(30.0, read=120.0)
+        async with httpx_mod.AsyncClient(
+            auth=provider, timeout=timeout, event_hooks={"response": [self.trace.on_response]}
+        ) as http:
+            if MAJOR >= 2:
+                async with Client(streamable_http_client(self.rs_url, http_client=http)) as client:
+                    init = client.session.initialize_result
+                    require(init is not None, f"no initialize handshake (negotiated {client.protocol_version})")
+                    return await self.exercise(ClientOps2(client), storage, expect_registration, step_up, cimd_url)
+            async with streamable_http_client(self.rs_url, http_client=http) as (read, write, _):
+                async with ClientSession(read, write) as sess:
+                    await sess.initialize()
+                    return await self.exercise(ClientOps1(sess), storage, expect_registration, step_up, cimd_url)
+
+    async def exercise(
+        self, ops: Any, storage: MemoryStorage, expect_registration: str | None, step_up: bool, cimd_url: str | None
+    ) -> str:
+        t = self.trace
+        notes: list[str] = []
+
+        # 401 -> discovery -> registration -> authorization -> token
+        mcp_posts = [e for e in t.entries if e["method"] == "POST" and e["url"] == self.rs_url]
+        require(bool(mcp_posts) and mcp_posts[0]["status"] == 401, f"first MCP request was not answered 401: {mcp_posts[:1]}")
+        require(any(e["status"] == 200 for e in t.find("GET", "/.well-known/oauth-protected-resource/mcp")), "no protected resource metadata fetched")
+        require(any(e["status"] == 200 for e in t.find("GET", "/.well-known/oauth-authorization-server")), "no authorization server metadata fetched")
+        regs = t.find("POST", "/register")
+        if expect_registration is None:
+            require(not regs, f"unexpected dynamic registration: {regs}")
+        else:
+            require(len(regs) == 1 and regs[0]["status"] == 201, f"registration: {regs}")
+            info = storage.client_info
+            require(info is not None and info.token_endpoint_auth_method == expect_registration,
+                    f"registered auth method {info and info.token_endpoint_auth_method!r}, wanted {expect_registration!r}")
+            if expect_registration != "none":
+                require(bool(info.client_secret), "confidential registration returned no client_secret")
+        if cimd_url is not None:
+            require(storage.client_info is not None and storage.client_info.client_id == cimd_url, "client_id is not the metadata document URL")
+        require(len(self.authorizations) == 1, f"{len(self.authorizations)} authorizations before initialize")
+        auth0 = self.authorizations[0]
+        require(auth0.code is not None and auth0.iss is not None, f"authorization response lacks code or iss: {auth0}")
+        codes = t.find("POST", "/token", grant_type="authorization_code")
+        require(len(codes) == 1 and codes[0]["status"] == 200, f"code exchange: {codes}")
+        self.check_client_auth(codes[0], storage)
+        require(storage.tokens is not None, "no tokens stored")
+
+        # tools/list
+        tools = await ops.list_tools()
+        names = {tool.name for tool in tools.tools}
+        wanted = {"get_user_profile", "list_secure_notes", "get_api_usage", "create_secure_note"}
+        require(wanted <= names, f"tools/list lacks {sorted(wanted - names)}")
+
+        # get_user_profile
+        profile = tool_json(await ops.call_tool("get_user_profile", {}))
+        require(USERNAME in json.dumps(profile), f"get_user_profile does not name {USERNAME}: {profile}")
+
+        # create_secure_note (the step-up point when the token only carries mcp:read)
+        if step_up:
+            granted = storage.tokens.scope if storage.tokens else None
+            require(granted is not None and "mcp:write" not in granted.split(), f"step-up precondition: token scope is {granted!r}")
+        title = f"interop {self.mode} {MCP_VERSION}"
+        note = tool_json(await ops.call_tool("create_secure_note", {"title": title, "content": "written by the python SDK"}))
+        require(title in json.dumps(note), f"create_secure_note result does not carry the title: {note}")
+        if step_up:
+            denied = [e for e in t.entries if e["status"] == 403]
+            require(bool(denied) and "insufficient_scope" in (denied[0].get("www_authenticate") or ""),
+                    f"no 403 insufficient_scope seen: {denied}")
+            require(len(self.authorizations) == 2, f"{len(self.authorizations)} authorizations, wanted 2 (re-authorization)")
+            second = self.authorizations[1]
+            asked = (second.scope_requested or "").split()
+            require("mcp:write" in asked, f"re-authorization asked for scope {second.scope_requested!r}")
+            granted = storage.tokens.scope if storage.tokens else None
+            require(granted is not None and "mcp:write" in granted.split(), f"token after step-up has scope {granted!r}")
+            notes.append(f"step-up 403 challenge {denied[0].get('www_authenticate')!r}; re-authorized with scope {second.scope_requested!r}")
+        else:
+            require(len(self.authorizations) == 1, "unexpected re-authorization")
+
+        # resources/read user://profile
+        res = await ops.read_resource("user://profile")
+        require(bool(res.contents), "resources/read user://profile returned no contents")
+        body = getattr(res.contents[0], "text", None)
+        require(body is not None and USERNAME in body, f"user://profile does not name {USERNAME}: {body!r}")
+
+        # refresh: wait past the access token's lifetime, then call again
+        auths_before = len(self.authorizations)
+        set_at, tok = storage.history[-1]
+        require(tok.expires_in is not None, "token response has no expires_in; cannot time a refresh")
+        require(tok.refresh_token is not None, "no refresh token issued")
+        wait = set_at + tok.expires_in + 1.0 - time.time()
+        log.info("[%s] waiting %.1fs for the access token to expire", self.mode, max(wait, 0))
+        if wait > 0:
+            await anyio.sleep(wait)
+        old_access = tok.access_token
+        usage = tool_json(await ops.call_tool("get_api_usage", {}))
+        refreshes = t.find("POST", "/token", grant_type="refresh_token")
+        require(bool(refreshes), "no refresh_token grant was sent after expiry")
+        require(all(e["status"] == 200 for e in refreshes), f"refresh grant failed: {refreshes}")
+        self.check_client_auth(refreshes[-1], storage)
+        require(storage.tokens is not None and storage.tokens.access_token != old_access, "token storage holds no new access token")
+        require(len(self.authorizations) == auths_before, "the SDK re-authorized instead of refreshing")
+        require(isinstance(usage, (dict, list)), f"get_api_usage after refresh: {usage!r}")
+        notes.append("refreshed")
+        return "; ".join(notes) if step_up else ""
+
+    def check_client_auth(self, entry: dict[str, Any], storage: MemoryStorage) -> None:
+        method = storage.client_info.token_endpoint_auth_method if storage.client_info else None
+        if method == "client_secret_basic":
+            require(entry.get("basic_auth") and not entry.get("client_secret_in_body"), f"token request not using basic auth: {entry}")
+        elif method == "client_secret_post":
+            require(entry.get("client_secret_in_body") and not entry.get("basic_auth"), f"token request not using post auth: {entry}")
+        else:
+            require(not entry.get("basic_auth") and not entry.get("client_secret_in_body"), f"public client sent a secret: {entry}")
+
+
+class ClientOps1:
+    def __init__(self, session: Any):
+        self.s = session
+
+    async def list_tools(self) -> Any:
+        return await self.s.list_tools()
+
+    async def call_tool(self, name: str, args: dict[str, Any]) -> Any:
+        return await self.s.call_tool(name, args)
+
+    async def read_resource(self, uri: str) -> Any:
+        from pydantic import AnyUrl
+
+        return await self.s.read_resource(AnyUrl(uri))
+
+
+class ClientOps2:
+    def __init__(self, client: Any):
+        self.c = client
+
+    async def list_tools(self) -> Any:
+        return await self.c.list_tools()
+
+    async def call_tool(self, name: str, args: dict[str, Any]) -> Any:
+        return await self.c.call_tool(name, args)
+
+    async def read_resource(self, uri: str) -> Any:
+        return await self.c.read_resource(uri)
+
+
+def tool_json(result: Any) -> Any:
+    texts = [c.text for c in result.content if getattr(c, "type", None) == "text"]
+    require(not result.isError, f"tool error: {texts}")
+    require(len(texts) == 1, f"expected one text content, got {result.content!r}")
+    try:
+        return json.loads(texts[0])
+    except ValueError:
+        raise CellFailure(f"tool text is not JSON: {texts[0][:200]!r}") from None
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line reason, looking inside exception groups for the first real cause."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    text = f"{type(exc).__name__}: {exc}" if not isinstance(exc, CellFailure) else str(exc)
+    return " ".join(text.split())[:500]
+
+
+def find_cause(exc: BaseException, kind: type) -> BaseException | None:
+    if isinstance(exc, kind):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for sub in exc.exceptions:
+            found = find_cause(sub, kind)
+            if found:
+                return found
+    if exc.__cause__ is not None:
+        return find_cause(exc.__cause__, kind)
+    if exc.__context__ is not None and not exc.__suppress_context__:
+        return find_cause(exc.__context__, kind)
+    return None
+
+
+async def run_cell(as_url: str, rs_url: str, mode: str) -> dict[str, str]:
+    cell = Cell(as_url, rs_url, mode)
+    started = time.time()
+    result, detail = "pass", ""
+    try:
+        with anyio.fail_after(CELL_TIMEOUT):
+            detail = await cell.run()
+    except Unsupported as e:
+        result, detail = "unsupported", str(e)
+    except BaseException as e:  # noqa: BLE001
+        if isinstance(e, (KeyboardInterrupt, SystemExit)):
+            raise
+        failure = find_cause(e, CellFailure)
+        result, detail = "fail", describe(failure or e)
+        if isinstance(e, TimeoutError) and not failure:
+            detail = f"timed out after {CELL_TIMEOUT:.0f}s"
+        log.error("[%s] failed:\n%s", mode, "".join(traceback.format_exception(e)))
+        log.error("[%s] trace:\n%s", mode, "\n".join(json.dumps(x) for x in cell.trace.entries))
+    log.info("[%s] %s in %.1fs %s", mode, result, time.time() - started, detail)
+    return {"client": "python-mcp", "version": MCP_VERSION, "mode": mode, "result": result, "detail": detail}
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    failed = False
+    for mode in args.modes:
+        line = await run_cell(args.as_url, args.rs_url, mode)
+        print(json.dumps(line, separators=(",", ":")), flush=True)
+        failed |= line["result"] == "fail"
+    return 1 if failed else 0
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("as_url", help="authorization server base URL, e.g. http://127.0.0.1:18001")
+    p.add_argument("rs_url", help="MCP endpoint URL, e.g. http://127.0.0.1:18002/mcp")
+    p.add_argument("--modes", default=",".join(MODES), help="comma-separated subset of " + ",".join(MODES))
+    args = p.parse_args()
+    args.modes = [m for m in args.modes.split(",") if m]
+    unknown = [m for m in args.modes if m not in MODES]
+    if unknown:
+        p.error(f"unknown modes {unknown}")
+    level = logging.DEBUG if os.environ.get("INTEROP_DEBUG") else logging.INFO
+    logging.basicConfig(stream=sys.stderr, level=level, format=f"%(asctime)s python-mcp {MCP_VERSION} %(name)s %(levelname)s %(message)s")
+    if not os.environ.get("INTEROP_DEBUG"):
+        for noisy in ("httpx", "httpx2", "httpcore", "mcp"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+    return anyio.run(main_async, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""Turns the suite's JSON lines into the compatibility table (Markdown).
+
+Usage: report.py RESULTS.jsonl OUT.md [README.md]
+With README.md, the table between the interop markers is replaced, so the README always
+shows what the suite last produced. Exits 1 when any line is a failure.
+"""
+import json
+import sys
+
+MODES = [
+    ("dcr-public", "DCR, public (`none`)"),
+    ("dcr-client_secret_basic", "DCR, `client_secret_basic`"),
+    ("dcr-client_secret_post", "DCR, `client_secret_post`"),
+    ("cimd", "Client ID metadata document"),
+    ("preregistered", "Pre-registered"),
+    ("step-up", "Step-up (403 → re-authorize)"),
+]
+MARK = {"pass": "pass", "fail": "**FAIL**", "unsupported": "n/a", "warning": "**WARN**"}
+BEGIN, END = "<!-- interop:begin -->", "<!-- interop:end -->"
+
+
+def main() -> int:
+    results, out = sys.argv[1], sys.argv[2]
+    readme = sys.argv[3] if len(sys.argv) > 3 else None
+    clients, suites, failed = {}, {}, False
+    with open(results) as f:
+        for line in f:
+            line = line.strip()
+            if not line.startswith("{"):
+                continue
+            r = json.loads(line)
+            failed |= r.get("result") in ("fail", "warning")
+            if "client" in r:
+                key = (r["client"], r["version"])
+                clients.setdefault(key, {})[r["mode"]] = r
+            else:
+                name = r.get("scenario") or r.get("check") or "?"
+                suites.setdefault(r["suite"], []).append((name, r))
+
+    notes, lines = [], []
+    lines.append("| Client | Version | " + " | ".join(label for _, label in MODES) + " |")
+    lines.append("|---|---|" + "---|" * len(MODES))
+    for (client, version), cells in sorted(clients.items()):
+        row = []
+        for mode, _ in MODES:
+            r = cells.get(mode)
+            if r is None:
+                row.append("not run")
+                continue
+            text = MARK.get(r["result"], r["result"])
+            if r["result"] != "pass" and r.get("detail"):
+                notes.append(r["detail"])
+                text += f" [{len(notes)}]"
+            row.append(text)
+        lines.append(f"| {client} | {version} | " + " | ".join(row) + " |")
+    if notes:
+        lines.append("")
+        lines.extend(f"[{i}] {n}" for i, n in enumerate(notes, 1))
+    for suite, entries in sorted(suites.items()):
+        passed = sum(1 for _, r in entries if r["result"] == "pass")
+        lines.append("")
+        lines.append(f"**{suite}**: {passed} of {len(entries)} passed")
+        bad = [(n, r) for n, r in entries if r["result"] != "pass"]
+        for n, r in bad:
+            lines.append(f"- {n}: {r['result']} — {r.get('detail', '')}")
+    table = "\n".join(lines) + "\n"
+    with open(out, "w") as f:
+        f.write(table)
+    if readme:
+        with open(readme) as f:
+            text = f.read()
+        start, end = text.find(BEGIN), text.find(END)
+        if start < 0 or end < start:
+            print(f"{readme} has no {BEGIN} … {END} block", file=sys.stderr)
+            return 1
+        text = text[: start + len(BEGIN)] + "\n" + table + text[end:]
+        with open(readme, "w") as f:
+            f.write(text)
+    sys.stdout.write(table)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
