@@ -56,6 +56,10 @@ USERNAME = os.environ.get("INTEROP_USERNAME", "testuser")
 PASSWORD = os.environ.get("INTEROP_PASSWORD", "testpass")
 PREREGISTERED_CLIENT_ID = os.environ.get("INTEROP_PREREGISTERED_CLIENT_ID", "mcp-test-client")
 CELL_TIMEOUT = float(os.environ.get("INTEROP_CELL_TIMEOUT", "60"))
+# Longest access-token lifetime the refresh step will wait out.
+MAX_REFRESH_WAIT = float(os.environ.get("INTEROP_MAX_REFRESH_WAIT", "30"))
+# mcp 2.x connect mode: "auto" (SDK default), "legacy" (initialize only) or a protocol version.
+V2_CONNECT_MODE = os.environ.get("INTEROP_V2_MODE", "auto")
 # Nothing listens here: the browser stand-in stops at the redirect and reads code/state
 # from its Location. Loopback redirect URIs match on any port.
 REDIRECT_URI = "http://127.0.0.1:47613/callback"
@@ -141,8 +145,9 @@ class Browser:
     """A cookie-keeping HTTP user agent without JavaScript that never follows redirects."""
 
     def __init__(self) -> None:
+        # Everything is on loopback: a proxy from the environment must not intercept it.
         self.opener = urllib.request.build_opener(
-            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()), _NoRedirect()
+            urllib.request.ProxyHandler({}), urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()), _NoRedirect()
         )
 
     def request(self, url: str, form: dict[str, str] | None = None) -> Response:
@@ -178,15 +183,15 @@ def walk_authorization(auth_url: str, redirect_uri: str) -> Authorization:
     """Drives login and consent for `auth_url` the way a person with a browser would."""
     query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(auth_url).query))
     result = Authorization(url=auth_url, scope_requested=query.get("scope"))
-    browser = Browser()
-    url = auth_url
     target = urllib.parse.urlsplit(redirect_uri)
+    browser = Browser()
+    url, form = auth_url, None
     for _ in range(8):
-        resp = browser.request(url) if isinstance(url, str) else browser.request(*url)
+        resp = browser.request(url, form)
         if resp.status in (301, 302, 303, 307, 308):
-            require(resp.location is not None, f"{resp.status} without Location")
-            nxt = urllib.parse.urljoin(url if isinstance(url, str) else url[0], resp.location)
-            parts = urllib.parse.urlsplit(nxt)
+            require(resp.location is not None, f"{resp.status} without Location from {url!r}")
+            url, form = urllib.parse.urljoin(url, resp.location), None
+            parts = urllib.parse.urlsplit(url)
             if (parts.scheme, parts.netloc, parts.path) == (target.scheme, target.netloc, target.path):
                 params = dict(urllib.parse.parse_qsl(parts.query))
                 result.code = params.get("code")
@@ -195,31 +200,21 @@ def walk_authorization(auth_url: str, redirect_uri: str) -> Authorization:
                 if "error" in params:
                     result.error = f"{params['error']}: {params.get('error_description', '')}"
                 return result
-            url = nxt
             continue
         require(resp.status == 200, f"authorization walk: {resp.status} at {url!r}: {_text_excerpt(resp.body)}")
         parser = _FormParser()
         parser.feed(resp.body)
-        base = url if isinstance(url, str) else url[0]
         if "login-form" in parser.forms:
             hidden = parser.forms["login-form"]
-            form = {
-                "username": USERNAME,
-                "password": PASSWORD,
-                "csrf_token": hidden.get("csrf_token", ""),
-                "request": hidden.get("request", ""),
-            }
-            url = (urllib.parse.urljoin(base, "/login"), form)  # type: ignore[assignment]
+            url = urllib.parse.urljoin(url, "/login")
+            form = {"username": USERNAME, "password": PASSWORD}
         elif "consent-form" in parser.forms:
             hidden = parser.forms["consent-form"]
-            form = {
-                "decision": "approve",
-                "csrf_token": hidden.get("csrf_token", ""),
-                "request": hidden.get("request", ""),
-            }
-            url = (urllib.parse.urljoin(base, "/consent"), form)  # type: ignore[assignment]
+            url = urllib.parse.urljoin(url, "/consent")
+            form = {"decision": "approve"}
         else:
-            raise CellFailure(f"authorization walk: unexpected page at {base!r}: {_text_excerpt(resp.body)}")
+            raise CellFailure(f"authorization walk: unexpected page at {url!r}: {_text_excerpt(resp.body)}")
+        form.update(csrf_token=hidden.get("csrf_token", ""), request=hidden.get("request", ""))
     raise CellFailure("authorization walk: too many steps")
 
 
@@ -231,6 +226,8 @@ class MetadataDocumentServer:
 
     def __init__(self, redirect_uri: str):
         doc_holder: dict[str, bytes] = {}
+        server = self
+        self.fetches = 0
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802
@@ -238,6 +235,7 @@ class MetadataDocumentServer:
                     self.send_error(404)
                     return
                 body = doc_holder["doc"]
+                server.fetches += 1
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -318,6 +316,8 @@ class Cell:
         self.authorizations: list[Authorization] = []
         self.narrow_next_scope: str | None = None
         self.redirect_uri = REDIRECT_URI
+        self.handshake = ""
+        self.cimd_doc: MetadataDocumentServer | None = None
 
     # The two handlers the SDK calls; the shapes differ between 1.x and 2.x.
     async def redirect_handler(self, authorization_url: str) -> None:
@@ -393,6 +393,7 @@ class Cell:
 
     async def run_cimd(self) -> str:
         with MetadataDocumentServer(self.redirect_uri) as doc:
+            self.cimd_doc = doc
             storage = MemoryStorage()
             try:
                 provider = self.make_provider(storage, self.client_metadata("none"), cimd_url=doc.url)
@@ -412,7 +413,7 @@ class Cell:
                     log.error("[cimd] bypass run failed:\n%s", traceback.format_exc())
                 raise Unsupported(
                     f"mcp {MCP_VERSION} accepts only an https client_metadata_url "
-                    f"(mcp.client.auth.utils.is_valid_client_metadata_url); the loopback document is http; {bypass}"
+                    f"(mcp.client.auth.utils.is_valid_client_metadata_url) and the stack's loopback document is http; {bypass}"
                 )
             return await self.session(provider, storage, expect_registration=None, cimd_url=doc.url)
 
@@ -427,16 +428,22 @@ class Cell:
     ) -> str:
         timeout = httpx_mod.Timeout(30.0, read=120.0)
         async with httpx_mod.AsyncClient(
-            auth=provider, timeout=timeout, event_hooks={"response": [self.trace.on_response]}
+            auth=provider, timeout=timeout, event_hooks={"response": [self.trace.on_response]}, trust_env=False
         ) as http:
             if MAJOR >= 2:
-                async with Client(streamable_http_client(self.rs_url, http_client=http)) as client:
-                    init = client.session.initialize_result
-                    require(init is not None, f"no initialize handshake (negotiated {client.protocol_version})")
+                # "auto" is the SDK default: server/discover, falling back to initialize.
+                async with Client(streamable_http_client(self.rs_url, http_client=http), mode=V2_CONNECT_MODE) as client:
+                    sess = client.session
+                    if sess.initialize_result is not None:
+                        self.handshake = f"initialize {client.protocol_version}"
+                    else:
+                        require(sess.discover_result is not None, "neither initialize nor server/discover completed")
+                        self.handshake = f"server/discover {client.protocol_version}"
                     return await self.exercise(ClientOps2(client), storage, expect_registration, step_up, cimd_url)
             async with streamable_http_client(self.rs_url, http_client=http) as (read, write, _):
                 async with ClientSession(read, write) as sess:
-                    await sess.initialize()
+                    init = await sess.initialize()
+                    self.handshake = f"initialize {init.protocolVersion}"
                     return await self.exercise(ClientOps1(sess), storage, expect_registration, step_up, cimd_url)
 
     async def exercise(
@@ -462,6 +469,7 @@ class Cell:
                 require(bool(info.client_secret), "confidential registration returned no client_secret")
         if cimd_url is not None:
             require(storage.client_info is not None and storage.client_info.client_id == cimd_url, "client_id is not the metadata document URL")
+            require(self.cimd_doc is not None and self.cimd_doc.fetches > 0, "the authorization server never fetched the metadata document")
         require(len(self.authorizations) == 1, f"{len(self.authorizations)} authorizations before initialize")
         auth0 = self.authorizations[0]
         require(auth0.code is not None and auth0.iss is not None, f"authorization response lacks code or iss: {auth0}")
@@ -497,7 +505,8 @@ class Cell:
             require("mcp:write" in asked, f"re-authorization asked for scope {second.scope_requested!r}")
             granted = storage.tokens.scope if storage.tokens else None
             require(granted is not None and "mcp:write" in granted.split(), f"token after step-up has scope {granted!r}")
-            notes.append(f"step-up 403 challenge {denied[0].get('www_authenticate')!r}; re-authorized with scope {second.scope_requested!r}")
+            challenged = _auth_param(denied[0].get("www_authenticate") or "", "scope")
+            notes.append(f"403 insufficient_scope scope={challenged!r}, re-authorized for {second.scope_requested!r}")
         else:
             require(len(self.authorizations) == 1, "unexpected re-authorization")
 
@@ -512,6 +521,8 @@ class Cell:
         set_at, tok = storage.history[-1]
         require(tok.expires_in is not None, "token response has no expires_in; cannot time a refresh")
         require(tok.refresh_token is not None, "no refresh token issued")
+        require(tok.expires_in <= MAX_REFRESH_WAIT,
+                f"access token lives {tok.expires_in}s; the refresh check needs a short lifetime (stack: AUTHZ_ACCESS_TOKEN_TTL=6)")
         wait = set_at + tok.expires_in + 1.0 - time.time()
         log.info("[%s] waiting %.1fs for the access token to expire", self.mode, max(wait, 0))
         if wait > 0:
@@ -525,8 +536,8 @@ class Cell:
         require(storage.tokens is not None and storage.tokens.access_token != old_access, "token storage holds no new access token")
         require(len(self.authorizations) == auths_before, "the SDK re-authorized instead of refreshing")
         require(isinstance(usage, (dict, list)), f"get_api_usage after refresh: {usage!r}")
-        notes.append("refreshed")
-        return "; ".join(notes) if step_up else ""
+        notes.insert(0, self.handshake)
+        return "; ".join(notes)
 
     def check_client_auth(self, entry: dict[str, Any], storage: MemoryStorage) -> None:
         method = storage.client_info.token_endpoint_auth_method if storage.client_info else None
@@ -568,9 +579,17 @@ class ClientOps2:
         return await self.c.read_resource(uri)
 
 
+def _auth_param(header: str, name: str) -> str | None:
+    import re
+
+    m = re.search(rf'{name}="([^"]*)"', header)
+    return m.group(1) if m else None
+
+
 def tool_json(result: Any) -> Any:
     texts = [c.text for c in result.content if getattr(c, "type", None) == "text"]
-    require(not result.isError, f"tool error: {texts}")
+    is_error = getattr(result, "is_error", None) if MAJOR >= 2 else result.isError  # 2.x renamed the field
+    require(not is_error, f"tool error: {texts}")
     require(len(texts) == 1, f"expected one text content, got {result.content!r}")
     try:
         return json.loads(texts[0])
@@ -583,6 +602,9 @@ def describe(exc: BaseException) -> str:
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
     text = f"{type(exc).__name__}: {exc}" if not isinstance(exc, CellFailure) else str(exc)
+    req = getattr(exc, "_request", None)  # httpx/httpx2 transport errors carry the request they failed on
+    if req is not None:
+        text += f" (on {req.method} {req.url})"
     return " ".join(text.split())[:500]
 
 

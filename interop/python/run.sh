@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Runs every interop cell for the official Python MCP SDK, pinned 1.x and 2.x releases,
+# against an already running stack. Prints one JSON line per cell on stdout (1.x first),
+# diagnostics on stderr; exits non-zero if any cell failed.
+#
+# usage: run.sh AS_BASE_URL RS_MCP_URL
+#   e.g. run.sh http://127.0.0.1:18001 http://127.0.0.1:18002/mcp
+# env:   INTEROP_CACHE   where the virtualenvs live (default ~/.cache/mcp-interop)
+#        PYTHON          interpreter to build them with (default python3, 3.11+)
+#        INTEROP_MODES   comma-separated subset of cells (default: all)
+#        INTEROP_V2_MODE mcp 2.x connect mode: auto (SDK default), legacy, or a version
+set -uo pipefail
+
+if [ $# -ne 2 ]; then
+  echo "usage: $0 AS_BASE_URL RS_MCP_URL" >&2
+  exit 2
+fi
+as_url=$1
+rs_url=$2
+here=$(cd "$(dirname "$0")" && pwd)
+cache=${INTEROP_CACHE:-$HOME/.cache/mcp-interop}
+python=${PYTHON:-python3}
+modes=${INTEROP_MODES:-dcr-public,dcr-client_secret_basic,dcr-client_secret_post,cimd,preregistered,step-up}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$cache"
+
+# A venv is rebuilt only when its requirements file changed, so repeated runs stay fast.
+setup() {
+  local flavour=$1 venv=$cache/python-mcp-$1 req=$here/requirements-$1.txt
+  if [ -x "$venv/bin/python" ] && cmp -s "$req" "$venv/.requirements"; then
+    return 0
+  fi
+  rm -rf "$venv"
+  "$python" -m venv "$venv" &&
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req" >&2 &&
+    cp "$req" "$venv/.requirements"
+}
+
+# Every requested cell gets a line even when the script could not run or died midway.
+fill_missing() {
+  local flavour=$1 rc=$2 out=$3
+  local version
+  version=$(sed -n 's/^mcp==//p' "$here/requirements-$flavour.txt")
+  "$python" - "$version" "$modes" "$rc" "$out" <<'EOF'
+import json, sys
+version, modes, rc, out = sys.argv[1], sys.argv[2].split(","), sys.argv[3], sys.argv[4]
+seen = set()
+for line in open(out):
+    try:
+        seen.add(json.loads(line)["mode"])
+    except (ValueError, KeyError):
+        pass
+for mode in modes:
+    if mode and mode not in seen:
+        print(json.dumps({"client": "python-mcp", "version": version, "mode": mode, "result": "fail",
+                          "detail": f"no result: client script exited {rc} (see stderr)"}, separators=(",", ":")))
+EOF
+}
+
+run_flavour() {
+  local flavour=$1 out=$work/$1.out rc
+  : >"$out"
+  if setup "$flavour"; then
+    "$cache/python-mcp-$flavour/bin/python" "$here/mcp_interop.py" "$as_url" "$rs_url" --modes "$modes" >"$out"
+    rc=$?
+  else
+    echo "python-mcp $flavour: virtualenv setup failed" >&2
+    rc=setup-failed
+  fi
+  fill_missing "$flavour" "$rc" "$out" >>"$out"
+  [ "$rc" = 0 ]
+}
+
+run_flavour v1 & pid1=$!
+run_flavour v2 & pid2=$!
+status=0
+wait $pid1 || status=1
+wait $pid2 || status=1
+cat "$work/v1.out" "$work/v2.out"
+exit $status
