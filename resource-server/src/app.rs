@@ -50,6 +50,11 @@ impl Application {
 
     pub fn with_parts(config: Config, store: Store, listener: TcpListener) -> anyhow::Result<Self> {
         crate::install_crypto_provider();
+        if config.fixtures {
+            tracing::warn!(
+                "fixtures on: the MCP conformance suite's test tools, resources and prompts are served (for conformance runs only)"
+            );
+        }
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .connect_timeout(Duration::from_secs(2))
@@ -119,19 +124,24 @@ pub fn router(state: RsState, shutdown: CancellationToken) -> Router {
     let mcp_config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(hosts)
         .with_cancellation_token(shutdown);
-    let server = McpServer::new(state.store.clone());
+    let server = McpServer::new(state.store.clone(), config.fixtures);
+    // Called for each new session (and each stateless request): per-session state starts fresh.
     let service = StreamableHttpService::new(
-        move || Ok(server.clone()),
+        move || Ok(server.for_session()),
         Arc::new(LocalSessionManager::default()),
         mcp_config,
     );
 
-    let protected = Router::new()
-        .nest_service(&config.mcp_path(), service)
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::auth::authenticate,
+    let mut protected = Router::new().nest_service(&config.mcp_path(), service);
+    if config.fixtures {
+        protected = protected.layer(axum::middleware::from_fn(
+            crate::mcp::fixtures::reconnect::cut_reconnection_stream,
         ));
+    }
+    let protected = protected.layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        crate::auth::authenticate,
+    ));
     let cors = CorsLayer::new()
         .allow_origin(AllowOrigin::mirror_request())
         .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])

@@ -39,6 +39,9 @@ pub struct Config {
     /// Extra `Host` values accepted by the MCP transport (the resource's host is always allowed).
     pub allowed_hosts: Vec<String>,
     pub log_format: String,
+    /// Also serve the MCP conformance suite's test tools, resources and prompts
+    /// (`mcp::fixtures`), behind the same bearer protection. For conformance runs only.
+    pub fixtures: bool,
 }
 
 impl Default for Config {
@@ -60,6 +63,7 @@ impl Default for Config {
             allowed_origins: Vec::new(),
             allowed_hosts: Vec::new(),
             log_format: "human".into(),
+            fixtures: false,
         }
     }
 }
@@ -131,6 +135,9 @@ impl Config {
         }
         if let Some(v) = get("RS_LOG_FORMAT") {
             self.log_format = v;
+        }
+        if let Some(v) = get("RS_FIXTURES") {
+            self.fixtures = parse("RS_FIXTURES", v)?;
         }
         Ok(())
     }

@@ -4,6 +4,7 @@
 
 mod authorize;
 mod cimd;
+mod fixtures;
 mod flow;
 mod mcp;
 mod metadata;

@@ -2,6 +2,10 @@
 //! bearer middleware put into the request; tools never see the token.
 //!
 //! Scopes: `mcp:read` for reading tools and resources, `mcp:write` for `create_secure_note`.
+//! With `fixtures` on, the conformance suite's test items are served too (`fixtures`); they
+//! need `mcp:read` at most.
+
+pub mod fixtures;
 
 use std::sync::Arc;
 
@@ -9,10 +13,18 @@ use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::Extension;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
-    CallToolResult, ContentBlock, Implementation, ListResourceTemplatesResult, ListResourcesResult,
-    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
-    Resource, ResourceContents, ResourceTemplate, ServerCapabilities, ServerConfig,
+    CallToolResult, CompleteRequestMethod, CompleteRequestParams, CompleteResult, ConstString,
+    ContentBlock, DiscoverResult, GetPromptRequestMethod, GetPromptRequestParams,
+    GetPromptResponse, Implementation, ListPromptsRequestMethod, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams,
+    ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Resource,
+    ResourceContents, ResourceTemplate, ServerCapabilities, ServerConfig, SetLevelRequestMethod,
+    SubscribeRequestMethod, SubscribeRequestParams, UnsubscribeRequestMethod,
+    UnsubscribeRequestParams,
 };
+// Logging is deprecated by SEP-2577 but still part of the 2025-11-25 wire.
+#[expect(deprecated)]
+use rmcp::model::SetLevelRequestParams;
 use rmcp::service::RequestContext;
 use rmcp::{
     ErrorData as McpError, RoleServer, ServerHandler, schemars, tool, tool_handler, tool_router,
@@ -28,26 +40,33 @@ const MAX_TITLE: usize = 200;
 const MAX_CONTENT: usize = 10_000;
 const PREVIEW: usize = 80;
 const NOTE_PREFIX: &str = "user://notes/";
+const READ_TOOLS: [&str; 3] = ["get_user_profile", "list_secure_notes", "get_api_usage"];
 
 /// The scope a JSON-RPC call needs, checked by the bearer middleware before routing.
+/// Fixture tools, prompts and subscriptions only read, so they need `mcp:read`.
 pub fn required_scope(method: &str, params: &serde_json::Value) -> Option<&'static str> {
     match method {
         "tools/call" => match params.get("name").and_then(|n| n.as_str())? {
             "create_secure_note" => Some(WRITE),
-            "get_user_profile" | "list_secure_notes" | "get_api_usage" => Some(READ),
+            name if READ_TOOLS.contains(&name) || fixtures::is_fixture_tool(name) => Some(READ),
             _ => None,
         },
-        "resources/read" | "resources/list" | "resources/templates/list" => Some(READ),
+        "resources/read"
+        | "resources/list"
+        | "resources/templates/list"
+        | "resources/subscribe"
+        | "resources/unsubscribe"
+        | "prompts/get" => Some(READ),
         _ => None,
     }
 }
 
-/// The name a call is counted under in `get_api_usage`.
+/// The name a call is counted under in `get_api_usage`: the user's own tools and resources.
 pub fn usage_name(method: &str, params: &serde_json::Value) -> Option<String> {
     match method {
         "tools/call" => {
             let name = params.get("name")?.as_str()?;
-            required_scope(method, params).map(|_| name.to_owned())
+            (name == "create_secure_note" || READ_TOOLS.contains(&name)).then(|| name.to_owned())
         }
         "resources/read" => Some("resources/read".into()),
         _ => None,
@@ -71,6 +90,8 @@ fn untitled() -> String {
 pub struct McpServer {
     tool_router: ToolRouter<Self>,
     store: Store,
+    /// The conformance fixtures, when configured.
+    fixtures: Option<fixtures::Fixtures>,
 }
 
 type Parts = axum::http::request::Parts;
@@ -115,10 +136,25 @@ fn preview(text: &str) -> String {
 
 #[tool_router]
 impl McpServer {
-    pub fn new(store: Store) -> Self {
+    pub fn new(store: Store, with_fixtures: bool) -> Self {
+        let mut tool_router = Self::tool_router();
+        let fixtures = with_fixtures.then(|| {
+            tool_router += Self::fixture_tools() + Self::input_required_tools();
+            fixtures::Fixtures::generate()
+        });
         Self {
-            tool_router: Self::tool_router(),
+            tool_router,
             store,
+            fixtures,
+        }
+    }
+
+    /// The handler for a new MCP session: shares the router, the store and the fixture key,
+    /// with fresh per-session fixture state (the logging level).
+    pub fn for_session(&self) -> Self {
+        Self {
+            fixtures: self.fixtures.as_ref().map(fixtures::Fixtures::for_session),
+            ..self.clone()
         }
     }
 
@@ -214,9 +250,27 @@ fn new_note_id() -> String {
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for McpServer {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().enable_resources().build())
+        let capabilities = match &self.fixtures {
+            Some(_) => fixtures::capabilities(),
+            None => ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .build(),
+        };
+        ServerConfig::new(capabilities)
             .with_server_info(Implementation::new("resource-server", env!("CARGO_PKG_VERSION")))
             .with_instructions("Per-user profile, private notes and usage counts. Reading needs mcp:read; creating notes needs mcp:write.")
+    }
+
+    async fn discover(&self, _ctx: RequestContext<RoleServer>) -> Result<DiscoverResult, McpError> {
+        let mut info = self.get_info();
+        if self.fixtures.is_some() {
+            fixtures::stateless_capabilities(&mut info.capabilities);
+        }
+        Ok(DiscoverResult::from_server_info(
+            self.supported_protocol_versions().into_owned(),
+            info,
+        ))
     }
 
     async fn list_resources(
@@ -224,11 +278,16 @@ impl ServerHandler for McpServer {
         _request: Option<PaginatedRequestParams>,
         _ctx: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
-        Ok(ListResourcesResult::with_all_items(vec![
+        // The profile stays first: clients that read "the first resource" get a real one.
+        let mut resources = vec![
             Resource::new("user://profile", "profile")
                 .with_description("The signed-in user's profile")
                 .with_mime_type("application/json"),
-        ]))
+        ];
+        if self.fixtures.is_some() {
+            resources.extend(fixtures::resources());
+        }
+        Ok(ListResourcesResult::with_all_items(resources))
     }
 
     async fn list_resource_templates(
@@ -236,11 +295,15 @@ impl ServerHandler for McpServer {
         _request: Option<PaginatedRequestParams>,
         _ctx: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, McpError> {
-        Ok(ListResourceTemplatesResult::with_all_items(vec![
+        let mut templates = vec![
             ResourceTemplate::new("user://notes/{note_id}", "note")
                 .with_description("One of the signed-in user's notes")
                 .with_mime_type("application/json"),
-        ]))
+        ];
+        if self.fixtures.is_some() {
+            templates.extend(fixtures::resource_templates());
+        }
+        Ok(ListResourceTemplatesResult::with_all_items(templates))
     }
 
     async fn read_resource(
@@ -248,6 +311,9 @@ impl ServerHandler for McpServer {
         request: ReadResourceRequestParams,
         ctx: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
+        if self.fixtures.is_some() && fixtures::is_fixture_uri(&request.uri) {
+            return fixtures::read(&request.uri).map(Into::into);
+        }
         let parts = ctx
             .extensions
             .get::<Parts>()
@@ -273,6 +339,71 @@ impl ServerHandler for McpServer {
             ResourceContents::text(body.to_string(), uri).with_mime_type("application/json"),
         ])
         .into())
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        self.fixtures::<ListPromptsRequestMethod>()?;
+        Ok(ListPromptsResult::with_all_items(fixtures::prompts()))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        self.fixtures::<GetPromptRequestMethod>()?
+            .get_prompt(request, &ctx)
+            .await
+    }
+
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, McpError> {
+        self.fixtures::<CompleteRequestMethod>()?;
+        fixtures::complete(&request)
+    }
+
+    #[expect(deprecated)]
+    async fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.fixtures::<SetLevelRequestMethod>()?
+            .set_level(request, &ctx)
+    }
+
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.fixtures::<SubscribeRequestMethod>()?;
+        fixtures::subscribable(&request.uri)
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.fixtures::<UnsubscribeRequestMethod>()?;
+        fixtures::subscribable(&request.uri)
+    }
+}
+
+impl McpServer {
+    /// The fixtures, or what method `M` answers without them: "method not found".
+    fn fixtures<M: ConstString>(&self) -> Result<&fixtures::Fixtures, McpError> {
+        self.fixtures
+            .as_ref()
+            .ok_or_else(McpError::method_not_found::<M>)
     }
 }
 
