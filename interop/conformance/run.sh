@@ -144,8 +144,30 @@ run_server_suite() {
   "$NODE" "$HERE/summarize.mjs" --suite "server/$set" --log "$dir/cli.log" --results "$dir/results" --exit-code "$rc"
 }
 
+# Whether the MCP endpoint at $1 lists the fixture tool test_simple_text: the resource server
+# serves the suite's fixtures only in fixture mode (RS_FIXTURES=true). One stateless
+# (2026-07-28) tools/list, so no session is needed.
+fixtures_served() {
+  "$NODE" -e '
+    const meta = {
+      "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+      "io.modelcontextprotocol/clientInfo": { name: "run.sh", version: "1" },
+      "io.modelcontextprotocol/clientCapabilities": {},
+    };
+    fetch(process.argv[1], {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/json, text/event-stream",
+                 "mcp-protocol-version": "2026-07-28", "mcp-method": "tools/list" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list", params: { _meta: meta } }),
+    })
+      .then((r) => r.text())
+      .then((t) => process.exit(/"name":"test_simple_text"/.test(t) ? 0 : 1), () => process.exit(1));' "$1"
+}
+
 # Gets a token for the RS from the AS (authorization code + PKCE through the login pages,
 # token.mjs), starts proxy.mjs in front of the RS and runs the server suite through it.
+# The RS is expected in fixture mode (RS_FIXTURES=true, as interop/run starts it); without
+# it nearly every scenario fails with "tool not found", so that is said up front.
 run_proxied_server_suite() {
   [[ -n "$ISSUER" && -n "$RS_URL" ]] || die "server-via-proxy needs --issuer and --rs-url"
   local dir="$RESULTS/proxy"
@@ -171,6 +193,8 @@ run_proxied_server_suite() {
   done
   [[ -n "$listen" ]] || { kill "$proxy" 2>/dev/null || true; die "proxy did not start: $(cat "$dir/proxy.err")"; }
   log "proxy $listen -> $origin (bearer token added)"
+  fixtures_served "$listen$path" ||
+    log "warning: $RS_URL does not list the conformance fixtures (test_simple_text); start the resource server with RS_FIXTURES=true"
   local rc=0
   run_server_suite "$listen$path" "$SET" || rc=$?
   kill "$proxy" 2>/dev/null || true
