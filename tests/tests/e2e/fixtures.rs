@@ -365,3 +365,65 @@ async fn input_required_rounds_on_the_stateless_wire() {
         (404, json!(-32601))
     );
 }
+
+/// SEP-1699 in a session: the `test_reconnection` POST stream ends after its priming event,
+/// and the answer arrives on the GET that resumes from that event.
+#[tokio::test]
+async fn reconnection_fixture_answers_on_the_resumed_stream() {
+    let stack = fixture_stack().await;
+    let at = token(&stack, "mcp:read mcp:write").await;
+    let session = stack.mcp_session(&at).await;
+    let sse = |req: reqwest::RequestBuilder| {
+        req.bearer_auth(&at)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-session-id", &session)
+            .header("mcp-protocol-version", "2025-11-25")
+    };
+    let post = sse(stack.http.post(&stack.resource))
+        .header("content-type", "application/json")
+        .body(
+            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                "params": {"name": "test_reconnection", "arguments": {}}})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post.status(), 200);
+    let cut = post.text().await.unwrap();
+    assert!(cut.contains("retry:"), "a priming event: {cut}");
+    assert!(
+        !cut.contains("Reconnection test completed"),
+        "no answer yet: {cut}"
+    );
+    let last_id = cut
+        .lines()
+        .filter_map(|l| l.strip_prefix("id:"))
+        .next_back()
+        .expect("an event id")
+        .trim()
+        .to_owned();
+
+    let mut get = sse(stack.http.get(&stack.resource))
+        .header("last-event-id", last_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get.status(), 200);
+    let mut resumed = String::new();
+    while !resumed.contains("Reconnection test completed") {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), get.chunk())
+            .await
+            .expect("the answer within 10 s")
+            .unwrap()
+            .expect("the stream stays open until the answer");
+        resumed.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let answer: Value = resumed
+        .lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .filter_map(|d| serde_json::from_str(d.trim()).ok())
+        .find(|m: &Value| m["id"] == 1)
+        .expect("the answer to request 1");
+    assert!(answer["result"]["content"][0]["text"].is_string());
+}
