@@ -62,7 +62,30 @@ fn bearer(headers: &HeaderMap) -> Option<Result<&str, ()>> {
     Some(if token.is_empty() { Err(()) } else { Ok(token) })
 }
 
+/// Reads a POST body into memory before anything is answered. A response sent while the
+/// client is still sending its body makes the server drop the connection afterwards, and a
+/// keep-alive client that reuses it loses its next request (RFC 9112 §9.6).
+async fn buffered(req: Request) -> Result<Request, Response> {
+    if req.method() != Method::POST {
+        return Ok(req);
+    }
+    let (parts, body) = req.into_parts();
+    match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(bytes) => Ok(Request::from_parts(parts, Body::from(bytes))),
+        Err(_) => {
+            let mut res = plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
+            res.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            Err(res)
+        }
+    }
+}
+
 pub async fn authenticate(State(state): State<RsState>, req: Request, next: Next) -> Response {
+    let req = match buffered(req).await {
+        Ok(r) => r,
+        Err(res) => return res,
+    };
     let headers = req.headers();
     if let Some(origin) = headers.get(header::ORIGIN)
         && !origin

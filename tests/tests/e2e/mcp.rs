@@ -562,3 +562,37 @@ async fn revocation_is_seen_after_the_cache_ttl() {
         .unwrap();
     assert_eq!(gone.status(), 401);
 }
+
+/// A keep-alive client that sends its body after the headers must get the 401 and then an
+/// answer to its next request on the same connection (RFC 9112 §9.3, §9.6).
+#[tokio::test]
+async fn early_401_keeps_the_connection_usable() {
+    let stack = TestStack::spawn().await;
+    let url = url::Url::parse(&stack.resource).unwrap();
+    let addr = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap());
+    let replies = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let body = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+        write!(
+            s,
+            "POST /mcp HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        s.write_all(body.as_bytes()).unwrap();
+        write!(s, "GET /.well-known/oauth-protected-resource/mcp HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out
+    })
+    .await
+    .unwrap();
+    assert!(replies.starts_with("HTTP/1.1 401"), "{replies}");
+    assert!(
+        replies.contains("HTTP/1.1 200"),
+        "the second request on the connection is answered: {replies}"
+    );
+}
