@@ -2,6 +2,7 @@
 """Turns the suite's JSON lines into the compatibility table (Markdown).
 
 Usage: report.py RESULTS.jsonl OUT.md [README.md]
+       report.py --summary PART.jsonl
 With README.md, the table between the interop markers is replaced, so the README always
 shows what the suite last produced. Exits 1 when any line is a failure.
 """
@@ -20,7 +21,22 @@ MARK = {"pass": "pass", "fail": "**FAIL**", "unsupported": "n/a", "warning": "**
 BEGIN, END = "<!-- interop:begin -->", "<!-- interop:end -->"
 
 
+def summary(path: str) -> int:
+    """One line per result, for the runner's console."""
+    with open(path) as f:
+        for line in f:
+            if not line.startswith("{"):
+                continue
+            r = json.loads(line)
+            if "result" in r:
+                what = r.get("mode") or r.get("scenario") or r.get("check")
+                print("   ", r.get("client") or r.get("suite"), what, r["result"], r.get("detail", "")[:120])
+    return 0
+
+
 def main() -> int:
+    if sys.argv[1] == "--summary":
+        return summary(sys.argv[2])
     results, out = sys.argv[1], sys.argv[2]
     readme = sys.argv[3] if len(sys.argv) > 3 else None
     clients, suites, failed = {}, {}, False
@@ -30,6 +46,8 @@ def main() -> int:
             if not line.startswith("{"):
                 continue
             r = json.loads(line)
+            if "result" not in r:
+                continue  # e.g. a screenshot path
             failed |= r.get("result") in ("fail", "warning")
             if "client" in r:
                 key = (r["client"], r["version"])
@@ -50,8 +68,9 @@ def main() -> int:
                 continue
             text = MARK.get(r["result"], r["result"])
             if r["result"] != "pass" and r.get("detail"):
-                notes.append(r["detail"])
-                text += f" [{len(notes)}]"
+                if r["detail"] not in notes:
+                    notes.append(r["detail"])
+                text += f" [{notes.index(r['detail']) + 1}]"
             row.append(text)
         lines.append(f"| {client} | {version} | " + " | ".join(row) + " |")
     if notes:

@@ -490,7 +490,7 @@ async function cimdCell(ctx) {
       // (isHttpsUrl() in client/auth.js); only an http document can be served on loopback here.
       if (e instanceof InvalidClientMetadataError && /HTTPS/i.test(e.message) && ctx.provider.redirects.length === 0) {
         throw new Unsupported(
-          `SDK ${SDK_VERSION} accepts only an https clientMetadataUrl (auth() throws InvalidClientMetadataError: "${e.message}"); ` +
+          `SDK ${SDK_VERSION} accepts only an https clientMetadataUrl (auth() throws InvalidClientMetadataError: "${e.message.replace(/, got: .*$/, '')}"); ` +
             'the document can only be served over http on loopback here, so the SDK never sends the URL client_id',
         );
       }
