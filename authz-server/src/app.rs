@@ -92,6 +92,10 @@ impl Application {
             metrics: metrics.clone(),
             resources,
             headless_user_id,
+            login_failures: moka::future::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(crate::state::LOGIN_WINDOW)
+                .build(),
         };
         state.reload_resource_servers().await?;
         let router = routes::router(state.clone())

@@ -19,7 +19,14 @@ pub struct AppState {
     pub resources: Arc<std::sync::RwLock<Vec<ResourceServer>>>,
     /// Headless mode: the user every authorization request is approved as.
     pub headless_user_id: Option<String>,
+    /// Failed sign-ins per username in the current window, to slow down password guessing.
+    pub login_failures: moka::future::Cache<String, u32>,
 }
+
+/// Failed sign-ins allowed per username, each within `LOGIN_WINDOW` of the previous one,
+/// before further attempts are refused (for `LOGIN_WINDOW`) without checking the password.
+pub const MAX_LOGIN_FAILURES: u32 = 10;
+pub const LOGIN_WINDOW: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 /// Current Unix time in seconds.
 pub fn now() -> i64 {

@@ -537,6 +537,21 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap, body: Byte
             StatusCode::FORBIDDEN,
         );
     }
+    // Throttle by username: after too many failures the password is not even checked until
+    // the window after the last counted failure has passed.
+    let throttle_key = username.to_lowercase();
+    if state.login_failures.get(&throttle_key).await.unwrap_or(0)
+        >= crate::state::MAX_LOGIN_FAILURES
+    {
+        state.metrics.inc("logins_failed_total", &[]);
+        state
+            .audit("login_throttled", None, client_id.as_deref(), &username)
+            .await;
+        return again(
+            "Too many failed sign-in attempts. Please wait 15 minutes and try again.",
+            StatusCode::TOO_MANY_REQUESTS,
+        );
+    }
     let user = match state.store.user_by_username(&username).await {
         Ok(u) => u.filter(|u| u.disabled == 0),
         Err(e) => return AuthorizeError::from(e).into_response(&state),
@@ -549,6 +564,12 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap, body: Byte
         other => {
             state.metrics.inc("logins_failed_total", &[]);
             tracing::warn!("sign-in failed");
+            // Each counted failure restarts the window.
+            let failures = state.login_failures.get(&throttle_key).await.unwrap_or(0) + 1;
+            state
+                .login_failures
+                .insert(throttle_key.clone(), failures)
+                .await;
             let user_id = other.as_ref().map(|u| u.id.as_str());
             state
                 .audit("login_failed", user_id, client_id.as_deref(), &username)
@@ -567,6 +588,7 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap, body: Byte
         return AuthorizeError::from(e).into_response(&state);
     }
     state.metrics.inc("logins_total", &[]);
+    state.login_failures.invalidate(&throttle_key).await;
     tracing::info!(user_id = %user.id, "signed in");
     state
         .audit(

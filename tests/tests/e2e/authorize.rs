@@ -419,3 +419,54 @@ async fn headless_mode_approves_valid_requests_without_pages() {
         "invalid_request"
     );
 }
+
+/// Password guessing is throttled per username: after ten failures even the right password is
+/// refused (429) without being checked, and nothing is signed in.
+#[tokio::test]
+async fn repeated_failed_sign_ins_are_throttled() {
+    let stack = TestStack::spawn().await;
+    let client_id = stack.register_public().await;
+    let html = stack
+        .browser
+        .get(auth_url(&stack, &client_id, &[]))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let request = hidden(&html, "request").unwrap();
+    let mut csrf = hidden(&html, "csrf_token").unwrap();
+    let attempt = |password: &'static str, csrf: String| {
+        let stack = &stack;
+        let request = request.clone();
+        async move {
+            stack
+                .browser
+                .post(stack.url("/login"))
+                .form(&[
+                    ("username", USERNAME),
+                    ("password", password),
+                    ("csrf_token", csrf.as_str()),
+                    ("request", request.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    for _ in 0..10 {
+        let res = attempt("wrong password", csrf.clone()).await;
+        assert_eq!(res.status(), 200);
+        csrf = hidden(&res.text().await.unwrap(), "csrf_token").unwrap();
+    }
+    let res = attempt(PASSWORD, csrf).await;
+    assert_eq!(res.status(), 429);
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("Too many failed sign-in attempts")
+    );
+    assert_eq!(stack.count(Table::Sessions).await, 0);
+}
