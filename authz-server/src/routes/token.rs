@@ -207,17 +207,7 @@ async fn authorization_code(
             Ok(tokens)
         })
         .await?;
-    if matches!(outcome, Exchange::Replayed) {
-        state
-            .audit(
-                "grant_revoked_on_replay",
-                None,
-                Some(&client.client_id),
-                "authorization code",
-            )
-            .await;
-    }
-    finish(outcome, response, "code")
+    finish(state, client, outcome, response, "code").await
 }
 
 async fn refresh_token(
@@ -275,22 +265,14 @@ async fn refresh_token(
             Ok(tokens)
         })
         .await?;
-    if matches!(outcome, Exchange::Replayed) {
-        state
-            .audit(
-                "grant_revoked_on_replay",
-                None,
-                Some(&client.client_id),
-                "refresh token",
-            )
-            .await;
-    }
-    finish(outcome, response, "refresh token")
+    finish(state, client, outcome, response, "refresh token").await
 }
 
 /// Maps a single-use exchange to the token response or its RFC 6749 §5.2 error: any dead
-/// code or refresh token is `invalid_grant`.
-fn finish(
+/// code or refresh token is `invalid_grant`. A replay, which revoked the grant, is audited.
+async fn finish(
+    state: &AppState,
+    client: &Client,
     outcome: Exchange<OAuthError>,
     response: Option<TokenResponse>,
     what: &str,
@@ -306,6 +288,15 @@ fn finish(
                 what,
                 "single-use credential replayed; its grant was revoked"
             );
+            let detail = format!("{what} replayed");
+            state
+                .audit(
+                    "grant_revoked_on_replay",
+                    None,
+                    Some(&client.client_id),
+                    &detail,
+                )
+                .await;
             Err(OAuthError::invalid_grant(format!(
                 "the {what} was already used"
             )))
