@@ -70,24 +70,14 @@ impl Default for Config {
 
 impl Config {
     pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {
-        let mut config = match path {
-            Some(p) => {
-                let text = std::fs::read_to_string(p)
-                    .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()))?;
-                toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?
-            }
-            None => Config::default(),
-        };
+        let mut config: Config = settings::read_file(path)?;
         config.apply_env(|k| std::env::var(k).ok())?;
         config.validate()?;
         Ok(config)
     }
 
     pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
-        fn parse<T: std::str::FromStr>(key: &str, v: String) -> anyhow::Result<T> {
-            v.parse()
-                .map_err(|_| anyhow::anyhow!("{key}={v:?} is not a valid value"))
-        }
+        use settings::parse_var as parse;
         let list = |v: String| {
             v.split([',', ' '])
                 .filter(|s| !s.is_empty())
