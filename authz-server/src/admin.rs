@@ -10,7 +10,7 @@ use oauth_protocol::secret::digest;
 use crate::config::Config;
 use crate::crypto::{Keys, hash_password_blocking, new_id, new_secret};
 use crate::state::now;
-use crate::store::{AuditEvent, ClientRow, ResourceServerRow, Store, User};
+use crate::store::{AuditEvent, ClientRow, ResourceServerRow, Store, User, audit_text};
 
 fn when(at: i64) -> String {
     // Seconds since the epoch are unambiguous and sort; `date -d @N` renders them.
@@ -95,16 +95,22 @@ pub async fn user_set_password(
     store: &Store,
     username: &str,
     password: &str,
+    keep_sessions: bool,
 ) -> anyhow::Result<String> {
     check_password(password)?;
+    let hash = hash_password_blocking(password.into()).await;
     if !store
-        .set_password(username, &hash_password_blocking(password.into()).await)
+        .set_password(username, &hash, keep_sessions, now())
         .await?
     {
         bail!("no user {username}");
     }
     audit(store, "password_changed", None, None, username).await?;
-    Ok(format!("password of {username} changed"))
+    Ok(if keep_sessions {
+        format!("password of {username} changed; sessions and grants kept (--keep-sessions)")
+    } else {
+        format!("password of {username} changed: sessions ended, grants revoked")
+    })
 }
 
 pub async fn user_disable(store: &Store, username: &str, disabled: bool) -> anyhow::Result<String> {
@@ -171,7 +177,7 @@ pub async fn client_add(
             secret_hash: secret.as_deref().map(digest),
             metadata: serde_json::to_string(&metadata)?,
             client_id_issued_at: now(),
-            origin: "admin".into(),
+            origin: crate::clients::ORIGIN_ADMIN.into(),
         })
         .await?;
     audit(store, "client_created", None, Some(&client_id), name).await?;
@@ -239,6 +245,7 @@ pub async fn resource_add(
     resource: &str,
     name: Option<String>,
     client_id: Option<String>,
+    machine_clients: bool,
 ) -> anyhow::Result<String> {
     let url = url::Url::parse(resource).context("the resource must be an absolute URL")?;
     if resource.ends_with('/') || url.fragment().is_some() || url.path() == "/" {
@@ -255,6 +262,7 @@ pub async fn resource_add(
             client_id: client_id.clone(),
             secret_hash: digest(&secret),
             created_at: now(),
+            machine_clients: i64::from(machine_clients),
         })
         .await?;
     audit(
@@ -359,10 +367,10 @@ pub async fn audit_list(store: &Store, limit: i64) -> anyhow::Result<String> {
             out,
             "{}\t{}\t{}\t{}\t{}",
             when(e.at),
-            e.kind,
-            e.user_id.unwrap_or_default(),
-            e.client_id.unwrap_or_default(),
-            e.detail
+            audit_text(&e.kind, 200),
+            audit_text(&e.user_id.unwrap_or_default(), 200),
+            audit_text(&e.client_id.unwrap_or_default(), 200),
+            audit_text(&e.detail, 200)
         );
     }
     Ok(out)

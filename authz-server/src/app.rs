@@ -14,7 +14,9 @@ use crate::config::Config;
 use crate::crypto::Keys;
 use crate::routes;
 use crate::state::{AppState, now};
+use crate::password_pool::PasswordPool;
 use crate::store::Store;
+use crate::throttle::Throttle;
 
 pub struct Application {
     listener: TcpListener,
@@ -64,6 +66,15 @@ impl Application {
             "Dynamic client registrations.",
         );
         let resources = Arc::new(std::sync::RwLock::new(config.resource_servers.clone()));
+        let config_login = (
+            config.login_max_failures,
+            config.login_max_failures_per_address,
+            config.login_window,
+            config.registrations_per_hour,
+        );
+        let refresh_key = store
+            .server_secret("refresh_rotation", &crate::crypto::new_secret(), now())
+            .await?;
         let headless_user_id = match &config.headless_user {
             None => None,
             Some(name) => {
@@ -92,15 +103,29 @@ impl Application {
             metrics: metrics.clone(),
             resources,
             headless_user_id,
-            login_failures: moka::future::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(crate::state::LOGIN_WINDOW)
-                .build(),
+            passwords: PasswordPool::for_this_machine(),
+            login_by_user: Throttle::new(
+                config_login.0,
+                Duration::from_secs(config_login.2),
+                100_000,
+            ),
+            login_by_address: Throttle::new(
+                config_login.1,
+                Duration::from_secs(config_login.2),
+                100_000,
+            ),
+            registrations: Throttle::new(
+                config_login.3,
+                Duration::from_secs(3600),
+                100_000,
+            ),
+            refresh_key: Arc::new(refresh_key.into_bytes()),
         };
         state.reload_resource_servers().await?;
-        let router = routes::router(state.clone())
-            .merge(health(state.clone()))
-            .merge(observe::metrics_route(metrics.clone(), String::new));
+        let mut router = routes::router(state.clone()).merge(health(state.clone()));
+        if state.config.metrics_bind.is_none() {
+            router = router.merge(observe::metrics_route(metrics.clone(), String::new));
+        }
         let router = observe::layers(router, metrics)
             .layer(SetSensitiveRequestHeadersLayer::new([
                 header::AUTHORIZATION,
@@ -133,10 +158,6 @@ impl Application {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        use axum::serve::ListenerExt;
-        let listener = self.listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
         // Once a minute: pick up keys rotated by the admin command or by another instance,
         // and delete rows that have expired.
         let (keys, store, state) = (
@@ -155,14 +176,31 @@ impl Application {
                 if let Err(e) = state.reload_resource_servers().await {
                     tracing::warn!(error = %e, "reloading resource servers failed");
                 }
-                if let Err(e) = store.purge_expired(now()).await {
+                let now = now();
+                let days = state.config.audit_retention_days;
+                let audit_before = (days > 0).then(|| now - days * 24 * 3600);
+                let unused_before = now - state.config.unused_client_ttl;
+                if let Err(e) = store.purge_expired(now, audit_before, unused_before).await {
                     tracing::warn!(error = %e, "purging expired rows failed");
                 }
             }
         });
-        let result = axum::serve(listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+        let metrics = match self.state.config.metrics_bind {
+            Some(addr) => {
+                let listener = TcpListener::bind(addr).await?;
+                let router = observe::metrics_route(self.state.metrics.clone(), String::new);
+                Some(tokio::spawn(observe::serve(listener, router, async move {
+                    let _ = metrics_stopped.await;
+                })))
+            }
+            None => None,
+        };
+        let result = observe::serve(self.listener, self.router, shutdown).await;
+        let _ = stop_metrics.send(());
+        if let Some(m) = metrics {
+            let _ = m.await;
+        }
         reload.abort();
         self.state.store.close().await;
         result

@@ -120,6 +120,11 @@ impl MetadataDocuments {
     }
 
     async fn fetch(&self, client_id: &str) -> Result<Entry, String> {
+        // The parser resolves `.` and `..`, so look at the string as sent: a client ID
+        // must name its document exactly, never by a path that walks elsewhere.
+        if has_dot_segment(client_id) {
+            return Err("client_id URL must not contain . or .. path segments".into());
+        }
         let url = Url::parse(client_id).map_err(|_| "client_id is not a URL".to_owned())?;
         self.check_url(&url)?;
         let mut res = self
@@ -158,6 +163,7 @@ impl MetadataDocuments {
     }
 
     fn check_url(&self, url: &Url) -> Result<(), String> {
+
         let loopback_ok = self.allow_loopback && url.scheme() == "http" && is_loopback_host(url);
         if url.scheme() != "https" && !loopback_ok {
             return Err("client ID metadata documents must be served over https".into());
@@ -179,6 +185,21 @@ impl MetadataDocuments {
         }
         Ok(())
     }
+}
+
+/// Whether a URL, as written, has a `.` or `..` path segment (also percent-encoded).
+fn has_dot_segment(raw: &str) -> bool {
+    let after_scheme = raw.split_once("://").map_or(raw, |(_, r)| r);
+    let path = after_scheme
+        .split(['?', '#'])
+        .next()
+        .unwrap_or_default()
+        .split_once('/')
+        .map_or("", |(_, p)| p);
+    path.split('/').any(|seg| {
+        let seg = seg.to_ascii_lowercase().replace("%2e", ".");
+        seg == "." || seg == ".."
+    })
 }
 
 /// Validates a fetched document: it must name itself as `client_id`, carry `client_name`
@@ -211,6 +232,14 @@ pub fn parse_document(client_id: &str, body: &[u8], scopes: &Scope) -> Result<Cl
             ));
         }
     }
+    // RFC 6749 §4.4: client_credentials is for clients whose access was arranged with us.
+    if obj
+        .get("grant_types")
+        .and_then(|v| v.as_array())
+        .is_some_and(|g| g.iter().any(|g| g.as_str() == Some("client_credentials")))
+    {
+        return Err("client_credentials is not available to metadata document clients".into());
+    }
     // The scopes a document lists are advisory; the user consents to what is requested.
     obj.remove("scope");
     let metadata = ClientMetadata::from_json(&doc, scopes).map_err(|e| {
@@ -228,6 +257,7 @@ pub fn parse_document(client_id: &str, body: &[u8], scopes: &Scope) -> Result<Cl
         secret_hash: None,
         metadata,
         from_document: true,
+        origin: crate::clients::ORIGIN_DOCUMENT.into(),
     })
 }
 
@@ -304,6 +334,38 @@ mod tests {
             let doc = doc.replace("\"ID\"", &format!("\"{id}\""));
             let err = parse_document(id, doc.as_bytes(), &scopes()).unwrap_err();
             assert!(err.contains(want), "{doc}: {err}");
+        }
+    }
+
+    #[test]
+    fn dot_segments_are_found_as_written() {
+        for bad in [
+            "https://a.example/x/../c.json",
+            "https://a.example/./c.json",
+            "https://a.example/x/%2E%2e/c.json",
+            "https://a.example/x/..",
+        ] {
+            assert!(has_dot_segment(bad), "{bad}");
+        }
+        for ok in [
+            "https://a.example/c.json",
+            "https://a.example/x..y/c.json",
+            "https://a.example/c.json?p=../x",
+        ] {
+            assert!(!has_dot_segment(ok), "{ok}");
+        }
+    }
+
+    #[test]
+    fn ipv6_forms_of_private_ipv4_are_refused() {
+        let d = MetadataDocuments::new(false, Duration::from_secs(1), scopes());
+        for bad in [
+            "https://[64:ff9b::7f00:1]/c.json",
+            "https://[2002:7f00:1::1]/c.json",
+            "https://[::7f00:1]/c.json",
+            "https://[::ffff:0:7f00:1]/c.json",
+        ] {
+            assert!(d.check_url(&Url::parse(bad).unwrap()).is_err(), "{bad}");
         }
     }
 

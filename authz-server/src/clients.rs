@@ -19,6 +19,9 @@ pub struct Client {
     pub metadata: ClientMetadata,
     /// Identified by a client ID metadata document rather than registered here.
     pub from_document: bool,
+    /// How the client came to exist: `admin`, `dynamic` (RFC 7591, self-asserted),
+    /// `dynamic-token` (RFC 7591 with the initial access token) or `document`.
+    pub origin: String,
 }
 
 impl Client {
@@ -31,7 +34,14 @@ impl Client {
             secret_hash: row.secret_hash.clone(),
             metadata,
             from_document: false,
+            origin: row.origin.clone(),
         })
+    }
+
+    /// Its registration was arranged with this server (an administrator or the holder of
+    /// the initial access token), not asserted by whoever called `/register`.
+    pub fn is_vetted(&self) -> bool {
+        matches!(self.origin.as_str(), ORIGIN_ADMIN | ORIGIN_DYNAMIC_TOKEN)
     }
 
     pub fn name(&self) -> &str {
@@ -56,6 +66,11 @@ impl Client {
         self.metadata.token_endpoint_auth_method
     }
 }
+
+pub const ORIGIN_ADMIN: &str = "admin";
+pub const ORIGIN_DYNAMIC: &str = "dynamic";
+pub const ORIGIN_DYNAMIC_TOKEN: &str = "dynamic-token";
+pub const ORIGIN_DOCUMENT: &str = "document";
 
 /// The credentials a request presented.
 #[derive(Debug, Clone)]

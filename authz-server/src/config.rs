@@ -20,6 +20,10 @@ pub struct ResourceServer {
     /// Credentials the resource server presents at the introspection endpoint.
     pub client_id: String,
     pub client_secret: Secret,
+    /// Whether tokens without a user (client credentials) may be issued for this resource.
+    /// Off unless an administrator turns it on: a machine token acts as no person.
+    #[serde(default)]
+    pub machine_clients: bool,
     /// For resource servers added with the admin command: the stored SHA-256 of the secret.
     #[serde(skip)]
     pub secret_digest: Option<String>,
@@ -67,6 +71,25 @@ pub struct Config {
     pub headless_user: Option<String>,
     /// The explicit opt-in for `headless_user`.
     pub allow_headless: bool,
+    /// RFC 7591 §3 initial access token. A registration presenting it as a bearer token may
+    /// obtain the client_credentials grant; without it only administrators create such clients.
+    pub registration_token: Option<Secret>,
+    /// Registrations accepted per client address per hour.
+    pub registrations_per_hour: u32,
+    /// Failed sign-ins per username, and per client address, within `login_window` seconds
+    /// before further attempts are refused without checking the password.
+    pub login_max_failures: u32,
+    pub login_max_failures_per_address: u32,
+    pub login_window: u64,
+    /// Take the client address from the last `X-Forwarded-For` entry (behind a reverse proxy
+    /// that sets it); otherwise the TCP peer address is used.
+    pub trust_forwarded_for: bool,
+    /// Days audit events are kept; 0 keeps them forever.
+    pub audit_retention_days: i64,
+    /// Seconds a dynamically registered client that never obtained a grant is kept.
+    pub unused_client_ttl: i64,
+    /// Serve `/metrics` on this address only, instead of on `bind`.
+    pub metrics_bind: Option<SocketAddr>,
 }
 
 impl Default for Config {
@@ -88,6 +111,15 @@ impl Default for Config {
             log_format: "human".into(),
             headless_user: None,
             allow_headless: false,
+            registration_token: None,
+            registrations_per_hour: 30,
+            login_max_failures: 10,
+            login_max_failures_per_address: 50,
+            login_window: 15 * 60,
+            trust_forwarded_for: false,
+            audit_retention_days: 90,
+            unused_client_ttl: 24 * 3600,
+            metrics_bind: None,
         }
     }
 }
@@ -121,10 +153,36 @@ impl Config {
             ("AUTHZ_CODE_TTL", &mut self.code_ttl),
             ("AUTHZ_REFRESH_GRACE", &mut self.refresh_grace),
             ("AUTHZ_SESSION_TTL", &mut self.session_ttl),
+            ("AUTHZ_AUDIT_RETENTION_DAYS", &mut self.audit_retention_days),
+            ("AUTHZ_UNUSED_CLIENT_TTL", &mut self.unused_client_ttl),
         ] {
             if let Some(v) = get(key) {
                 *field = parse(key, v)?;
             }
+        }
+        for (key, field) in [
+            ("AUTHZ_REGISTRATIONS_PER_HOUR", &mut self.registrations_per_hour),
+            ("AUTHZ_LOGIN_MAX_FAILURES", &mut self.login_max_failures),
+            (
+                "AUTHZ_LOGIN_MAX_FAILURES_PER_ADDRESS",
+                &mut self.login_max_failures_per_address,
+            ),
+        ] {
+            if let Some(v) = get(key) {
+                *field = parse(key, v)?;
+            }
+        }
+        if let Some(v) = get("AUTHZ_LOGIN_WINDOW") {
+            self.login_window = parse("AUTHZ_LOGIN_WINDOW", v)?;
+        }
+        if let Some(v) = get("AUTHZ_TRUST_FORWARDED_FOR") {
+            self.trust_forwarded_for = parse("AUTHZ_TRUST_FORWARDED_FOR", v)?;
+        }
+        if let Some(v) = get("AUTHZ_REGISTRATION_TOKEN") {
+            self.registration_token = Some(Secret::new(v)).filter(|s| !s.expose().is_empty());
+        }
+        if let Some(v) = get("AUTHZ_METRICS_BIND") {
+            self.metrics_bind = Some(parse("AUTHZ_METRICS_BIND", v)?);
         }
         if let Some(v) = get("AUTHZ_ALLOW_INSECURE_ISSUER") {
             self.allow_insecure_issuer = parse("AUTHZ_ALLOW_INSECURE_ISSUER", v)?;
@@ -150,11 +208,16 @@ impl Config {
                 anyhow::anyhow!("AUTHZ_RESOURCE is set: set AUTHZ_RESOURCE_CLIENT_SECRET too")
             })?;
             self.resource_servers.retain(|r| r.resource != resource);
+            let machine_clients = match get("AUTHZ_RESOURCE_MACHINE_CLIENTS") {
+                Some(v) => parse("AUTHZ_RESOURCE_MACHINE_CLIENTS", v)?,
+                None => false,
+            };
             self.resource_servers.push(ResourceServer {
                 resource,
                 name: get("AUTHZ_RESOURCE_NAME"),
                 client_id,
                 client_secret: Secret::new(secret),
+                machine_clients,
                 secret_digest: None,
             });
         }
@@ -192,6 +255,24 @@ impl Config {
         }
         if self.refresh_grace < 0 {
             anyhow::bail!("refresh_grace must not be negative");
+        }
+        if self.login_max_failures == 0 || self.login_max_failures_per_address == 0 {
+            anyhow::bail!("login_max_failures and login_max_failures_per_address must be at least 1");
+        }
+        if self.login_window == 0 {
+            anyhow::bail!("login_window must be a positive number of seconds");
+        }
+        if self.audit_retention_days < 0 || self.unused_client_ttl <= 0 {
+            anyhow::bail!(
+                "audit_retention_days must not be negative and unused_client_ttl must be positive"
+            );
+        }
+        if self
+            .registration_token
+            .as_ref()
+            .is_some_and(|t| t.expose().len() < 16)
+        {
+            anyhow::bail!("registration_token must be at least 16 characters");
         }
         if self.headless_user.is_some() && !self.allow_headless {
             anyhow::bail!(

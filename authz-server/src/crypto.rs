@@ -63,22 +63,11 @@ pub async fn hash_password_blocking(password: String) -> String {
         .expect("password hashing panicked")
 }
 
-/// Verifies a password against a stored hash, or against a fixed dummy hash when the user
-/// does not exist, so that the response time does not tell which usernames exist.
-pub async fn verify_password_blocking(password: String, phc: Option<String>) -> bool {
-    tokio::task::spawn_blocking(move || {
-        static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-        let dummy = DUMMY.get_or_init(|| hash_password("dummy password for timing"));
-        match phc {
-            Some(phc) => verify_password(&password, &phc),
-            None => {
-                let _ = verify_password(&password, dummy);
-                false
-            }
-        }
-    })
-    .await
-    .expect("password verification panicked")
+/// `HMAC-SHA256(key, value)` as base64url: a value derived from a secret that only this
+/// installation can compute (the successor of a rotated refresh token).
+pub fn derive_token(key: &[u8], value: &str) -> String {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key);
+    B64.encode(ring::hmac::sign(&key, value.as_bytes()).as_ref())
 }
 
 /// One P-256 key.

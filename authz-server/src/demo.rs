@@ -61,6 +61,7 @@ pub fn resource_server(resource: &str) -> ResourceServer {
         name: Some("Demo MCP server".into()),
         client_id: DEMO_RS_CLIENT_ID.into(),
         client_secret: oauth_protocol::secret::Secret::new(DEMO_RS_SECRET),
+        machine_clients: false,
         secret_digest: None,
     }
 }

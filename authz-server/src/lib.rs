@@ -11,11 +11,13 @@ pub mod config;
 pub mod crypto;
 pub mod demo;
 pub mod error;
+pub mod password_pool;
 pub mod routes;
 pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod templates;
+pub mod throttle;
 pub mod tokens;
 
 pub use app::Application;

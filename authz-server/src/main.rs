@@ -74,6 +74,10 @@ enum UserCmd {
         username: String,
         #[arg(long, env = "AUTHZ_NEW_PASSWORD", hide_env_values = true)]
         password: String,
+        /// Keep the user's sign-in sessions and grants (by default they end: whoever used
+        /// the old password is signed out and every app must be approved again).
+        #[arg(long)]
+        keep_sessions: bool,
     },
     /// Disable: ends sessions and revokes grants; the user cannot sign in.
     Disable {
@@ -122,6 +126,9 @@ enum ResourceCmd {
         name: Option<String>,
         #[arg(long)]
         client_id: Option<String>,
+        /// Accept tokens that act for no user (client credentials) for this resource.
+        #[arg(long)]
+        machine_clients: bool,
     },
     List,
 }
@@ -189,9 +196,11 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             display_name,
         }) => admin::user_add(&store, &username, &password, email, display_name).await?,
         Admin::User(UserCmd::List) => admin::user_list(&store).await?,
-        Admin::User(UserCmd::SetPassword { username, password }) => {
-            admin::user_set_password(&store, &username, &password).await?
-        }
+        Admin::User(UserCmd::SetPassword {
+            username,
+            password,
+            keep_sessions,
+        }) => admin::user_set_password(&store, &username, &password, keep_sessions).await?,
         Admin::User(UserCmd::Disable { username }) => {
             admin::user_disable(&store, &username, true).await?
         }
@@ -225,7 +234,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             resource,
             name,
             client_id,
-        }) => admin::resource_add(&store, &resource, name, client_id).await?,
+            machine_clients,
+        }) => admin::resource_add(&store, &resource, name, client_id, machine_clients).await?,
         Admin::Resource(ResourceCmd::List) => admin::resource_list(&store, &config).await?,
         Admin::Key(KeyCmd::Rotate) => admin::key_rotate(&store).await?,
         Admin::Key(KeyCmd::List) => admin::key_list(&store).await?,

@@ -6,7 +6,9 @@ use crate::cimd::MetadataDocuments;
 use crate::clients::Client;
 use crate::config::{Config, ResourceServer};
 use crate::crypto::Keys;
+use crate::password_pool::PasswordPool;
 use crate::store::{AuditEvent, Store, StoreError, StoreResult};
+use crate::throttle::Throttle;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -19,14 +21,17 @@ pub struct AppState {
     pub resources: Arc<std::sync::RwLock<Vec<ResourceServer>>>,
     /// Headless mode: the user every authorization request is approved as.
     pub headless_user_id: Option<String>,
-    /// Failed sign-ins per username in the current window, to slow down password guessing.
-    pub login_failures: moka::future::Cache<String, u32>,
+    /// Bounded password hashing (argon2id is 19 MiB per check).
+    pub passwords: PasswordPool,
+    /// Failed sign-ins per username, and per client address, to slow down password guessing.
+    pub login_by_user: Throttle,
+    pub login_by_address: Throttle,
+    /// Dynamic client registrations per client address.
+    pub registrations: Throttle,
+    /// Key from which the successor of a rotated refresh token is derived, shared by every
+    /// instance through the database.
+    pub refresh_key: Arc<Vec<u8>>,
 }
-
-/// Failed sign-ins allowed per username, each within `LOGIN_WINDOW` of the previous one,
-/// before further attempts are refused (for `LOGIN_WINDOW`) without checking the password.
-pub const MAX_LOGIN_FAILURES: u32 = 10;
-pub const LOGIN_WINDOW: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 /// Current Unix time in seconds.
 pub fn now() -> i64 {
@@ -43,6 +48,27 @@ pub enum LookupError {
 }
 
 impl AppState {
+    /// The client's address: the TCP peer, or the last `X-Forwarded-For` entry when the
+    /// operator said a proxy sets it. `None` in tests that call the router directly.
+    pub fn client_address(
+        &self,
+        headers: &axum::http::HeaderMap,
+        peer: Option<std::net::SocketAddr>,
+    ) -> Option<std::net::IpAddr> {
+        if self.config.trust_forwarded_for
+            && let Some(ip) = headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .next_back()
+                .and_then(|s| s.trim().parse().ok())
+        {
+            return Some(ip);
+        }
+        peer.map(|p| p.ip())
+    }
+
     /// The resource server a requested `resource` names, compared after RFC 8707
     /// normalisation; tokens carry its registered spelling.
     pub fn resource_server(&self, requested: &str) -> Option<ResourceServer> {
@@ -87,6 +113,7 @@ impl AppState {
                 name: row.name,
                 client_id: row.client_id,
                 client_secret: oauth_protocol::secret::Secret::new(""),
+                machine_clients: row.machine_clients != 0,
                 secret_digest: Some(row.secret_hash),
             });
         }

@@ -34,6 +34,10 @@ pub struct ConsentPage {
     pub scopes: Vec<ScopeLine>,
     pub client_uri: Option<String>,
     pub is_metadata_document: bool,
+    /// The host serving the metadata document (for document clients).
+    pub document_host: String,
+    /// Registered by itself (RFC 7591 without the initial access token, or a document).
+    pub unverified: bool,
     pub localhost_only: bool,
 }
 
@@ -42,6 +46,9 @@ pub struct ConsentPage {
 pub struct ErrorPage {
     pub title: String,
     pub message: String,
+    /// A link the person may follow (an error response to an unvetted client).
+    pub continue_to: Option<String>,
+    pub continue_host: String,
 }
 
 pub struct GrantLine {
@@ -85,6 +92,22 @@ pub fn error_page(status: StatusCode, title: &str, message: impl Into<String>) -
         &ErrorPage {
             title: title.to_owned(),
             message: message.into(),
+            continue_to: None,
+            continue_host: String::new(),
+        },
+    )
+}
+
+/// An error meant for an application whose redirect is not followed automatically: the page
+/// names the destination and offers a link instead (RFC 9700 §4.11.2).
+pub fn interstitial(message: impl Into<String>, href: String, host: String) -> Response {
+    render(
+        StatusCode::BAD_REQUEST,
+        &ErrorPage {
+            title: "The request could not be completed".to_owned(),
+            message: message.into(),
+            continue_to: Some(href),
+            continue_host: host,
         },
     )
 }

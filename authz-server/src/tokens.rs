@@ -21,6 +21,8 @@ pub struct Mint<'a> {
     /// A grant to create together with the tokens.
     pub new_grant: Option<GrantRow>,
     pub with_refresh: bool,
+    /// The refresh token to issue (a rotation's derived successor); a new one when `None`.
+    pub refresh_token: Option<String>,
 }
 
 pub fn mint(state: &AppState, now: i64, m: Mint<'_>) -> (TokenResponse, NewTokens) {
@@ -38,7 +40,8 @@ pub fn mint(state: &AppState, now: i64, m: Mint<'_>) -> (TokenResponse, NewToken
     };
     let access_token = state.keys.sign(&claims);
     let grant_id = m.grant_id.map(str::to_owned);
-    let refresh = (m.with_refresh && grant_id.is_some()).then(new_secret);
+    let refresh = (m.with_refresh && grant_id.is_some())
+        .then(|| m.refresh_token.unwrap_or_else(new_secret));
     let tokens = NewTokens {
         grant: m.new_grant,
         access: AccessTokenRow {

@@ -201,7 +201,13 @@ async fn track(State(metrics): State<Metrics>, req: Request, next: Next) -> Resp
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".into());
-    let method = req.method().as_str().to_owned();
+    // Any token is a valid HTTP method: only the standard ones become label values, so
+    // requests cannot create new series.
+    let method = match req.method().as_str() {
+        m @ ("GET" | "POST" | "PUT" | "DELETE" | "PATCH" | "HEAD" | "OPTIONS") => m,
+        _ => "OTHER",
+    }
+    .to_owned();
     let start = Instant::now();
     let res = next.run(req).await;
     let status = res.status().as_u16().to_string();
@@ -259,11 +265,138 @@ pub fn layers(router: Router, metrics: Metrics) -> Router {
         )
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(axum::middleware::map_request(drop_unsafe_request_id))
+}
+
+/// Longest `x-request-id` taken from a caller.
+const MAX_REQUEST_ID: usize = 64;
+
+/// A caller's `x-request-id` is kept only when short and made of `[A-Za-z0-9._-]`;
+/// otherwise it is dropped and a new one made up, so logs never carry what a caller wrote.
+async fn drop_unsafe_request_id(mut req: Request) -> Request {
+    let safe = req.headers().get("x-request-id").is_none_or(|v| {
+        let b = v.as_bytes();
+        !b.is_empty()
+            && b.len() <= MAX_REQUEST_ID
+            && b
+                .iter()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+    });
+    if !safe {
+        req.headers_mut().remove("x-request-id");
+    }
+    req
+}
+
+/// How long a client may take to send a request's headers, and then its body.
+pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Serves `router` on `listener` over HTTP/1.1 until `shutdown` completes, then lets the
+/// requests in flight finish. Unlike `axum::serve` it bounds how long a client may take to
+/// send its headers (a slow-headers client would otherwise hold a connection forever),
+/// sets `TCP_NODELAY`, and gives handlers the peer address as `ConnectInfo<SocketAddr>`.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::ServiceExt;
+    let router = router.layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+        BODY_READ_TIMEOUT,
+    ));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut connections = tokio::task::JoinSet::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let router = router.clone();
+        let mut stop = stop_rx.clone();
+        connections.spawn(async move {
+            let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                router.clone().oneshot(req.map(axum::body::Body::new))
+            });
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT);
+            let conn = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades();
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => return,
+                _ = stop.wait_for(|s| *s) => {}
+            }
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        });
+        // Reap finished connections so the set does not grow.
+        while connections.try_join_next().is_some() {}
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    while connections.join_next().await.is_some() {}
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn unknown_methods_share_one_label_and_odd_request_ids_are_replaced() {
+        use tower::ServiceExt;
+        let m = Metrics::new();
+        let app = layers(
+            Router::new().route("/x", axum::routing::any(|| async { "ok" })),
+            m.clone(),
+        );
+        for method in ["GET", "FOO1", "FOO2", "X-ANYTHING"] {
+            let req = Request::builder()
+                .method(method)
+                .uri("/x")
+                .header("x-request-id", "bad id\"<script>")
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let res = app.clone().oneshot(req).await.unwrap();
+            let id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+            assert!(!id.contains("bad"), "{id}");
+        }
+        let long = "a".repeat(MAX_REQUEST_ID + 1);
+        let req = Request::builder()
+            .uri("/x")
+            .header("x-request-id", long.as_str())
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let res = app.clone().oneshot(req).await.unwrap();
+        assert_ne!(res.headers()["x-request-id"], long.as_str());
+        let text = m.render();
+        assert!(text.contains(r#"method="OTHER""#), "{text}");
+        assert!(!text.contains("FOO"), "{text}");
+        let req = Request::builder()
+            .uri("/x")
+            .header("x-request-id", "abc-123.X_y")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let res = app.oneshot(req).await.unwrap();
+        assert_eq!(res.headers()["x-request-id"], "abc-123.X_y");
+    }
 
     #[test]
     fn renders_text_format() {

@@ -96,18 +96,31 @@ impl Application {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        use axum::serve::ListenerExt;
-        // Without TCP_NODELAY every SSE answer waits for the delayed ACK (~40 ms).
-        let listener = self.listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
         let token = self.shutdown.clone();
-        let result = axum::serve(listener, self.router)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                token.cancel();
-            })
-            .await;
+        let metrics = match self.state.config.metrics_bind {
+            Some(addr) => {
+                let listener = TcpListener::bind(addr).await?;
+                let stats = self.state.introspector.stats.clone();
+                let router = observe::metrics_route(self.state.metrics.clone(), move || {
+                    render_stats(&stats)
+                });
+                let token = token.clone();
+                Some(tokio::spawn(observe::serve(listener, router, async move {
+                    token.cancelled().await
+                })))
+            }
+            None => None,
+        };
+        // observe::serve sets TCP_NODELAY: without it every SSE answer waits for the
+        // delayed ACK (~40 ms).
+        let result = observe::serve(self.listener, self.router, async move {
+            shutdown.await;
+            token.cancel();
+        })
+        .await;
+        if let Some(m) = metrics {
+            let _ = m.await;
+        }
         self.state.store.close().await;
         result
     }
@@ -142,8 +155,12 @@ pub fn router(state: RsState, shutdown: CancellationToken) -> Router {
         state.clone(),
         crate::auth::authenticate,
     ));
+    // Preflights succeed only for origins the endpoint itself would serve.
+    let origins = state.config.clone();
     let cors = CorsLayer::new()
-        .allow_origin(AllowOrigin::mirror_request())
+        .allow_origin(AllowOrigin::predicate(move |origin, _| {
+            origin.to_str().is_ok_and(|o| origins.origin_allowed(o))
+        }))
         .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
         .allow_headers([
             header::AUTHORIZATION,
@@ -165,15 +182,17 @@ pub fn router(state: RsState, shutdown: CancellationToken) -> Router {
         .merge(crate::metadata::router(&config.mcp_path()).with_state(state.clone()))
         .merge(protected)
         .merge(health(state.clone()))
-        .merge(observe::metrics_route(state.metrics.clone(), move || {
-            render_stats(&stats)
-        }))
         .fallback(|| async {
             (
                 axum::http::StatusCode::NOT_FOUND,
                 axum::Json(serde_json::json!({"error": "not_found"})),
             )
         });
+    let metrics = observe::metrics_route(state.metrics.clone(), move || render_stats(&stats));
+    let router = match config.metrics_bind {
+        Some(_) => router,
+        None => router.merge(metrics),
+    };
     observe::layers(router, state.metrics.clone())
         .layer(cors)
         .layer(SetSensitiveRequestHeadersLayer::new([

@@ -13,7 +13,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use oauth_protocol::Scope;
+use oauth_protocol::{ErrorCode, Scope};
 use oauth_protocol::challenge::BearerChallenge;
 
 use crate::app::RsState;
@@ -62,77 +62,86 @@ fn bearer(headers: &HeaderMap) -> Option<Result<&str, ()>> {
     Some(if token.is_empty() { Err(()) } else { Ok(token) })
 }
 
-/// Reads a POST body into memory before anything is answered. A response sent while the
-/// client is still sending its body makes the server drop the connection afterwards, and a
-/// keep-alive client that reuses it loses its next request (RFC 9112 §9.6).
-async fn buffered(req: Request) -> Result<Request, Response> {
-    if req.method() != Method::POST {
-        return Ok(req);
-    }
-    let (parts, body) = req.into_parts();
-    match axum::body::to_bytes(body, MAX_BODY).await {
-        Ok(bytes) => Ok(Request::from_parts(parts, Body::from(bytes))),
-        Err(_) => {
-            let mut res = plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
+/// Most of an unauthenticated body read (and discarded) before answering.
+const DRAIN_LIMIT: usize = 64 * 1024;
+
+/// Answers a request whose body was not read. A response sent while the client is still
+/// sending its body makes the server drop the connection afterwards, and a keep-alive
+/// client that reuses it loses its next request (RFC 9112 §9.6). So a small body (the usual
+/// JSON-RPC message) is read and discarded first; for anything larger the answer says
+/// `Connection: close`, and no more than `DRAIN_LIMIT` bytes are ever read for a caller
+/// who has not authenticated.
+async fn answer_early(req: Request, mut res: Response) -> Response {
+    if req.method() == Method::POST {
+        let drained = tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            axum::body::to_bytes(req.into_body(), DRAIN_LIMIT),
+        )
+        .await;
+        if !matches!(drained, Ok(Ok(_))) {
             res.headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
-            Err(res)
         }
     }
+    res
 }
 
 pub async fn authenticate(State(state): State<RsState>, req: Request, next: Next) -> Response {
-    let req = match buffered(req).await {
-        Ok(r) => r,
-        Err(res) => return res,
-    };
-    let headers = req.headers();
+    match check(&state, req.headers(), req.uri().query()).await {
+        Ok(principal) => authorized(state, req, next, principal).await,
+        Err(res) => answer_early(req, res).await,
+    }
+}
+
+/// Everything decided from the headers alone: origin, where the token is, and the token.
+async fn check(
+    state: &RsState,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<std::sync::Arc<crate::introspection::Principal>, Response> {
     if let Some(origin) = headers.get(header::ORIGIN)
         && !origin
             .to_str()
             .is_ok_and(|o| state.config.origin_allowed(o))
     {
-        return plain(StatusCode::FORBIDDEN, "origin not allowed");
+        return Err(plain(StatusCode::FORBIDDEN, "origin not allowed"));
     }
-    if req
-        .uri()
-        .query()
-        .is_some_and(|q| form_urlencoded_has(q, "access_token"))
+    if query.is_some_and(|q| form_urlencoded_has(q, "access_token"))
     {
-        return challenge(
+        return Err(challenge(
             &state,
             StatusCode::BAD_REQUEST,
             BearerChallenge {
-                error: Some("invalid_request".into()),
+                error: Some(ErrorCode::InvalidRequest.as_str().into()),
                 error_description: Some(
                     "send the access token in the Authorization header, not the URL".into(),
                 ),
                 ..Default::default()
             },
-        );
+        ));
     }
     let all_scopes = state.config.scopes_supported.join(" ");
     let token = match bearer(headers) {
         None => {
-            return challenge(
+            return Err(challenge(
                 &state,
                 StatusCode::UNAUTHORIZED,
                 BearerChallenge {
                     scope: Some(all_scopes),
                     ..Default::default()
                 },
-            );
+            ));
         }
-        Some(Err(())) => return invalid_token(&state, "malformed Authorization header"),
+        Some(Err(())) => return Err(invalid_token(&state, "malformed Authorization header")),
         Some(Ok(t)) => t.to_owned(),
     };
     let principal = match state.introspector.check(&token).await {
         Ok(Verdict::Active(p)) => p,
         Ok(Verdict::Inactive) => {
-            return invalid_token(
+            return Err(invalid_token(
                 &state,
                 "the access token is invalid, expired, revoked or not for this resource",
-            );
+            ));
         }
         Err(e) => {
             tracing::warn!(error = %e, "token validation unavailable");
@@ -142,10 +151,25 @@ pub async fn authenticate(State(state): State<RsState>, req: Request, next: Next
             );
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-            return res;
+            return Err(res);
         }
     };
+    if principal.machine && !state.config.accept_machine_clients {
+        return Err(invalid_token(
+            &state,
+            "this resource does not accept tokens that act for no user",
+        ));
+    }
+    Ok(principal)
+}
 
+/// The rest, once the caller is known: session ownership, the scope of each call, usage.
+async fn authorized(
+    state: RsState,
+    req: Request,
+    next: Next,
+    principal: std::sync::Arc<crate::introspection::Principal>,
+) -> Response {
     let session = req
         .headers()
         .get(SESSION_HEADER)
@@ -166,7 +190,10 @@ pub async fn authenticate(State(state): State<RsState>, req: Request, next: Next
     if req.method() == Method::POST {
         let (parts, body) = req.into_parts();
         let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY).await else {
-            return plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
+            let mut res = plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
+            res.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return res;
         };
         let calls = rpc_calls(&bytes);
         let needed = calls.iter().fold(Scope::default(), |acc, (m, p)| {
@@ -186,7 +213,7 @@ pub async fn authenticate(State(state): State<RsState>, req: Request, next: Next
                 &state,
                 StatusCode::FORBIDDEN,
                 BearerChallenge {
-                    error: Some("insufficient_scope".into()),
+                    error: Some(ErrorCode::InsufficientScope.as_str().into()),
                     error_description: Some(format!(
                         "this call needs {}",
                         needed.difference(&principal.scope)
@@ -226,7 +253,7 @@ fn invalid_token(state: &RsState, description: &str) -> Response {
         state,
         StatusCode::UNAUTHORIZED,
         BearerChallenge {
-            error: Some("invalid_token".into()),
+            error: Some(ErrorCode::InvalidToken.as_str().into()),
             error_description: Some(description.into()),
             ..Default::default()
         },

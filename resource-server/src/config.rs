@@ -42,6 +42,10 @@ pub struct Config {
     /// Also serve the MCP conformance suite's test tools, resources and prompts
     /// (`mcp::fixtures`), behind the same bearer protection. For conformance runs only.
     pub fixtures: bool,
+    /// Accept tokens that act for no user (client credentials, `sub` = `client_id`).
+    pub accept_machine_clients: bool,
+    /// Serve `/metrics` on this address only, instead of on `bind`.
+    pub metrics_bind: Option<SocketAddr>,
 }
 
 impl Default for Config {
@@ -64,6 +68,8 @@ impl Default for Config {
             allowed_hosts: Vec::new(),
             log_format: "human".into(),
             fixtures: false,
+            accept_machine_clients: false,
+            metrics_bind: None,
         }
     }
 }
@@ -128,6 +134,12 @@ impl Config {
         }
         if let Some(v) = get("RS_FIXTURES") {
             self.fixtures = parse("RS_FIXTURES", v)?;
+        }
+        if let Some(v) = get("RS_ACCEPT_MACHINE_CLIENTS") {
+            self.accept_machine_clients = parse("RS_ACCEPT_MACHINE_CLIENTS", v)?;
+        }
+        if let Some(v) = get("RS_METRICS_BIND") {
+            self.metrics_bind = Some(parse("RS_METRICS_BIND", v)?);
         }
         Ok(())
     }

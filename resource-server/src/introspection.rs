@@ -32,6 +32,9 @@ pub struct Principal {
     pub client_id: String,
     pub scope: Scope,
     pub exp: i64,
+    /// Acts for no user: a client-credentials token, whose subject is the client itself
+    /// (RFC 9068 §2.2).
+    pub machine: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -149,7 +152,8 @@ impl Introspector {
         let res = self
             .http
             .post(&self.endpoint)
-            .basic_auth(&self.client_id, Some(&self.client_secret))
+            // RFC 6749 §2.3.1: each part is form-urlencoded before it goes into Basic.
+            .basic_auth(form_encode(&self.client_id), Some(form_encode(&self.client_secret)))
             .form(&[("token", token), ("token_type_hint", "access_token")])
             .send()
             .await
@@ -194,6 +198,7 @@ impl Introspector {
             return Verdict::Inactive;
         }
         Verdict::Active(Arc::new(Principal {
+            machine: sub == client_id,
             sub,
             username: s("username"),
             email: s("email"),
@@ -205,6 +210,10 @@ impl Introspector {
             exp,
         }))
     }
+}
+
+fn form_encode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 #[cfg(test)]

@@ -89,6 +89,55 @@ fn meta_err(code: ErrorCode, msg: impl Into<String>) -> ErrorResponse {
     ErrorResponse::new(code, msg)
 }
 
+/// Longest URI accepted in client metadata.
+pub const MAX_URI_LEN: usize = 2000;
+/// Most redirect URIs and contacts one client may register.
+pub const MAX_LIST_LEN: usize = 10;
+/// Longest free-text value (name, contact, software id or version).
+pub const MAX_TEXT_LEN: usize = 200;
+
+/// A client-supplied name made safe to show to a person: control characters and the
+/// Unicode bidirectional overrides and isolates (which can make "evil.com" read as
+/// "moc.live") are removed, and surrounding whitespace trimmed.
+pub fn display_text(s: &str) -> String {
+    s.chars()
+        .filter(|c| {
+            !c.is_control()
+                && !matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{061c}')
+        })
+        .collect::<String>()
+        .trim()
+        .to_owned()
+}
+
+fn too_long(key: &str, limit: usize) -> ErrorResponse {
+    meta_err(
+        ErrorCode::InvalidClientMetadata,
+        format!("{key} is longer than {limit} characters"),
+    )
+}
+
+/// Every stored string is bounded, so registration cannot be used to fill the database.
+fn bounded(key: &str, v: Option<String>, limit: usize) -> Result<Option<String>, ErrorResponse> {
+    match v {
+        Some(s) if s.chars().count() > limit => Err(too_long(key, limit)),
+        other => Ok(other),
+    }
+}
+
+fn bounded_list(key: &str, v: Vec<String>, limit: usize) -> Result<Vec<String>, ErrorResponse> {
+    if v.len() > MAX_LIST_LEN {
+        return Err(meta_err(
+            ErrorCode::InvalidClientMetadata,
+            format!("{key} has more than {MAX_LIST_LEN} entries"),
+        ));
+    }
+    if v.iter().any(|s| s.chars().count() > limit) {
+        return Err(too_long(key, limit));
+    }
+    Ok(v)
+}
+
 fn opt_string(
     doc: &serde_json::Map<String, Value>,
     key: &str,
@@ -132,7 +181,7 @@ fn https_uri(
     doc: &serde_json::Map<String, Value>,
     key: &str,
 ) -> Result<Option<String>, ErrorResponse> {
-    let v = opt_string(doc, key)?;
+    let v = bounded(key, opt_string(doc, key)?, MAX_URI_LEN)?;
     if let Some(s) = &v {
         match url::Url::parse(s) {
             Ok(u) if u.scheme() == "https" || u.scheme() == "http" => {}
@@ -158,7 +207,11 @@ impl ClientMetadata {
             ));
         };
 
-        let redirect_uris = string_list(doc, "redirect_uris")?.unwrap_or_default();
+        let redirect_uris = bounded_list(
+            "redirect_uris",
+            string_list(doc, "redirect_uris")?.unwrap_or_default(),
+            MAX_URI_LEN,
+        )?;
         for uri in &redirect_uris {
             if let Err(e) = validate_redirect_uri(uri) {
                 return Err(meta_err(
@@ -259,16 +312,9 @@ impl ClientMetadata {
             }
         };
 
-        let client_name = opt_string(doc, "client_name")?;
-        if client_name
-            .as_ref()
-            .is_some_and(|n| n.chars().count() > 200)
-        {
-            return Err(meta_err(
-                ErrorCode::InvalidClientMetadata,
-                "client_name is longer than 200 characters",
-            ));
-        }
+        let client_name = bounded("client_name", opt_string(doc, "client_name")?, MAX_TEXT_LEN)?
+            .map(|n| display_text(&n))
+            .filter(|n| !n.is_empty());
 
         Ok(Self {
             redirect_uris,
@@ -279,11 +325,19 @@ impl ClientMetadata {
             client_uri: https_uri(doc, "client_uri")?,
             logo_uri: https_uri(doc, "logo_uri")?,
             scope,
-            contacts: string_list(doc, "contacts")?.unwrap_or_default(),
+            contacts: bounded_list(
+                "contacts",
+                string_list(doc, "contacts")?.unwrap_or_default(),
+                MAX_TEXT_LEN,
+            )?,
             tos_uri: https_uri(doc, "tos_uri")?,
             policy_uri: https_uri(doc, "policy_uri")?,
-            software_id: opt_string(doc, "software_id")?,
-            software_version: opt_string(doc, "software_version")?,
+            software_id: bounded("software_id", opt_string(doc, "software_id")?, MAX_TEXT_LEN)?,
+            software_version: bounded(
+                "software_version",
+                opt_string(doc, "software_version")?,
+                MAX_TEXT_LEN,
+            )?,
             application_type,
         })
     }
@@ -415,5 +469,36 @@ mod tests {
         assert_eq!(v["client_secret_expires_at"], 0);
         let back: ClientInformation = serde_json::from_value(v).unwrap();
         assert_eq!(back, info);
+    }
+
+    #[test]
+    fn names_lose_bidi_and_control_characters() {
+        assert_eq!(display_text("Good\u{202e}moc.live\u{202c} App\n"), "Goodmoc.live App");
+        assert_eq!(display_text("\u{2067}x\u{2069}\u{7}"), "x");
+        let m = ClientMetadata::from_json(
+            &json!({"client_name": "\u{202e}\u{200f}", "redirect_uris": ["https://a.example/cb"]}),
+            &scopes(),
+        )
+        .unwrap();
+        assert_eq!(m.client_name, None, "a name of only control characters is no name");
+    }
+
+    #[test]
+    fn stored_strings_are_bounded() {
+        let long_uri = format!("https://a.example/{}", "x".repeat(MAX_URI_LEN));
+        let many: Vec<String> = (0..=MAX_LIST_LEN)
+            .map(|i| format!("https://a.example/cb{i}"))
+            .collect();
+        for doc in [
+            json!({"redirect_uris": [long_uri]}),
+            json!({"redirect_uris": many}),
+            json!({"redirect_uris": ["https://a.example/cb"], "client_uri": long_uri}),
+            json!({"redirect_uris": ["https://a.example/cb"], "software_id": "s".repeat(MAX_TEXT_LEN + 1)}),
+            json!({"redirect_uris": ["https://a.example/cb"], "contacts": ["c".repeat(MAX_TEXT_LEN + 1)]}),
+            json!({"redirect_uris": ["https://a.example/cb"], "client_name": "n".repeat(MAX_TEXT_LEN + 1)}),
+        ] {
+            let e = ClientMetadata::from_json(&doc, &scopes()).unwrap_err();
+            assert_eq!(e.error, "invalid_client_metadata", "{doc}");
+        }
     }
 }

@@ -54,7 +54,17 @@ pub fn is_private_address(ip: IpAddr) -> bool {
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_private_address(IpAddr::V4(v4));
             }
-            v6.is_loopback()
+            // Ranges that embed or translate to an IPv4 address, which a NAT64 or 6to4
+            // gateway would reach on our behalf: refuse them whatever the embedded address.
+            let embeds_v4 = seg[..6] == [0; 6] // ::/96, IPv4-compatible
+                || (seg[..2] == [0x64, 0xff9b] && seg[2..6] == [0; 4]) // NAT64 64:ff9b::/96
+                || (seg[0] == 0x64 && seg[1] == 0xff9b && seg[2] == 1) // local NAT64 64:ff9b:1::/48
+                || seg[0] == 0x2002 // 6to4 2002::/16
+                || (seg[..4] == [0; 4] && seg[4] == 0xffff && seg[5] == 0) // ::ffff:0:0:0/96
+                || (seg[0] == 0x2001 && seg[1] == 0) // Teredo 2001::/32
+                || seg[0] == 0x0100 && seg[1..4] == [0; 3]; // discard-only 100::/64
+            embeds_v4
+                || v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
                 || (seg[0] & 0xfe00) == 0xfc00 // unique local
@@ -102,16 +112,29 @@ pub fn validate_redirect_uri(uri: &str) -> Result<Url, UriError> {
         "https" => {}
         "http" if !is_loopback_host(&url) => return Err(UriError::InsecureHttp),
         "http" => {}
-        "javascript" | "data" | "vbscript" | "file" | "blob" | "about" | "ws" | "wss" | "ftp" => {
-            return Err(UriError::Scheme(url.scheme().to_owned()));
-        }
-        // Private-use URI schemes (RFC 8252 §7.1), e.g. `com.example.app:/cb` or `cursor://…`.
-        _ => {}
+        // Private-use URI schemes (RFC 8252 §7.1) in reverse domain form, e.g.
+        // `com.example.app:/cb`, and the few MCP clients known to use a bare scheme.
+        scheme if is_private_use_scheme(scheme) || KNOWN_APP_SCHEMES.contains(&scheme) => {}
+        other => return Err(UriError::Scheme(other.to_owned())),
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(UriError::UserInfo);
     }
     Ok(url)
+}
+
+/// Bare (not reverse-domain) schemes of widely used MCP clients, accepted as redirect URIs.
+pub const KNOWN_APP_SCHEMES: &[&str] = &["cursor"];
+
+/// RFC 8252 §7.1: a private-use scheme is a reverse domain name of at least two labels,
+/// each a letter followed by letters, digits or hyphens (`com.example.app`).
+fn is_private_use_scheme(scheme: &str) -> bool {
+    let labels: Vec<&str> = scheme.split('.').collect();
+    labels.len() >= 2
+        && labels.iter().all(|l| {
+            l.starts_with(|c: char| c.is_ascii_alphabetic())
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
 }
 
 /// Does the `redirect_uri` of a request match a registered one? Exact string comparison,
@@ -207,6 +230,11 @@ mod tests {
                 "custom scheme",
             ),
             ("/relative", false, "relative"),
+            ("ftp://files.example/cb", false, "ftp"),
+            ("myapp:/cb", false, "bare private-use scheme"),
+            ("blob:https://a.example/x", false, "blob"),
+            ("com.example-app.native:/cb", true, "reverse domain with hyphen"),
+            ("x.1a:/cb", false, "label starting with a digit"),
             ("https://user:pw@app.example.com/cb", false, "userinfo"),
         ];
         for (uri, ok, why) in cases {
@@ -387,6 +415,13 @@ mod tests {
             "::ffff:127.0.0.1",
             "100.64.0.1",
             "0.0.0.0",
+            "64:ff9b::a00:1",
+            "64:ff9b::808:808",
+            "2002:c0a8:101::1",
+            "::127.0.0.1",
+            "::808:808",
+            "::ffff:0:a00:1",
+            "2001:0:4136:e378::1",
         ] {
             assert!(is_private_address(ip.parse().unwrap()), "{ip}");
         }

@@ -19,6 +19,9 @@ pub const PASSWORD: &str = "correct horse battery";
 pub const RS_CLIENT_ID: &str = "resource-server";
 pub const RS_CLIENT_SECRET: &str = "rs-secret-0123456789abcdef";
 pub const REDIRECT_URI: &str = "http://127.0.0.1:3000/callback";
+/// The RFC 7591 initial access token the test servers accept (vouched registrations may
+/// use client_credentials).
+pub const REGISTRATION_TOKEN: &str = "e2e-initial-access-token-0123456789";
 
 /// A fresh database URL: a new PostgreSQL database when `DATABASE_URL` points at PostgreSQL,
 /// otherwise a new SQLite file under the system temp directory.
@@ -112,8 +115,10 @@ impl TestStack {
                 name: Some("Test MCP server".into()),
                 client_id: RS_CLIENT_ID.into(),
                 client_secret: Secret::new(RS_CLIENT_SECRET),
+                machine_clients: true,
                 secret_digest: None,
             }],
+            registration_token: Some(Secret::new(REGISTRATION_TOKEN)),
             ..Config::default()
         };
         adjust(&mut config);
@@ -262,14 +267,30 @@ impl TestStack {
         info["client_id"].as_str().unwrap().to_owned()
     }
 
-    /// Registers a confidential client and returns (client_id, client_secret).
+    /// Registers a client (RFC 7591) with the initial access token, which vouches for it.
+    pub async fn register_vouched(&self, body: serde_json::Value) -> serde_json::Value {
+        let res = self
+            .http
+            .post(self.url("/register"))
+            .bearer_auth(REGISTRATION_TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201, "registration of {body} failed");
+        res.json().await.unwrap()
+    }
+
+    /// Registers a confidential client that may also use client_credentials (vouched by the
+    /// initial access token) and returns (client_id, client_secret).
     pub async fn register_confidential(&self, method: &str) -> (String, String) {
         let info = self
-            .register(serde_json::json!({
+            .register_vouched(serde_json::json!({
                 "client_name": "Confidential client",
                 "redirect_uris": [REDIRECT_URI],
                 "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
                 "token_endpoint_auth_method": method,
+                "scope": "mcp:read mcp:write",
             }))
             .await;
         (

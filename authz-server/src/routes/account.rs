@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use oauth_protocol::form::Params;
 
 use super::authorize::account_login_page;
-use super::web::{self, csrf_ok, csrf_token};
+use super::web::{self, ACCOUNT_FORMS, login_csrf, session_csrf, session_csrf_ok};
 use crate::state::{AppState, now};
 use crate::templates::{GrantLine, GrantsPage, error_page, render};
 
@@ -33,22 +33,20 @@ fn ago(now: i64, at: i64) -> String {
 /// `GET /account`.
 pub async fn account(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let now = now();
-    let (csrf, cookie) = csrf_token(&state, &headers);
-    let with_cookie = |mut res: Response| {
-        if let Some(c) = cookie.clone() {
-            res.headers_mut().append(axum::http::header::SET_COOKIE, c);
-        }
-        res
-    };
     let session = match web::session(&state, &headers, now).await {
         Ok(s) => s,
         Err(e) => return internal(e),
     };
     let Some(session) = session else {
-        return with_cookie(render(
-            StatusCode::OK,
-            &account_login_page(&state, csrf, "", None),
-        ));
+        let (csrf, cookie) = login_csrf(&state, &headers);
+        let mut res = render(StatusCode::OK, &account_login_page(&state, csrf, "", None));
+        if let Some(c) = cookie {
+            res.headers_mut().append(axum::http::header::SET_COOKIE, c);
+        }
+        return res;
+    };
+    let Some(csrf) = session_csrf(&state, &headers, ACCOUNT_FORMS) else {
+        return internal("a session without its cookie");
     };
     let (user, grants) = match (
         state.store.user_by_id(&session.user_id).await,
@@ -87,13 +85,13 @@ pub async fn account(State(state): State<AppState>, headers: HeaderMap) -> Respo
         csrf_token: csrf,
         grants: lines,
     };
-    with_cookie(render(StatusCode::OK, &page))
+    render(StatusCode::OK, &page)
 }
 
 /// `POST /account/grants/revoke`: form fields `grant_id`, `csrf_token`.
 pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let form = Params::parse(&body);
-    if !csrf_ok(&headers, form.get("csrf_token")) {
+    if !session_csrf_ok(&state, &headers, ACCOUNT_FORMS, form.get("csrf_token")) {
         return error_page(
             StatusCode::FORBIDDEN,
             "Form expired",

@@ -16,13 +16,18 @@ use oauth_protocol::secret::digest;
 use oauth_protocol::uri::{is_loopback_host, redirect_uri_matches};
 use oauth_protocol::{ErrorCode, Scope, pkce};
 
-use super::web::{self, SESSION_COOKIE, csrf_ok, csrf_token, set_cookie};
+use super::web::{
+    self, ACCOUNT_FORMS, consent_purpose, login_csrf, login_csrf_ok, session_cookie_name,
+    session_csrf, session_csrf_ok, set_cookie,
+};
 use crate::clients::Client;
 use crate::config::ResourceServer;
-use crate::crypto::{new_secret, verify_password_blocking};
+use crate::crypto::new_secret;
 use crate::state::{AppState, now};
 use crate::store::{CodeRow, StoreError};
-use crate::templates::{ConsentPage, LoginPage, ScopeLine, describe_scope, error_page, render};
+use crate::templates::{
+    ConsentPage, LoginPage, ScopeLine, describe_scope, error_page, interstitial, render,
+};
 
 /// A validated authorization request.
 pub struct AuthRequest {
@@ -32,6 +37,8 @@ pub struct AuthRequest {
     pub scope: Scope,
     pub resource: ResourceServer,
     pub code_challenge: String,
+    /// The request carried `redirect_uri` (so the token request must too).
+    pub redirect_uri_sent: bool,
     pub prompt_none: bool,
     pub prompt_login: bool,
     pub prompt_consent: bool,
@@ -49,6 +56,10 @@ pub enum AuthorizeError {
         state: Option<String>,
         code: ErrorCode,
         description: String,
+        /// May the browser be sent there without asking? Not for a self-registered client
+        /// sending errors to a remote address before anyone saw the consent page: that would
+        /// make this server an open redirector (RFC 9700 §4.11.2).
+        trusted: bool,
     },
     Internal,
 }
@@ -77,6 +88,7 @@ impl AuthorizeError {
                 state: st,
                 code,
                 description,
+                trusted,
             } => {
                 let mut params = vec![
                     ("error", code.as_str()),
@@ -86,7 +98,16 @@ impl AuthorizeError {
                     params.push(("state", s));
                 }
                 params.push(("iss", &state.config.issuer));
-                see_other(&with_query(&redirect_uri, &params))
+                let target = with_query(&redirect_uri, &params);
+                if trusted {
+                    see_other(&target)
+                } else {
+                    interstitial(
+                        format!("{description} ({})", code.as_str()),
+                        target,
+                        redirect_host(&redirect_uri),
+                    )
+                }
             }
             Self::Internal => error_page(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -111,6 +132,26 @@ pub fn with_query(uri: &str, params: &[(&str, &str)]) -> String {
 /// A 303 to `location` (after a form POST).
 pub fn redirect_to(location: &str) -> Response {
     see_other(location)
+}
+
+/// The host a redirect URI sends the browser to, for people to read (`scheme:` for
+/// private-use schemes).
+fn redirect_host(uri: &str) -> String {
+    url::Url::parse(uri)
+        .ok()
+        .and_then(|u| {
+            u.host_str()
+                .map(str::to_owned)
+                .or_else(|| Some(format!("{}:", u.scheme())))
+        })
+        .unwrap_or_else(|| uri.to_owned())
+}
+
+/// Whether errors may be redirected to this client automatically: its registration was
+/// vetted, or the address is on the user's own machine (loopback) and cannot be a page of
+/// someone else's.
+fn redirect_trusted(client: &Client, redirect_uri: &str) -> bool {
+    client.is_vetted() || url::Url::parse(redirect_uri).is_ok_and(|u| is_loopback_host(&u))
 }
 
 fn see_other(location: &str) -> Response {
@@ -156,6 +197,7 @@ pub async fn validate(state: &AppState, query: &str) -> Result<AuthRequest, Auth
         ));
     }
     let registered = &client.metadata.redirect_uris;
+    let redirect_uri_sent = p.get("redirect_uri").is_some();
     let redirect_uri = match p.get("redirect_uri") {
         Some(r) if registered.iter().any(|reg| redirect_uri_matches(reg, r)) => r.to_owned(),
         Some(_) => {
@@ -173,11 +215,13 @@ pub async fn validate(state: &AppState, query: &str) -> Result<AuthRequest, Auth
     } else {
         p.get("state").map(str::to_owned)
     };
+    let trusted = redirect_trusted(&client, &redirect_uri);
     let fail = |code: ErrorCode, description: &str| AuthorizeError::Redirect {
         redirect_uri: redirect_uri.clone(),
         state: st.clone(),
         code,
         description: description.to_owned(),
+        trusted,
     };
     if p.is_duplicated("resource") {
         return Err(fail(
@@ -245,15 +289,27 @@ pub async fn validate(state: &AppState, query: &str) -> Result<AuthRequest, Auth
             &format!("unknown scope: {}", scope.difference(&supported)),
         ));
     }
-    let scope = if scope.is_empty() {
-        client
-            .metadata
-            .scope
-            .as_deref()
-            .and_then(|s| Scope::parse(s).ok())
-            .unwrap_or(supported)
-    } else {
-        scope
+    // A client that registered a scope is offered no more than that (RFC 6749 §3.3 lets
+    // the server narrow what is asked for); nothing left at all is an error.
+    let registered_scope = client
+        .metadata
+        .scope
+        .as_deref()
+        .and_then(|s| Scope::parse(s).ok());
+    let scope = match (&registered_scope, scope.is_empty()) {
+        (Some(reg), true) => reg.clone(),
+        (None, true) => supported,
+        (Some(reg), false) => {
+            let allowed = scope.intersection(reg);
+            if allowed.is_empty() {
+                return Err(fail(
+                    ErrorCode::InvalidScope,
+                    "none of the requested scopes is registered for this client",
+                ));
+            }
+            allowed
+        }
+        (None, false) => scope,
     };
     let resource = match p.get("resource") {
         Some(r) => state.resource_server(r).ok_or_else(|| {
@@ -280,6 +336,7 @@ pub async fn validate(state: &AppState, query: &str) -> Result<AuthRequest, Auth
         scope,
         resource,
         code_challenge: code_challenge.to_owned(),
+        redirect_uri_sent,
         prompt_none,
         prompt_login: prompts.contains(&"login"),
         prompt_consent: prompts.contains(&"consent"),
@@ -294,18 +351,24 @@ impl AuthRequest {
             state: self.state.clone(),
             code,
             description: description.to_owned(),
+            trusted: redirect_trusted(&self.client, &self.redirect_uri),
+        }
+    }
+
+    /// The person saw the consent page and said no: the client must hear it (MCP clients
+    /// wait for the redirect), so this one is always sent.
+    fn denied(&self) -> AuthorizeError {
+        AuthorizeError::Redirect {
+            redirect_uri: self.redirect_uri.clone(),
+            state: self.state.clone(),
+            code: ErrorCode::AccessDenied,
+            description: "the user denied the request".into(),
+            trusted: true,
         }
     }
 
     fn redirect_host(&self) -> String {
-        url::Url::parse(&self.redirect_uri)
-            .ok()
-            .and_then(|u| {
-                u.host_str()
-                    .map(str::to_owned)
-                    .or_else(|| Some(format!("{}:", u.scheme())))
-            })
-            .unwrap_or_else(|| self.redirect_uri.clone())
+        redirect_host(&self.redirect_uri)
     }
 }
 
@@ -330,6 +393,16 @@ fn with_cookie(mut res: Response, cookie: Option<HeaderValue>) -> Response {
     if let Some(c) = cookie {
         res.headers_mut().append(header::SET_COOKIE, c);
     }
+    res
+}
+
+/// A page whose form may end in a redirect to the client: `form-action` must allow the
+/// client's address too, since browsers check it against every redirect a form leads to.
+fn with_form_target(mut res: Response, redirect_uri: &str) -> Response {
+    res.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        super::page_csp(Some(redirect_uri)),
+    );
     res
 }
 
@@ -366,15 +439,16 @@ async fn authorize_inner(
     }
     let now = now();
     let session = web::session(state, headers, now).await?;
-    let (csrf, csrf_cookie) = csrf_token(state, headers);
     let Some(session) = session.filter(|_| !req.prompt_login) else {
         if req.prompt_none {
             return Err(req.error(ErrorCode::LoginRequired, "the user is not signed in"));
         }
+        let (csrf, csrf_cookie) = login_csrf(state, headers);
         let page = login_page(&req, csrf, query, "", None);
-        return Ok(with_cookie(render(StatusCode::OK, &page), csrf_cookie));
+        let res = with_cookie(render(StatusCode::OK, &page), csrf_cookie);
+        return Ok(with_form_target(res, &req.redirect_uri));
     };
-    let prior = prior_consent(state, &session.user_id, &req.client.client_id).await?;
+    let prior = prior_consent(state, &session.user_id, &req).await?;
     if !req.prompt_consent && !prior.is_empty() && req.scope.is_subset(&prior) {
         return issue_code(state, &req, &session.user_id, None).await;
     }
@@ -395,6 +469,13 @@ async fn authorize_inner(
         .redirect_uris
         .iter()
         .all(|u| url::Url::parse(u).is_ok_and(|u| is_loopback_host(&u)));
+    let csrf = session_csrf(state, headers, &consent_purpose(query))
+        .ok_or(AuthorizeError::Internal)?;
+    let document_host = if req.client.from_document {
+        redirect_host(&req.client.client_id)
+    } else {
+        String::new()
+    };
     let page = ConsentPage {
         client_name: req.client.name().to_owned(),
         redirect_host: req.redirect_host(),
@@ -414,18 +495,26 @@ async fn authorize_inner(
             .collect(),
         client_uri: req.client.metadata.client_uri.clone(),
         is_metadata_document: req.client.from_document,
+        document_host,
+        unverified: !req.client.is_vetted(),
         localhost_only,
     };
-    Ok(with_cookie(render(StatusCode::OK, &page), csrf_cookie))
+    Ok(with_form_target(
+        render(StatusCode::OK, &page),
+        &req.redirect_uri,
+    ))
 }
 
-/// The scopes this user has already approved for this client.
+/// The scopes this user has already approved for this client at this resource server.
 async fn prior_consent(
     state: &AppState,
     user_id: &str,
-    client_id: &str,
+    req: &AuthRequest,
 ) -> Result<Scope, StoreError> {
-    let stored = state.store.consent(user_id, client_id).await?;
+    let stored = state
+        .store
+        .consent(user_id, &req.client.client_id, &req.resource.resource)
+        .await?;
     Ok(stored
         .and_then(|s| Scope::parse(&s).ok())
         .unwrap_or_default())
@@ -452,6 +541,7 @@ async fn issue_code(
         expires_at: now + state.config.code_ttl,
         consumed_at: None,
         grant_id: None,
+        redirect_uri_sent: i64::from(req.redirect_uri_sent),
     };
     let consent_scope = consent.map(|s| s.to_string());
     state
@@ -510,7 +600,12 @@ pub fn account_login_page(
 /// `POST /login`: form fields `username`, `password`, `csrf_token`, `request` (the pending
 /// authorization request; empty when signing in to manage the account).
 #[tracing::instrument(skip_all)]
-pub async fn login(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn login(
+    State(state): State<AppState>,
+    peer: super::Peer,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let form = Params::parse(&body);
     let query = form.get("request").unwrap_or_default().to_owned();
     let req = if query.is_empty() {
@@ -524,52 +619,96 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap, body: Byte
     let client_id = req.as_ref().map(|r| r.client.client_id.clone());
     let username = form.get("username").unwrap_or_default().to_owned();
     let again = |error: &str, status: StatusCode| {
-        let (csrf, cookie) = csrf_token(&state, &headers);
+        let (csrf, cookie) = login_csrf(&state, &headers);
         let page = match &req {
             Some(req) => login_page(req, csrf, &query, &username, Some(error)),
             None => account_login_page(&state, csrf, &username, Some(error)),
         };
-        with_cookie(render(status, &page), cookie)
+        let res = with_cookie(render(status, &page), cookie);
+        match &req {
+            Some(req) => with_form_target(res, &req.redirect_uri),
+            None => res,
+        }
     };
-    if !csrf_ok(&headers, form.get("csrf_token")) {
+    if !login_csrf_ok(&state, &headers, form.get("csrf_token")) {
         return again(
             "This form expired. Please sign in again.",
             StatusCode::FORBIDDEN,
         );
     }
-    // Throttle by username: after too many failures the password is not even checked until
-    // the window after the last counted failure has passed.
-    let throttle_key = username.to_lowercase();
-    if state.login_failures.get(&throttle_key).await.unwrap_or(0)
-        >= crate::state::MAX_LOGIN_FAILURES
-    {
-        state.metrics.inc("logins_failed_total", &[]);
-        state
-            .audit("login_throttled", None, client_id.as_deref(), &username)
-            .await;
-        return again(
-            "Too many failed sign-in attempts. Please wait 15 minutes and try again.",
-            StatusCode::TOO_MANY_REQUESTS,
-        );
-    }
+    // Each attempt is counted, per username and per client address, before the password is
+    // checked: parallel guesses cannot slip past the limit, and a refused attempt costs no
+    // hash. A correct password gives its own attempts back and nothing more.
+    let refused = |wait: std::time::Duration| {
+        let window = crate::throttle::human(state.login_by_user.window());
+        super::too_many(
+            wait,
+            again(
+                &format!("Too many failed sign-in attempts. Please wait {window} and try again."),
+                StatusCode::TOO_MANY_REQUESTS,
+            ),
+        )
+    };
+    let by_user = match state.login_by_user.reserve(&username.to_lowercase()).await {
+        Ok(r) => r,
+        Err(wait) => {
+            state.metrics.inc("logins_failed_total", &[]);
+            state
+                .audit("login_throttled", None, client_id.as_deref(), &username)
+                .await;
+            return refused(wait);
+        }
+    };
+    let by_address = match state.client_address(&headers, peer.0) {
+        Some(ip) => match state.login_by_address.reserve(&ip.to_string()).await {
+            Ok(r) => Some(r),
+            Err(wait) => {
+                by_user.give_back();
+                state.metrics.inc("logins_failed_total", &[]);
+                state
+                    .audit(
+                        "login_throttled",
+                        None,
+                        client_id.as_deref(),
+                        &format!("address {ip}"),
+                    )
+                    .await;
+                return refused(wait);
+            }
+        },
+        None => None,
+    };
     let user = match state.store.user_by_username(&username).await {
         Ok(u) => u.filter(|u| u.disabled == 0),
         Err(e) => return AuthorizeError::from(e).into_response(&state),
     };
     let password = form.get("password").unwrap_or_default().to_owned();
-    let ok =
-        verify_password_blocking(password, user.as_ref().map(|u| u.password_hash.clone())).await;
+    let ok = match state
+        .passwords
+        .verify(password, user.as_ref().map(|u| u.password_hash.clone()))
+        .await
+    {
+        Ok(ok) => ok,
+        Err(crate::password_pool::Busy) => {
+            // Not the caller's fault: no attempt is counted.
+            by_user.give_back();
+            if let Some(r) = by_address {
+                r.give_back();
+            }
+            let mut res = again(
+                "The server is busy. Please try again in a moment.",
+                StatusCode::SERVICE_UNAVAILABLE,
+            );
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+            return res;
+        }
+    };
     let user = match user {
         Some(u) if ok => u,
         other => {
             state.metrics.inc("logins_failed_total", &[]);
             tracing::warn!("sign-in failed");
-            // Each counted failure restarts the window.
-            let failures = state.login_failures.get(&throttle_key).await.unwrap_or(0) + 1;
-            state
-                .login_failures
-                .insert(throttle_key.clone(), failures)
-                .await;
             let user_id = other.as_ref().map(|u| u.id.as_str());
             state
                 .audit("login_failed", user_id, client_id.as_deref(), &username)
@@ -577,6 +716,10 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap, body: Byte
             return again("Wrong username or password.", StatusCode::OK);
         }
     };
+    by_user.give_back();
+    if let Some(r) = by_address {
+        r.give_back();
+    }
     let now = now();
     let session_id = new_secret();
     let expires = now + state.config.session_ttl;
@@ -588,7 +731,6 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap, body: Byte
         return AuthorizeError::from(e).into_response(&state);
     }
     state.metrics.inc("logins_total", &[]);
-    state.login_failures.invalidate(&throttle_key).await;
     tracing::info!(user_id = %user.id, "signed in");
     state
         .audit(
@@ -611,7 +753,7 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap, body: Byte
         header::SET_COOKIE,
         set_cookie(
             &state,
-            SESSION_COOKIE,
+            &session_cookie_name(&state),
             &session_id,
             state.config.session_ttl,
         ),
@@ -633,7 +775,13 @@ pub async fn consent(State(state): State<AppState>, headers: HeaderMap, body: By
                 oauth_protocol::paths::AUTHORIZE
             )));
         };
-        if !csrf_ok(&headers, form.get("csrf_token")) {
+        // The token is bound to this session and to this exact request.
+        if !session_csrf_ok(
+            &state,
+            &headers,
+            &consent_purpose(&query),
+            form.get("csrf_token"),
+        ) {
             return Err(page(
                 "Form expired",
                 "This consent form expired. Return to the application and try again.",
@@ -641,7 +789,7 @@ pub async fn consent(State(state): State<AppState>, headers: HeaderMap, body: By
         }
         match form.get("decision") {
             Some("approve") => {
-                let prior = prior_consent(&state, &session.user_id, &req.client.client_id).await?;
+                let prior = prior_consent(&state, &session.user_id, &req).await?;
                 let remembered = prior.union(&req.scope);
                 tracing::info!(client_id = %req.client.client_id, "consent given");
                 state
@@ -664,7 +812,7 @@ pub async fn consent(State(state): State<AppState>, headers: HeaderMap, body: By
                         "",
                     )
                     .await;
-                Err(req.error(ErrorCode::AccessDenied, "the user denied the request"))
+                Err(req.denied())
             }
             _ => Err(page("Invalid request", "Choose Allow or Deny.")),
         }
@@ -676,23 +824,22 @@ pub async fn consent(State(state): State<AppState>, headers: HeaderMap, body: By
 /// `POST /logout`: form field `csrf_token`.
 pub async fn logout(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let form = Params::parse(&body);
-    if !csrf_ok(&headers, form.get("csrf_token")) {
+    if !session_csrf_ok(&state, &headers, ACCOUNT_FORMS, form.get("csrf_token")) {
         return error_page(
             StatusCode::FORBIDDEN,
             "Form expired",
             "Reload the page and try again.",
         );
     }
-    if let Some(id) = web::cookie(&headers, SESSION_COOKIE)
+    let name = session_cookie_name(&state);
+    if let Some(id) = web::cookie(&headers, &name)
         && let Err(e) = state.store.delete_session(&digest(id)).await
     {
         return AuthorizeError::from(e).into_response(&state);
     }
     let mut res = error_page(StatusCode::OK, "Signed out", "You have been signed out.");
-    res.headers_mut().append(
-        header::SET_COOKIE,
-        set_cookie(&state, SESSION_COOKIE, "", 0),
-    );
+    res.headers_mut()
+        .append(header::SET_COOKIE, set_cookie(&state, &name, "", 0));
     res
 }
 

@@ -103,9 +103,7 @@ async fn lookup(
         let Some(row) = state.store.access_token_state(&claims.jti).await? else {
             return Ok(IntrospectionResponse::inactive());
         };
-        if row.revoked_at.is_some()
-            || row.grant_revoked_at.is_some()
-            || !caller.may_see(&row.client_id, &row.resource)
+        if row.is_dead() || !caller.may_see(&row.client_id, &row.resource)
         {
             return Ok(IntrospectionResponse::inactive());
         }
@@ -126,7 +124,7 @@ async fn lookup(
         });
     }
     if let Some(ctx) = state.store.refresh_token_context(&digest(token)).await? {
-        let live = ctx.revoked_at.is_none() && ctx.expires_at > now;
+        let live = !ctx.is_dead(now);
         // A rotated token is live only while its grace window lasts.
         let rotated_out = ctx
             .rotated_at

@@ -3,7 +3,7 @@
 
 use axum::Router;
 use axum::http::{HeaderValue, Method, StatusCode, header};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -43,9 +43,9 @@ pub fn router(state: AppState) -> Router {
         header::X_FRAME_OPTIONS,
         HeaderValue::from_static("DENY"),
     ))
-    .layer(SetResponseHeaderLayer::overriding(
+    .layer(SetResponseHeaderLayer::if_not_present(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'"),
+        page_csp(None),
     ))
     .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")));
     Router::new()
@@ -57,6 +57,61 @@ pub fn router(state: AppState) -> Router {
             HeaderValue::from_static("nosniff"),
         ))
         .with_state(state)
+}
+
+/// The pages' Content-Security-Policy. Forms post only to this server, and may be followed
+/// by a redirect to `form_target` (browsers apply `form-action` to the redirects too).
+pub fn page_csp(form_target: Option<&str>) -> HeaderValue {
+    let target = form_target
+        .and_then(|uri| url::Url::parse(uri).ok())
+        .map(|u| match u.scheme() {
+            "http" | "https" => u.origin().ascii_serialization(),
+            scheme => format!("{scheme}:"),
+        })
+        // Only characters a CSP source expression can hold.
+        .filter(|t| {
+            t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+-.:/[]".contains(&b))
+        });
+    let form_action = match target {
+        Some(t) => format!("'self' {t}"),
+        None => "'self'".into(),
+    };
+    HeaderValue::from_str(&format!(
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action {form_action}; \
+         frame-ancestors 'none'; base-uri 'none'"
+    ))
+    .expect("CSP is ASCII")
+}
+
+/// The TCP peer of the request (absent when the router is called directly, as in tests).
+pub struct Peer(pub Option<std::net::SocketAddr>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Peer(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0),
+        ))
+    }
+}
+
+/// 429 with `Retry-After` in whole seconds.
+pub fn too_many(retry_after: std::time::Duration, body: Response) -> Response {
+    let mut res = body;
+    *res.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    res.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(retry_after.as_secs().max(1)),
+    );
+    res
 }
 
 /// Unknown paths, well-known ones included, are a JSON 404: discovery clients move on to

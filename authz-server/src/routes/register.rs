@@ -7,10 +7,11 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use axum::routing::post;
 use oauth_protocol::paths;
-use oauth_protocol::register::{ClientInformation, ClientMetadata};
-use oauth_protocol::secret::digest;
+use oauth_protocol::register::{ClientInformation, ClientMetadata, GRANT_CLIENT_CREDENTIALS};
+use oauth_protocol::secret::{constant_time_eq, digest};
 use oauth_protocol::{ErrorCode, ErrorResponse};
 
+use crate::clients::{ORIGIN_DYNAMIC, ORIGIN_DYNAMIC_TOKEN};
 use crate::crypto::{new_id, new_secret};
 use crate::error::{OAuthError, no_store_json};
 use crate::state::{AppState, now};
@@ -21,15 +22,56 @@ pub fn router() -> Router<AppState> {
 }
 
 fn refuse(e: ErrorResponse) -> Response {
-    no_store_json(StatusCode::BAD_REQUEST, &e)
+    refuse_with(StatusCode::BAD_REQUEST, e)
+}
+
+fn refuse_with(status: StatusCode, e: ErrorResponse) -> Response {
+    no_store_json(status, &e)
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }
 
 #[tracing::instrument(skip_all, fields(client_id))]
 async fn register(
     State(state): State<AppState>,
+    peer: super::Peer,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, OAuthError> {
+    // RFC 7591 §3: the initial access token, when configured and presented, vouches for
+    // the registration; a wrong one is refused rather than treated as anonymous.
+    let vouched = match (&state.config.registration_token, bearer(&headers)) {
+        (Some(expected), Some(presented)) => {
+            if !constant_time_eq(expected.expose().as_bytes(), presented.as_bytes()) {
+                return Ok(refuse_with(
+                    StatusCode::UNAUTHORIZED,
+                    ErrorResponse::new(ErrorCode::InvalidToken, "the initial access token is not valid"),
+                ));
+            }
+            true
+        }
+        _ => false,
+    };
+    if !vouched && let Some(ip) = state.client_address(&headers, peer.0) {
+        let limit = state.registrations.reserve(&ip.to_string()).await;
+        if let Err(wait) = limit {
+            tracing::warn!(%ip, "registration rate limit reached");
+            return Ok(super::too_many(
+                wait,
+                refuse(ErrorResponse::new(
+                    ErrorCode::InvalidRequest,
+                    "too many registrations from this address; try again later",
+                )),
+            ));
+        }
+    }
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -57,6 +99,15 @@ async fn register(
         Ok(m) => m,
         Err(e) => return Ok(refuse(e)),
     };
+    // RFC 6749 §4.4 and RFC 7591 §5: client_credentials acts with no user behind it, so
+    // self-asserted metadata cannot ask for it.
+    if metadata.allows_grant(GRANT_CLIENT_CREDENTIALS) && !vouched {
+        return Ok(refuse(ErrorResponse::new(
+            ErrorCode::InvalidClientMetadata,
+            "client_credentials is available only to clients created by an administrator \
+             (or registered with the initial access token)",
+        )));
+    }
     let issued_at = now();
     let client_id = new_id();
     let secret = metadata
@@ -71,7 +122,12 @@ async fn register(
             secret_hash: secret.as_deref().map(digest),
             metadata: serde_json::to_string(&metadata).expect("metadata serializes"),
             client_id_issued_at: issued_at,
-            origin: "dynamic".into(),
+            origin: if vouched {
+                ORIGIN_DYNAMIC_TOKEN
+            } else {
+                ORIGIN_DYNAMIC
+            }
+            .into(),
         })
         .await?;
     state.metrics.inc("registrations_total", &[]);

@@ -16,7 +16,7 @@ use oauth_protocol::token::TokenResponse;
 use oauth_protocol::{ErrorCode, Scope, paths, pkce};
 
 use crate::clients::{Client, authenticate, credentials};
-use crate::crypto::new_id;
+use crate::crypto::{derive_token, new_id};
 use crate::error::{OAuthError, no_store_json};
 use crate::state::{AppState, now};
 use crate::store::{Exchange, GrantRow};
@@ -168,6 +168,12 @@ async fn authorization_code(
                     "redirect_uri does not match the authorization request",
                 ));
             }
+            // RFC 6749 §4.1.3: required here when the authorization request carried it.
+            if redirect_uri.is_none() && row.redirect_uri_sent != 0 {
+                return Err(OAuthError::invalid_grant(
+                    "redirect_uri is required: the authorization request carried one",
+                ));
+            }
             if !pkce::verify_s256(verifier, &row.code_challenge) {
                 return Err(OAuthError::invalid_grant(
                     "code_verifier does not match the code_challenge",
@@ -190,6 +196,7 @@ async fn authorization_code(
                     resource: &row.resource,
                     scope: &scope,
                     grant_id: Some(&grant_id),
+                    refresh_token: None,
                     new_grant: Some(GrantRow {
                         id: grant_id.clone(),
                         user_id: Some(row.user_id.clone()),
@@ -221,6 +228,9 @@ async fn refresh_token(
     let scope = requested_scope(params)?;
     let resource = requested_resource(state, params)?;
     let now = now();
+    // The successor is derived from the presented token, so a retry within the grace
+    // window gets the same successor instead of starting a second live chain.
+    let successor = derive_token(&state.refresh_key, token);
     let mut response = None;
     let outcome = state
         .store
@@ -259,6 +269,7 @@ async fn refresh_token(
                     grant_id: Some(&ctx.grant_id),
                     new_grant: None,
                     with_refresh: true,
+                    refresh_token: Some(successor),
                 },
             );
             response = Some(resp);
@@ -315,12 +326,27 @@ async fn client_credentials(
             "client_credentials requires a confidential client",
         ));
     }
+    // RFC 6749 §4.4: only for clients whose access was arranged with this server; a
+    // self-registered client asserting the grant type is not enough.
+    if !client.is_vetted() {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "client_credentials is available only to clients created by an administrator",
+        ));
+    }
+    // The scope a machine client may have is what its registration was given, nothing more.
     let allowed = client
         .metadata
         .scope
         .as_deref()
         .map(|s| Scope::parse(s).unwrap_or_default())
-        .unwrap_or_else(|| state.config.supported_scopes());
+        .unwrap_or_default();
+    if allowed.is_empty() {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidScope,
+            "this client was given no scope for client_credentials",
+        ));
+    }
     let scope = match requested_scope(params)? {
         Some(s) if !s.is_subset(&allowed) => {
             return Err(OAuthError::new(
@@ -331,13 +357,21 @@ async fn client_credentials(
         Some(s) if !s.is_empty() => s,
         _ => allowed,
     };
-    let resource = match requested_resource(state, params)? {
-        Some(r) => r,
+    let resource = match params.get("resource") {
+        Some(r) => state
+            .resource_server(r)
+            .ok_or_else(|| OAuthError::new(ErrorCode::InvalidTarget, "unknown resource"))?,
         None => state
             .only_resource_server()
-            .map(|rs| rs.resource)
             .ok_or_else(|| OAuthError::new(ErrorCode::InvalidTarget, "resource is required"))?,
     };
+    if !resource.machine_clients {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidTarget,
+            "this resource does not accept tokens that act for no user",
+        ));
+    }
+    let resource = resource.resource;
     let now = now();
     let (resp, tokens) = mint(
         state,
@@ -350,6 +384,7 @@ async fn client_credentials(
             grant_id: None,
             new_grant: None,
             with_refresh: false,
+            refresh_token: None,
         },
     );
     state.store.insert_access_token(&tokens).await?;

@@ -12,8 +12,23 @@ use crate::crypto::new_secret;
 use crate::state::AppState;
 use crate::store::SessionRow;
 
-pub const SESSION_COOKIE: &str = "authz_session";
-pub const CSRF_COOKIE: &str = "authz_csrf";
+const SESSION_COOKIE: &str = "authz_session";
+const CSRF_COOKIE: &str = "authz_csrf";
+
+/// Cookie names get the `__Host-` prefix under an https issuer: the browser then accepts
+/// them only with `Secure`, `Path=/` and no `Domain`, so no sibling sub-domain or plain-http
+/// page on the same host can plant one.
+fn cookie_name(state: &AppState, base: &'static str) -> std::borrow::Cow<'static, str> {
+    if state.config.is_https() {
+        format!("__Host-{base}").into()
+    } else {
+        base.into()
+    }
+}
+
+pub fn session_cookie_name(state: &AppState) -> std::borrow::Cow<'static, str> {
+    cookie_name(state, SESSION_COOKIE)
+}
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -67,32 +82,67 @@ pub fn set_cookie(state: &AppState, name: &str, value: &str, max_age: i64) -> He
     .expect("cookie values are base64url")
 }
 
-/// The CSRF token of this browser, and a `Set-Cookie` when it needs a new one.
-/// Double-submit: the form carries the value, the cookie proves it came from our page.
-pub fn csrf_token(state: &AppState, headers: &HeaderMap) -> (String, Option<HeaderValue>) {
-    match cookie(headers, CSRF_COOKIE) {
-        Some(v) if v.len() >= 32 => (v.to_owned(), None),
+/// CSRF tokens are never a value an attacker could plant. A form shown before sign-in
+/// carries `HMAC(pre-session cookie, "login")`; a form shown to a signed-in user carries
+/// `HMAC(session id, purpose)`, and the consent form's purpose includes the exact request it
+/// shows, so its token approves that request and no other.
+fn mac(key: &str, purpose: &str) -> String {
+    crate::crypto::derive_token(key.as_bytes(), purpose)
+}
+
+/// The sign-in form's token, and a `Set-Cookie` when this browser needs a pre-session cookie.
+pub fn login_csrf(state: &AppState, headers: &HeaderMap) -> (String, Option<HeaderValue>) {
+    let name = cookie_name(state, CSRF_COOKIE);
+    match cookie(headers, &name) {
+        Some(v) if v.len() >= 32 => (mac(v, "login"), None),
         _ => {
-            let token = new_secret();
-            let header = set_cookie(state, CSRF_COOKIE, &token, state.config.session_ttl);
-            (token, Some(header))
+            let value = new_secret();
+            let header = set_cookie(state, &name, &value, state.config.session_ttl);
+            (mac(&value, "login"), Some(header))
         }
     }
 }
 
-pub fn csrf_ok(headers: &HeaderMap, submitted: Option<&str>) -> bool {
-    match (cookie(headers, CSRF_COOKIE), submitted) {
-        (Some(c), Some(s)) => c.len() >= 32 && constant_time_eq(c.as_bytes(), s.as_bytes()),
+pub fn login_csrf_ok(state: &AppState, headers: &HeaderMap, submitted: Option<&str>) -> bool {
+    match (cookie(headers, &cookie_name(state, CSRF_COOKIE)), submitted) {
+        (Some(c), Some(s)) if c.len() >= 32 => {
+            constant_time_eq(mac(c, "login").as_bytes(), s.as_bytes())
+        }
         _ => false,
     }
 }
+
+/// The token for a form shown to the signed-in user of this browser.
+pub fn session_csrf(state: &AppState, headers: &HeaderMap, purpose: &str) -> Option<String> {
+    cookie(headers, &session_cookie_name(state)).map(|id| mac(id, purpose))
+}
+
+pub fn session_csrf_ok(
+    state: &AppState,
+    headers: &HeaderMap,
+    purpose: &str,
+    submitted: Option<&str>,
+) -> bool {
+    match (session_csrf(state, headers, purpose), submitted) {
+        (Some(want), Some(got)) => constant_time_eq(want.as_bytes(), got.as_bytes()),
+        _ => false,
+    }
+}
+
+/// The purpose of a consent form's token: the request it shows.
+pub fn consent_purpose(request: &str) -> String {
+    format!("consent\n{request}")
+}
+
+/// The purpose of the account page's forms (revoke, sign out).
+pub const ACCOUNT_FORMS: &str = "account";
 
 pub async fn session(
     state: &AppState,
     headers: &HeaderMap,
     now: i64,
 ) -> Result<Option<SessionRow>, crate::store::StoreError> {
-    match cookie(headers, SESSION_COOKIE) {
+    match cookie(headers, &session_cookie_name(state)) {
         Some(id) => state.store.session(&digest(id), now).await,
         None => Ok(None),
     }

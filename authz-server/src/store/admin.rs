@@ -11,6 +11,7 @@ pub struct ResourceServerRow {
     pub client_id: String,
     pub secret_hash: String,
     pub created_at: i64,
+    pub machine_clients: i64,
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -23,15 +24,66 @@ pub struct AuditEvent {
     pub detail: String,
 }
 
+/// At most `max` characters of `s`, control and bidi characters written as `\u{..}`.
+pub fn audit_text(s: &str, max: usize) -> String {
+    let mut out = String::new();
+    for c in s.chars().take(max) {
+        if c.is_control() || oauth_protocol::register::display_text(&c.to_string()).is_empty() {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Ends a user's sign-in sessions and revokes their grants and access tokens.
+async fn end_user_access(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    user_id: &str,
+    now: i64,
+) -> StoreResult<()> {
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?;
+    for sql in [
+        "UPDATE grants SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+        "UPDATE access_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+    ] {
+        sqlx::query(sql)
+            .bind(now)
+            .bind(user_id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
 impl Store {
-    pub async fn set_password(&self, username: &str, password_hash: &str) -> StoreResult<bool> {
-        let n = sqlx::query("UPDATE users SET password_hash = $1 WHERE username = $2")
-            .bind(password_hash)
-            .bind(username)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-        Ok(n == 1)
+    /// Sets a new password. Unless `keep_sessions`, the user's sign-in sessions end and their
+    /// grants are revoked in the same transaction: a password reset after a compromise must
+    /// also shut out whoever used the old one.
+    pub async fn set_password(
+        &self,
+        username: &str,
+        password_hash: &str,
+        keep_sessions: bool,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        let user: Option<(String,)> =
+            sqlx::query_as("UPDATE users SET password_hash = $1 WHERE username = $2 RETURNING id")
+                .bind(password_hash)
+                .bind(username)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some((id,)) = user else { return Ok(false) };
+        if !keep_sessions {
+            end_user_access(&mut tx, &id, now).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Disables or enables a user; disabling also ends their sign-in sessions and revokes
@@ -51,22 +103,7 @@ impl Store {
                 .await?;
         let Some((id,)) = user else { return Ok(false) };
         if disabled {
-            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-                .bind(&id)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(
-                "UPDATE grants SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
-            )
-            .bind(now)
-            .bind(&id)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query("UPDATE access_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
-                .bind(now)
-                .bind(&id)
-                .execute(&mut *tx)
-                .await?;
+            end_user_access(&mut tx, &id, now).await?;
         }
         tx.commit().await?;
         Ok(true)
@@ -149,13 +186,14 @@ impl Store {
 
     pub async fn insert_resource_server(&self, row: &ResourceServerRow) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO resource_servers (resource, name, client_id, secret_hash, created_at) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO resource_servers (resource, name, client_id, secret_hash, created_at, machine_clients) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&row.resource)
         .bind(&row.name)
         .bind(&row.client_id)
         .bind(&row.secret_hash)
         .bind(row.created_at)
+        .bind(row.machine_clients)
         .execute(&self.pool)
         .await
         .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict("resource server") } else { e.into() })?;
@@ -170,8 +208,19 @@ impl Store {
         )
     }
 
-    /// Appends a security event. Never carries a secret: only ids and a short detail.
+    /// Appends a security event. Never carries a secret: only ids and a short detail. Every
+    /// text is cut to a bounded length with control characters escaped, so a submitted
+    /// username can neither fill the table nor forge lines in the audit output.
     pub async fn audit(&self, event: &AuditEvent) -> StoreResult<()> {
+        let clean = |s: &str| audit_text(s, 200);
+        let event = AuditEvent {
+            id: event.id.clone(),
+            at: event.at,
+            kind: clean(&event.kind),
+            user_id: event.user_id.as_deref().map(clean),
+            client_id: event.client_id.as_deref().map(clean),
+            detail: clean(&event.detail),
+        };
         sqlx::query("INSERT INTO audit_events (id, at, kind, user_id, client_id, detail) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(&event.id)
             .bind(event.at)

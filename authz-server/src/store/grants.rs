@@ -18,6 +18,8 @@ pub struct CodeRow {
     pub expires_at: i64,
     pub consumed_at: Option<i64>,
     pub grant_id: Option<String>,
+    /// 1 when the authorization request carried `redirect_uri` (RFC 6749 §4.1.3).
+    pub redirect_uri_sent: i64,
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -86,7 +88,24 @@ pub struct RefreshContext {
     pub resource: String,
     pub scope: String,
     pub revoked_at: Option<i64>,
+    /// The grant's user is disabled (1), or gone (`None` with a `user_id`).
+    pub user_disabled: Option<i64>,
 }
+
+impl RefreshContext {
+    /// The grant is revoked, expired, or its user can no longer sign in.
+    pub fn is_dead(&self, now: i64) -> bool {
+        self.revoked_at.is_some()
+            || self.expires_at <= now
+            || (self.user_id.is_some() && self.user_disabled != Some(0))
+    }
+}
+
+/// The one query behind `RefreshContext`.
+const REFRESH_CONTEXT: &str = "SELECT r.token_hash, r.expires_at, r.rotated_at, g.id AS grant_id, g.user_id, g.client_id,
+        g.resource, g.scope, g.revoked_at, u.disabled AS user_disabled
+ FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id LEFT JOIN users u ON u.id = g.user_id
+ WHERE r.token_hash = $1";
 
 /// An access-token record joined with what introspection reports.
 #[derive(Debug, Clone, FromRow)]
@@ -103,6 +122,16 @@ pub struct AccessTokenState {
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
     pub grant_revoked_at: Option<i64>,
+    pub user_disabled: Option<i64>,
+}
+
+impl AccessTokenState {
+    /// Revoked, its grant revoked, or its user disabled or removed.
+    pub fn is_dead(&self) -> bool {
+        self.revoked_at.is_some()
+            || self.grant_revoked_at.is_some()
+            || (self.user_id.is_some() && self.user_disabled != Some(0))
+    }
 }
 
 /// A grant as a user sees it on the "authorized applications" page and in the admin tool.
@@ -148,9 +177,11 @@ async fn write_tokens(tx: &mut Transaction<'static, Any>, t: &NewTokens) -> Stor
     .execute(&mut **tx)
     .await?;
     if let Some(r) = &t.refresh {
+        // A refresh within the grace window presents the same rotated token and gets the
+        // same successor (derived from it), which then already exists.
         sqlx::query(
             "INSERT INTO refresh_tokens (token_hash, grant_id, created_at, expires_at, rotated_at)
-             VALUES ($1, $2, $3, $4, NULL)",
+             VALUES ($1, $2, $3, $4, NULL) ON CONFLICT (token_hash) DO NOTHING",
         )
         .bind(&r.token_hash)
         .bind(&r.grant_id)
@@ -184,7 +215,7 @@ async fn revoke_grant_in(
 
 impl Store {
     /// Stores a new authorization code, and when `consent` is given, records the user's
-    /// consent in the same transaction.
+    /// consent for the code's client and resource in the same transaction.
     pub async fn insert_code(
         &self,
         code: &CodeRow,
@@ -193,11 +224,12 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         if let Some((scope, now)) = consent {
             sqlx::query(
-                "INSERT INTO consents (user_id, client_id, scope, updated_at) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, updated_at = excluded.updated_at",
+                "INSERT INTO consents (user_id, client_id, resource, scope, updated_at) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (user_id, client_id, resource) DO UPDATE SET scope = excluded.scope, updated_at = excluded.updated_at",
             )
             .bind(&code.user_id)
             .bind(&code.client_id)
+            .bind(&code.resource)
             .bind(scope)
             .bind(now)
             .execute(&mut *tx)
@@ -205,8 +237,8 @@ impl Store {
         }
         sqlx::query(
             "INSERT INTO authorization_codes
-               (code_hash, client_id, user_id, redirect_uri, code_challenge, resource, scope, expires_at, consumed_at, grant_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL)",
+               (code_hash, client_id, user_id, redirect_uri, code_challenge, resource, scope, expires_at, consumed_at, grant_id, redirect_uri_sent)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL, $9)",
         )
         .bind(&code.code_hash)
         .bind(&code.client_id)
@@ -216,6 +248,7 @@ impl Store {
         .bind(&code.resource)
         .bind(&code.scope)
         .bind(code.expires_at)
+        .bind(code.redirect_uri_sent)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -258,6 +291,15 @@ impl Store {
                 }
             });
         };
+        // A user disabled after the code was issued gets nothing for it.
+        let enabled: Option<(i64,)> = sqlx::query_as("SELECT disabled FROM users WHERE id = $1")
+            .bind(&code.user_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if enabled != Some((0,)) {
+            tx.rollback().await?;
+            return Ok(Exchange::NotFound);
+        }
         let tokens = match check(&code) {
             Ok(t) => t,
             Err(e) => {
@@ -303,15 +345,11 @@ impl Store {
         if marked.is_none() {
             return Ok(Exchange::NotFound);
         }
-        let ctx: RefreshContext = sqlx::query_as(
-            "SELECT r.token_hash, r.expires_at, r.rotated_at, g.id AS grant_id, g.user_id, g.client_id,
-                    g.resource, g.scope, g.revoked_at
-             FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.token_hash = $1",
-        )
-        .bind(token_hash)
-        .fetch_one(&mut *tx)
-        .await?;
-        if ctx.revoked_at.is_some() || ctx.expires_at <= now {
+        let ctx: RefreshContext = sqlx::query_as(REFRESH_CONTEXT)
+            .bind(token_hash)
+            .fetch_one(&mut *tx)
+            .await?;
+        if ctx.is_dead(now) {
             tx.rollback().await?;
             return Ok(Exchange::NotFound);
         }
@@ -348,7 +386,7 @@ impl Store {
     pub async fn access_token_state(&self, jti: &str) -> StoreResult<Option<AccessTokenState>> {
         Ok(sqlx::query_as(
             "SELECT a.jti, a.client_id, a.user_id, u.username, u.email, u.display_name, a.resource, a.scope, a.issued_at, a.expires_at,
-                    a.revoked_at, g.revoked_at AS grant_revoked_at
+                    a.revoked_at, g.revoked_at AS grant_revoked_at, u.disabled AS user_disabled
              FROM access_tokens a
              LEFT JOIN grants g ON g.id = a.grant_id
              LEFT JOIN users u ON u.id = a.user_id
@@ -364,14 +402,10 @@ impl Store {
         &self,
         token_hash: &str,
     ) -> StoreResult<Option<RefreshContext>> {
-        Ok(sqlx::query_as(
-            "SELECT r.token_hash, r.expires_at, r.rotated_at, g.id AS grant_id, g.user_id, g.client_id,
-                    g.resource, g.scope, g.revoked_at
-             FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.token_hash = $1",
-        )
-        .bind(token_hash)
-        .fetch_optional(&self.pool)
-        .await?)
+        Ok(sqlx::query_as(REFRESH_CONTEXT)
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await?)
     }
 
     pub async fn revoke_grant(&self, grant_id: &str, now: i64) -> StoreResult<()> {
@@ -382,21 +416,24 @@ impl Store {
     }
 
     /// Revokes a grant and forgets the consent behind it, in one transaction, so the next
-    /// authorization request for that client asks the user again.
+    /// authorization request for that client and resource asks the user again.
     pub async fn revoke_grant_and_consent(&self, grant_id: &str, now: i64) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
-        let owner: Option<(Option<String>, String)> =
-            sqlx::query_as("SELECT user_id, client_id FROM grants WHERE id = $1")
+        let owner: Option<(Option<String>, String, String)> =
+            sqlx::query_as("SELECT user_id, client_id, resource FROM grants WHERE id = $1")
                 .bind(grant_id)
                 .fetch_optional(&mut *tx)
                 .await?;
         revoke_grant_in(&mut tx, grant_id, now).await?;
-        if let Some((Some(user_id), client_id)) = owner {
-            sqlx::query("DELETE FROM consents WHERE user_id = $1 AND client_id = $2")
-                .bind(user_id)
-                .bind(client_id)
-                .execute(&mut *tx)
-                .await?;
+        if let Some((Some(user_id), client_id, resource)) = owner {
+            sqlx::query(
+                "DELETE FROM consents WHERE user_id = $1 AND client_id = $2 AND resource = $3",
+            )
+            .bind(user_id)
+            .bind(client_id)
+            .bind(resource)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -432,9 +469,32 @@ impl Store {
     }
 
     /// Deletes rows that can no longer matter: expired sessions, refresh tokens and access
-    /// tokens, and codes a day past expiry (kept that long so a late replay still revokes).
-    pub async fn purge_expired(&self, now: i64) -> StoreResult<u64> {
+    /// tokens, codes a day past expiry (kept that long so a late replay still revokes),
+    /// audit events older than `audit_before` (when given), and dynamically registered
+    /// clients issued before `unused_clients_before` that never obtained a grant or a code.
+    pub async fn purge_expired(
+        &self,
+        now: i64,
+        audit_before: Option<i64>,
+        unused_clients_before: i64,
+    ) -> StoreResult<u64> {
         let mut removed = 0;
+        if let Some(cutoff) = audit_before {
+            removed += sqlx::query("DELETE FROM audit_events WHERE at < $1")
+                .bind(cutoff)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        }
+        removed += sqlx::query(
+            "DELETE FROM clients WHERE origin = 'dynamic' AND client_id_issued_at < $1
+               AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.client_id = clients.client_id)
+               AND NOT EXISTS (SELECT 1 FROM authorization_codes c WHERE c.client_id = clients.client_id)",
+        )
+        .bind(unused_clients_before)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
         for (sql, cutoff) in [
             ("DELETE FROM sessions WHERE expires_at < $1", now),
             ("DELETE FROM refresh_tokens WHERE expires_at < $1", now),
@@ -463,6 +523,7 @@ impl Store {
             Table::Clients => "SELECT COUNT(*) FROM clients",
             Table::Consents => "SELECT COUNT(*) FROM consents",
             Table::Sessions => "SELECT COUNT(*) FROM sessions",
+            Table::Audit => "SELECT COUNT(*) FROM audit_events",
         };
         let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&self.pool).await?;
         Ok(n)
@@ -478,4 +539,5 @@ pub enum Table {
     Clients,
     Consents,
     Sessions,
+    Audit,
 }

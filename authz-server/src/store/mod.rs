@@ -231,14 +231,42 @@ impl Store {
 
     // ---- consent ----
 
-    pub async fn consent(&self, user_id: &str, client_id: &str) -> StoreResult<Option<String>> {
-        let row: Option<(String,)> =
-            sqlx::query_as("SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2")
-                .bind(user_id)
-                .bind(client_id)
-                .fetch_optional(&self.pool)
-                .await?;
+    /// The scope a user approved for a client at one resource server.
+    pub async fn consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        resource: &str,
+    ) -> StoreResult<Option<String>> {
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2 AND resource = $3",
+        )
+        .bind(user_id)
+        .bind(client_id)
+        .bind(resource)
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(row.map(|r| r.0))
+    }
+
+    // ---- installation secrets ----
+
+    /// The named secret every instance shares, created by whichever instance asks first.
+    pub async fn server_secret(&self, name: &str, fresh: &str, now: i64) -> StoreResult<String> {
+        sqlx::query(
+            "INSERT INTO server_secrets (name, value, created_at) VALUES ($1, $2, $3)
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(fresh)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        let (value,): (String,) = sqlx::query_as("SELECT value FROM server_secrets WHERE name = $1")
+            .bind(name)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(value)
     }
 
     // ---- signing keys ----

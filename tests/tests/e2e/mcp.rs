@@ -196,6 +196,7 @@ async fn tokens_for_another_audience_are_refused() {
                 name: None,
                 client_id: e2e::RS_CLIENT_ID.into(),
                 client_secret: oauth_protocol::secret::Secret::new(e2e::RS_CLIENT_SECRET),
+                machine_clients: true,
                 secret_digest: None,
             })
     })

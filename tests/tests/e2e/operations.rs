@@ -76,13 +76,13 @@ async fn user_commands() {
     assert!(list.contains("\tcarol\tactive\tc@example.com"), "{list}");
     assert!(sign_in_ok(&stack, "carol", "carol password").await);
 
-    admin::user_set_password(&stack.store, "carol", "new carol password")
+    admin::user_set_password(&stack.store, "carol", "new carol password", false)
         .await
         .unwrap();
     assert!(!sign_in_ok(&stack, "carol", "carol password").await);
     assert!(sign_in_ok(&stack, "carol", "new carol password").await);
     assert!(
-        admin::user_set_password(&stack.store, "nobody", "whatever123")
+        admin::user_set_password(&stack.store, "nobody", "whatever123", false)
             .await
             .is_err()
     );
@@ -238,6 +238,7 @@ async fn resource_key_grant_and_audit_commands() {
         "https://mcp2.example.com/mcp",
         Some("Second".into()),
         Some("rs2".into()),
+        true,
     )
     .await
     .unwrap();
@@ -247,13 +248,13 @@ async fn resource_key_grant_and_audit_commands() {
         .unwrap()
         .to_owned();
     assert!(
-        admin::resource_add(&stack.store, "https://mcp2.example.com/mcp", None, None)
+        admin::resource_add(&stack.store, "https://mcp2.example.com/mcp", None, None, false)
             .await
             .is_err(),
         "duplicate"
     );
     assert!(
-        admin::resource_add(&stack.store, "https://mcp3.example.com/", None, None)
+        admin::resource_add(&stack.store, "https://mcp3.example.com/", None, None, false)
             .await
             .is_err(),
         "no path"
@@ -407,6 +408,16 @@ async fn account_page_lists_and_revokes_grants() {
         .await
         .unwrap();
     assert_eq!(location(&res), "/account");
+    // Forms of a signed-in user carry a token bound to that user's session.
+    let m_account = mallory
+        .get(stack.url("/account"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let m_csrf = hidden(&m_account, "csrf_token").unwrap();
     let res = mallory
         .post(stack.url("/account/grants/revoke"))
         .form(&[

@@ -531,6 +531,7 @@ async fn introspection_is_audience_scoped_per_resource_server() {
                 name: None,
                 client_id: "other-rs".into(),
                 client_secret: oauth_protocol::secret::Secret::new("other-rs-secret-0123456789"),
+                machine_clients: true,
                 secret_digest: None,
             })
     })
@@ -624,7 +625,7 @@ async fn expired_rows_are_purged_and_live_ones_kept() {
     let (_, tokens) = exchange(&stack, &client_id, &code_for(&stack, &client_id).await).await;
     let now = authz_server::state::now();
     assert_eq!(
-        stack.store.purge_expired(now).await.unwrap(),
+        stack.store.purge_expired(now, None, now - 86_400).await.unwrap(),
         0,
         "nothing live is removed"
     );
@@ -635,7 +636,7 @@ async fn expired_rows_are_purged_and_live_ones_kept() {
     // Far in the future everything has expired: session, tokens and (a day later) the code.
     let removed = stack
         .store
-        .purge_expired(now + 400 * 24 * 3600)
+        .purge_expired(now + 400 * 24 * 3600, None, now - 86_400)
         .await
         .unwrap();
     assert_eq!(removed, 4, "session, refresh token, access token, code");
