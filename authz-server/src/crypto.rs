@@ -267,7 +267,9 @@ impl Keys {
         let sig = pair
             .sign(&SystemRandom::new(), signing_input.as_bytes())
             .expect("ECDSA signing failed");
-        format!("{signing_input}.{}", B64.encode(sig.as_ref()))
+        let mut sig = sig.as_ref().to_vec();
+        oauth_protocol::token::p256_low_s::normalize(&mut sig);
+        format!("{signing_input}.{}", B64.encode(&sig))
     }
 
     /// Verifies the signature of a token we issued and returns its claims. Expiry and
@@ -286,6 +288,9 @@ impl Keys {
             return Err(JwtError::Malformed);
         }
         let sig = B64.decode(s).map_err(|_| JwtError::Malformed)?;
+        if !oauth_protocol::token::p256_low_s::is_low(&sig) {
+            return Err(JwtError::Signature);
+        }
         {
             let keys = self.inner.read().expect("key lock poisoned");
             let key = keys
@@ -325,6 +330,21 @@ mod tests {
         assert!(!verify_password("x", "not a phc string"));
     }
 
+    /// `s := n - s`, turning a low-S signature into its equally valid high-S twin.
+    fn negate_s(sig: &mut [u8]) {
+        const ORDER: [u8; 32] = [
+            0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0xff, 0xff, 0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2,
+            0xfc, 0x63, 0x25, 0x51,
+        ];
+        let mut borrow = 0i16;
+        for i in (0..32).rev() {
+            let d = i16::from(ORDER[i]) - i16::from(sig[32 + i]) - borrow;
+            borrow = i16::from(d < 0);
+            sig[32 + i] = d.rem_euclid(256) as u8;
+        }
+    }
+
     #[test]
     fn sign_and_verify_round_trip() {
         let row = generate_key_row(100);
@@ -349,6 +369,17 @@ mod tests {
         tampered.insert(jwt.find('.').unwrap() + 2, 'A');
         assert!(keys.verify(&tampered, 120).is_err());
         assert_eq!(keys.verify("a.b", 120), Err(JwtError::Malformed));
+        // The same signature in its high-S form verifies with plain ECDSA but is refused.
+        let (input, sig) = jwt.rsplit_once('.').unwrap();
+        let mut high = B64.decode(sig).unwrap();
+        assert!(oauth_protocol::token::p256_low_s::is_low(&high));
+        negate_s(&mut high);
+        let flipped = format!("{input}.{}", B64.encode(&high));
+        assert_eq!(keys.verify(&flipped, 120), Err(JwtError::Signature));
+        for _ in 0..20 {
+            let t = keys.sign(&claims);
+            assert!(keys.verify(&t, 120).is_ok(), "every issued signature is low-S");
+        }
         assert_eq!(keys.jwks(120).keys[0].kid, row.kid);
     }
 }

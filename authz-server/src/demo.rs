@@ -11,7 +11,9 @@ pub const DEMO_PASSWORD: &str = "testpass";
 pub const DEMO_CLIENT: &str = "mcp-test-client";
 pub const DEMO_RESOURCE: &str = "http://127.0.0.1:8002/mcp";
 pub const DEMO_RS_CLIENT_ID: &str = "mcp-resource-server";
-pub const DEMO_RS_SECRET: &str = "demo-resource-server-secret";
+/// File in the data directory holding the demo resource server's introspection secret,
+/// made on first start so that no two installations share one.
+pub const DEMO_RS_SECRET_FILE: &str = "resource-server-secret";
 
 /// Creates the demo user and the demo public client unless they exist (a second start
 /// keeps the data as it is).
@@ -54,13 +56,37 @@ pub async fn seed(store: &Store) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The demo resource server's introspection secret: read from `dir`, or made there (readable
+/// by this user only) on first use.
+pub fn resource_server_secret(dir: &std::path::Path) -> anyhow::Result<String> {
+    let path = dir.join(DEMO_RS_SECRET_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(s) if s.trim().len() >= 32 => return Ok(s.trim().to_owned()),
+        Ok(_) => anyhow::bail!("{} is too short; delete it to make a new one", path.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => anyhow::bail!("cannot read {}: {e}", path.display()),
+    }
+    std::fs::create_dir_all(dir)?;
+    let secret = crate::crypto::new_secret();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    use std::io::Write;
+    options
+        .open(&path)
+        .and_then(|mut f| f.write_all(secret.as_bytes()))
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    Ok(secret)
+}
+
 /// The demo resource server's registration, for a configuration without any.
-pub fn resource_server(resource: &str) -> ResourceServer {
+pub fn resource_server(resource: &str, secret: &str) -> ResourceServer {
     ResourceServer {
         resource: resource.to_owned(),
         name: Some("Demo MCP server".into()),
         client_id: DEMO_RS_CLIENT_ID.into(),
-        client_secret: oauth_protocol::secret::Secret::new(DEMO_RS_SECRET),
+        client_secret: oauth_protocol::secret::Secret::new(secret),
         machine_clients: false,
         secret_digest: None,
     }

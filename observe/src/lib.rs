@@ -301,10 +301,28 @@ pub async fn serve(
     router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(
+        listener,
+        router,
+        shutdown,
+        HEADER_READ_TIMEOUT,
+        BODY_READ_TIMEOUT,
+    )
+    .await
+}
+
+/// `serve` with the two read timeouts given.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    header_timeout: std::time::Duration,
+    body_timeout: std::time::Duration,
+) -> std::io::Result<()> {
     use hyper_util::rt::{TokioIo, TokioTimer};
     use tower::ServiceExt;
     let router = router.layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
-        BODY_READ_TIMEOUT,
+        body_timeout,
     ));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut connections = tokio::task::JoinSet::new();
@@ -334,7 +352,7 @@ pub async fn serve(
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder
                 .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT);
+                .header_read_timeout(header_timeout);
             let conn = builder
                 .serve_connection(TokioIo::new(stream), service)
                 .with_upgrades();
@@ -396,6 +414,50 @@ mod tests {
             .unwrap();
         let res = app.oneshot(req).await.unwrap();
         assert_eq!(res.headers()["x-request-id"], "abc-123.X_y");
+    }
+
+    /// A client that sends half its headers, or half its body, is cut off.
+    #[tokio::test]
+    async fn slow_headers_and_slow_bodies_time_out() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = Router::new().route(
+            "/",
+            axum::routing::post(|body: axum::body::Bytes| async move { body.len().to_string() }),
+        );
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve_with(
+            listener,
+            app,
+            async move {
+                let _ = stopped.await;
+            },
+            std::time::Duration::from_millis(300),
+            std::time::Duration::from_millis(300),
+        ));
+        // Headers never finished: the server closes the connection.
+        let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+        c.write_all(b"POST / HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+        let mut buf = Vec::new();
+        let read = tokio::time::timeout(std::time::Duration::from_secs(5), c.read_to_end(&mut buf)).await;
+        assert!(read.is_ok(), "the connection was closed");
+        // Headers sent, body promised but never sent: an error answer, then close.
+        let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+        c.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc").await.unwrap();
+        let mut buf = Vec::new();
+        let read = tokio::time::timeout(std::time::Duration::from_secs(5), c.read_to_end(&mut buf)).await;
+        assert!(read.is_ok(), "the connection was closed");
+        let text = String::from_utf8_lossy(&buf);
+        assert!(!text.contains("200 OK"), "{text}");
+        // A prompt client is served.
+        let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+        c.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc").await.unwrap();
+        let mut buf = Vec::new();
+        c.read_to_end(&mut buf).await.unwrap();
+        assert!(String::from_utf8_lossy(&buf).starts_with("HTTP/1.1 200"));
+        let _ = stop.send(());
+        server.await.unwrap().unwrap();
     }
 
     #[test]

@@ -122,7 +122,12 @@ fn split(token: &str) -> Option<(String, &str, Vec<u8>)> {
         return None;
     }
     let kid = header.get("kid")?.as_str()?.to_owned();
-    Some((kid, &token[..h.len() + 1 + p.len()], B64.decode(s).ok()?))
+    let sig = B64.decode(s).ok()?;
+    // Only the low-S form of a P-256 signature is accepted (no malleable twins).
+    if !oauth_protocol::token::p256_low_s::is_low(&sig) {
+        return None;
+    }
+    Some((kid, &token[..h.len() + 1 + p.len()], sig))
 }
 
 #[cfg(test)]

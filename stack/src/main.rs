@@ -54,7 +54,7 @@ async fn run(data_dir: PathBuf) -> anyhow::Result<()> {
     }
     if rs.client_id.is_empty() {
         rs.client_id = demo::DEMO_RS_CLIENT_ID.into();
-        rs.client_secret = oauth_protocol_secret(demo::DEMO_RS_SECRET);
+        rs.client_secret = oauth_protocol_secret(&demo::resource_server_secret(&data_dir)?);
     }
 
     let mut authz = authz_server::Config::default();
@@ -63,9 +63,8 @@ async fn run(data_dir: PathBuf) -> anyhow::Result<()> {
         authz.database_url = sqlite("authz.db");
     }
     if authz.resource_servers.is_empty() {
-        let mut registration = demo::resource_server(&rs.resource);
+        let mut registration = demo::resource_server(&rs.resource, rs.client_secret.expose());
         registration.client_id = rs.client_id.clone();
-        registration.client_secret = oauth_protocol_secret(rs.client_secret.expose());
         authz.resource_servers.push(registration);
     }
     if env("RS_ISSUER").is_none() {
