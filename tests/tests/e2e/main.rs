@@ -11,4 +11,5 @@ mod metadata;
 mod operations;
 mod register;
 mod rmcp_client;
+mod security;
 mod token;

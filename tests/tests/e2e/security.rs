@@ -1,0 +1,647 @@
+//! Regression tests for the attacks found against the running stack: each test fails
+//! without its fix.
+
+use authz_server::store::Table;
+use e2e::{PASSWORD, REDIRECT_URI, TestStack, USERNAME, VERIFIER, hidden, location, query};
+use oauth_protocol::pkce::s256_challenge;
+use serde_json::{Value, json};
+
+fn authorize_url(stack: &TestStack, client_id: &str, extra: &[(&str, &str)]) -> String {
+    let mut url = url::Url::parse(&stack.url("/authorize")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", client_id)
+        .append_pair("code_challenge", &s256_challenge(VERIFIER))
+        .append_pair("code_challenge_method", "S256")
+        .append_pair("state", "st");
+    for (k, v) in extra {
+        url.query_pairs_mut().append_pair(k, v);
+    }
+    url.to_string()
+}
+
+async fn form(
+    stack: &TestStack,
+    path: &str,
+    fields: &[(&str, &str)],
+    basic: Option<(&str, &str)>,
+) -> (u16, Value) {
+    let mut req = stack.http.post(stack.url(path)).form(fields);
+    if let Some((id, secret)) = basic {
+        req = req.basic_auth(id, Some(secret));
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn redeem(stack: &TestStack, client_id: &str, code: &str, redirect: Option<&str>) -> (u16, Value) {
+    let mut fields = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("code_verifier", VERIFIER),
+        ("client_id", client_id),
+    ];
+    if let Some(r) = redirect {
+        fields.push(("redirect_uri", r));
+    }
+    form(stack, "/token", &fields, None).await
+}
+
+async fn introspect(stack: &TestStack, token: &str) -> Value {
+    form(
+        stack,
+        "/introspect",
+        &[("token", token)],
+        Some((e2e::RS_CLIENT_ID, e2e::RS_CLIENT_SECRET)),
+    )
+    .await
+    .1
+}
+
+/// A code flow for alice with a fresh public client; returns (client_id, token response).
+async fn user_tokens(stack: &TestStack) -> (String, Value) {
+    let client_id = stack.register_public().await;
+    let url = authorize_url(stack, &client_id, &[("redirect_uri", REDIRECT_URI)]);
+    let code = query(&stack.browser_authorize(&url).await)["code"].clone();
+    let (s, body) = redeem(stack, &client_id, &code, Some(REDIRECT_URI)).await;
+    assert_eq!(s, 200, "{body}");
+    (client_id, body)
+}
+
+// ---- 1. client_credentials ----
+
+#[tokio::test]
+async fn self_registered_clients_cannot_obtain_client_credentials() {
+    let stack = TestStack::spawn().await;
+    let before = stack.count(Table::Clients).await;
+    let res = stack
+        .http
+        .post(stack.url("/register"))
+        .json(&json!({"grant_types": ["client_credentials"], "response_types": [],
+            "token_endpoint_auth_method": "client_secret_basic", "client_name": "anon"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_client_metadata");
+    assert_eq!(stack.count(Table::Clients).await, before, "nothing stored");
+    // A wrong initial access token is refused, not treated as anonymous.
+    let res = stack
+        .http
+        .post(stack.url("/register"))
+        .bearer_auth("not-the-token-0123456789")
+        .json(&json!({"redirect_uris": [REDIRECT_URI], "token_endpoint_auth_method": "none"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    // A row registered that way before the fix still gets nothing at the token endpoint.
+    let secret = "legacy-secret-0123456789";
+    stack
+        .store
+        .insert_client(&authz_server::store::ClientRow {
+            client_id: "legacy-dynamic".into(),
+            secret_hash: Some(oauth_protocol::secret::digest(secret)),
+            metadata: json!({"redirect_uris": [], "token_endpoint_auth_method": "client_secret_basic",
+                "grant_types": ["client_credentials"], "response_types": [], "scope": "mcp:read mcp:write",
+                "application_type": "web"})
+            .to_string(),
+            client_id_issued_at: authz_server::state::now(),
+            origin: "dynamic".into(),
+        })
+        .await
+        .unwrap();
+    let (s, body) = form(
+        &stack,
+        "/token",
+        &[("grant_type", "client_credentials")],
+        Some(("legacy-dynamic", secret)),
+    )
+    .await;
+    assert_eq!((s, body["error"].as_str()), (400, Some("unauthorized_client")));
+    assert_eq!(stack.count(Table::AccessTokens).await, 0);
+}
+
+#[tokio::test]
+async fn machine_clients_get_only_their_scope_and_only_resources_that_accept_them() {
+    let stack = TestStack::spawn_with(|c| c.resource_servers[0].machine_clients = false).await;
+    let created = authz_server::admin::client_add(
+        &stack.store,
+        &stack.config,
+        "Backend",
+        true,
+        &[],
+        Some("mcp:read"),
+    )
+    .await
+    .unwrap();
+    let basic = Some((
+        created.client_id.as_str(),
+        created.client_secret.as_deref().unwrap(),
+    ));
+    let (s, body) = form(&stack, "/token", &[("grant_type", "client_credentials")], basic).await;
+    assert_eq!((s, body["error"].as_str()), (400, Some("invalid_target")), "{body}");
+    let unscoped = authz_server::admin::client_add(&stack.store, &stack.config, "No scope", true, &[], None)
+        .await
+        .unwrap();
+    let (s, body) = form(
+        &stack,
+        "/token",
+        &[("grant_type", "client_credentials")],
+        Some((&unscoped.client_id, unscoped.client_secret.as_deref().unwrap())),
+    )
+    .await;
+    assert_eq!((s, body["error"].as_str()), (400, Some("invalid_scope")), "{body}");
+
+    let stack = TestStack::spawn().await;
+    let created = authz_server::admin::client_add(
+        &stack.store,
+        &stack.config,
+        "Backend",
+        true,
+        &[],
+        Some("mcp:read"),
+    )
+    .await
+    .unwrap();
+    let basic = Some((
+        created.client_id.as_str(),
+        created.client_secret.as_deref().unwrap(),
+    ));
+    let (s, body) = form(&stack, "/token", &[("grant_type", "client_credentials")], basic).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["scope"], "mcp:read", "the scope the administrator gave");
+    let (s, body) = form(
+        &stack,
+        "/token",
+        &[("grant_type", "client_credentials"), ("scope", "mcp:write")],
+        basic,
+    )
+    .await;
+    assert_eq!((s, body["error"].as_str()), (400, Some("invalid_scope")));
+}
+
+#[tokio::test]
+async fn resource_server_refuses_tokens_without_a_user_unless_configured() {
+    for accept in [false, true] {
+        let stack = TestStack::spawn_full(|_| {}, |rs| rs.accept_machine_clients = accept).await;
+        let (id, secret) = stack.register_confidential("client_secret_basic").await;
+        let (s, body) = form(
+            &stack,
+            "/token",
+            &[("grant_type", "client_credentials")],
+            Some((&id, &secret)),
+        )
+        .await;
+        assert_eq!(s, 200, "{body}");
+        let token = body["access_token"].as_str().unwrap();
+        let res = stack
+            .http
+            .get(&stack.resource)
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        if accept {
+            assert_ne!(res.status(), 401);
+        } else {
+            assert_eq!(res.status(), 401);
+            let challenge = res.headers()["www-authenticate"].to_str().unwrap().to_owned();
+            assert!(challenge.contains(r#"error="invalid_token""#), "{challenge}");
+        }
+    }
+    // A user's token is accepted either way.
+    let stack = TestStack::spawn().await;
+    let (_, tokens) = user_tokens(&stack).await;
+    let res = stack
+        .http
+        .get(&stack.resource)
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(res.status(), 401);
+}
+
+// ---- 2 and 3. sign-in cost and throttle ----
+
+async fn sign_in(stack: &TestStack, browser: &reqwest::Client, username: &str, password: &str) -> u16 {
+    let page = browser
+        .get(stack.url("/account"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = hidden(&page, "csrf_token").unwrap();
+    browser
+        .post(stack.url("/login"))
+        .form(&[
+            ("username", username),
+            ("password", password),
+            ("csrf_token", &csrf),
+            ("request", ""),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn parallel_wrong_passwords_are_counted_before_the_hash_and_a_success_resets_nothing() {
+    let stack = TestStack::spawn().await;
+    let browser = e2e::new_browser();
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let (stack, browser) = (&stack, browser.clone());
+            async move {
+                // One correct password inside the burst.
+                let pw = if i == 20 { PASSWORD } else { "wrong password" };
+                sign_in(stack, &browser, USERNAME, pw).await
+            }
+        })
+        .collect();
+    let statuses = futures::future::join_all(tasks).await;
+    let checked = statuses.iter().filter(|s| **s != 429).count();
+    assert!(checked <= 11, "at most 10 failures and one success were checked: {statuses:?}");
+    assert!(statuses.iter().filter(|s| **s == 429).count() >= 29);
+    // The counter was not reset by a success: the next guess is still refused.
+    assert_eq!(sign_in(&stack, &browser, USERNAME, "wrong password").await, 429);
+}
+
+#[tokio::test]
+async fn one_address_guessing_many_usernames_is_throttled_with_retry_after() {
+    let stack = TestStack::spawn_with(|c| c.login_max_failures_per_address = 5).await;
+    let browser = e2e::new_browser();
+    let mut statuses = Vec::new();
+    for i in 0..8 {
+        statuses.push(sign_in(&stack, &browser, &format!("nobody{i}"), "guess").await);
+    }
+    assert_eq!(statuses, [200, 200, 200, 200, 200, 429, 429, 429]);
+    let page = browser.get(stack.url("/account")).send().await.unwrap().text().await.unwrap();
+    let csrf = hidden(&page, "csrf_token").unwrap();
+    let res = browser
+        .post(stack.url("/login"))
+        .form(&[("username", "x"), ("password", "y"), ("csrf_token", &csrf), ("request", "")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 429);
+    assert!(res.headers().contains_key("retry-after"));
+    assert!(res.text().await.unwrap().contains("15 minutes"), "message from the window");
+}
+
+// ---- 4. consent per resource ----
+
+#[tokio::test]
+async fn approving_one_resource_does_not_approve_another() {
+    let stack = TestStack::spawn_with(|c| {
+        let mut second = c.resource_servers[0].clone();
+        second.resource = "http://127.0.0.1:9/second".into();
+        second.client_id = "rs2".into();
+        c.resource_servers.push(second);
+    })
+    .await;
+    let client_id = stack.register_public().await;
+    let first = authorize_url(
+        &stack,
+        &client_id,
+        &[("redirect_uri", REDIRECT_URI), ("resource", &stack.resource), ("scope", "mcp:read")],
+    );
+    assert!(query(&stack.browser_authorize(&first).await).contains_key("code"));
+    // The same client and scope for the first resource: remembered, a code at once.
+    let res = stack.browser.get(&first).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    assert!(location(&res).starts_with(REDIRECT_URI));
+    // For the second resource the user is asked.
+    let second = authorize_url(
+        &stack,
+        &client_id,
+        &[("redirect_uri", REDIRECT_URI), ("resource", "http://127.0.0.1:9/second"), ("scope", "mcp:read")],
+    );
+    let res = stack.browser.get(&second).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("id=\"consent-form\""), "consent asked again");
+    assert!(html.contains("http://127.0.0.1:9/second"));
+}
+
+// ---- 5. disabled users ----
+
+#[tokio::test]
+async fn a_code_issued_before_disable_is_worthless_after_it() {
+    let stack = TestStack::spawn().await;
+    let client_id = stack.register_public().await;
+    let url = authorize_url(&stack, &client_id, &[("redirect_uri", REDIRECT_URI)]);
+    let code = query(&stack.browser_authorize(&url).await)["code"].clone();
+    authz_server::admin::user_disable(&stack.store, USERNAME, true)
+        .await
+        .unwrap();
+    let (s, body) = redeem(&stack, &client_id, &code, Some(REDIRECT_URI)).await;
+    assert_eq!((s, body["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(stack.count(Table::AccessTokens).await, 0);
+}
+
+#[tokio::test]
+async fn a_disabled_user_s_tokens_neither_introspect_nor_refresh() {
+    let stack = TestStack::spawn().await;
+    let (client_id, tokens) = user_tokens(&stack).await;
+    // Disabled by a path that revokes nothing (as another instance or a restore might).
+    sqlx::query("UPDATE users SET disabled = 1")
+        .execute(stack.store.pool())
+        .await
+        .unwrap();
+    let at = tokens["access_token"].as_str().unwrap();
+    let rt = tokens["refresh_token"].as_str().unwrap();
+    assert_eq!(introspect(&stack, at).await, json!({"active": false}));
+    assert_eq!(introspect(&stack, rt).await, json!({"active": false}));
+    let (s, body) = form(
+        &stack,
+        "/token",
+        &[("grant_type", "refresh_token"), ("refresh_token", rt), ("client_id", &client_id)],
+        None,
+    )
+    .await;
+    assert_eq!((s, body["error"].as_str()), (400, Some("invalid_grant")));
+}
+
+#[tokio::test]
+async fn set_password_ends_sessions_and_grants_unless_told_to_keep_them() {
+    let stack = TestStack::spawn().await;
+    let (_, tokens) = user_tokens(&stack).await;
+    let at = tokens["access_token"].as_str().unwrap().to_owned();
+    authz_server::admin::user_set_password(&stack.store, USERNAME, "a new password 1", true)
+        .await
+        .unwrap();
+    assert_eq!(introspect(&stack, &at).await["active"], true, "--keep-sessions keeps");
+    let out = authz_server::admin::user_set_password(&stack.store, USERNAME, "a new password 2", false)
+        .await
+        .unwrap();
+    assert!(out.contains("sessions ended"), "{out}");
+    assert_eq!(introspect(&stack, &at).await["active"], false);
+    assert_eq!(stack.count(Table::Sessions).await, 0);
+}
+
+// ---- 6. CSRF ----
+
+#[tokio::test]
+async fn a_planted_csrf_cookie_does_not_pass_and_consent_tokens_fit_one_request() {
+    let stack = TestStack::spawn().await;
+    let client_id = stack.register_public().await;
+    let url = authorize_url(&stack, &client_id, &[("redirect_uri", REDIRECT_URI)]);
+    // Double-submit with a value the attacker chose (a cookie planted from a sibling origin).
+    let planted = "planted-value-planted-value-planted-value";
+    let res = stack
+        .http
+        .post(stack.url("/login"))
+        .header("cookie", format!("authz_csrf={planted}"))
+        .form(&[
+            ("username", USERNAME),
+            ("password", PASSWORD),
+            ("csrf_token", planted),
+            ("request", url.split_once('?').unwrap().1),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    assert_eq!(stack.count(Table::Sessions).await, 0);
+    // A consent token shown for one request approves no other.
+    let res = stack.browser.get(&url).send().await.unwrap();
+    let html = res.text().await.unwrap();
+    let csrf = hidden(&html, "csrf_token").unwrap();
+    let request = hidden(&html, "request").unwrap();
+    let res = stack
+        .browser
+        .post(stack.url("/login"))
+        .form(&[("username", USERNAME), ("password", PASSWORD), ("csrf_token", &csrf), ("request", &request)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let consent = stack.browser.get(&url).send().await.unwrap().text().await.unwrap();
+    let consent_csrf = hidden(&consent, "csrf_token").unwrap();
+    let other = authorize_url(&stack, &client_id, &[("redirect_uri", REDIRECT_URI), ("scope", "mcp:write")]);
+    let res = stack
+        .browser
+        .post(stack.url("/consent"))
+        .form(&[
+            ("decision", "approve"),
+            ("csrf_token", &consent_csrf),
+            ("request", other.split_once('?').unwrap().1),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400, "the token was for another request");
+    assert_eq!(stack.count(Table::Codes).await, 0);
+    assert_eq!(stack.count(Table::Consents).await, 0);
+}
+
+#[tokio::test]
+async fn cookies_use_the_host_prefix_under_https() {
+    let stack = TestStack::spawn_with(|c| c.issuer = "https://auth.example.com".into()).await;
+    let res = stack
+        .http
+        .get(format!("http://{}/account", stack.config.bind))
+        .send()
+        .await
+        .unwrap();
+    let cookie = res.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.starts_with("__Host-authz_csrf="), "{cookie}");
+    assert!(cookie.contains("; Secure") && cookie.contains("Path=/") && !cookie.contains("Domain"));
+}
+
+// ---- 7. growth ----
+
+#[tokio::test]
+async fn registration_is_rate_limited_per_address() {
+    let stack = TestStack::spawn_with(|c| c.registrations_per_hour = 3).await;
+    let body = json!({"redirect_uris": [REDIRECT_URI], "token_endpoint_auth_method": "none"});
+    for _ in 0..3 {
+        stack.register(body.clone()).await;
+    }
+    let res = stack.http.post(stack.url("/register")).json(&body).send().await.unwrap();
+    assert_eq!(res.status(), 429);
+    assert!(res.headers().contains_key("retry-after"));
+    assert_eq!(stack.count(Table::Clients).await, 3);
+}
+
+#[tokio::test]
+async fn audit_rows_are_bounded_and_unused_registrations_and_old_events_are_purged() {
+    let stack = TestStack::spawn().await;
+    let browser = e2e::new_browser();
+    let huge = format!("{}\u{1b}[2J\nforged line", "u".repeat(20_000));
+    sign_in(&stack, &browser, &huge, "pw").await;
+    let out = authz_server::admin::audit_list(&stack.store, 10).await.unwrap();
+    let line = out.lines().find(|l| l.contains("login_failed")).expect("audited");
+    assert!(line.len() < 400, "detail is cut: {} bytes", line.len());
+    assert!(!out.contains('\u{1b}') && !out.contains("\nforged"), "control characters escaped");
+    // An unused registration goes after its time; a used one stays.
+    let unused = stack.register_public().await;
+    let (used, _) = user_tokens(&stack).await;
+    let now = authz_server::state::now();
+    stack
+        .store
+        .purge_expired(now, Some(now + 1), now + 1)
+        .await
+        .unwrap();
+    assert!(stack.store.client(&unused).await.unwrap().is_none());
+    assert!(stack.store.client(&used).await.unwrap().is_some());
+    assert_eq!(stack.count(Table::Audit).await, 0, "events older than the retention go");
+}
+
+// ---- 8. open redirector ----
+
+#[tokio::test]
+async fn unvetted_remote_redirects_get_an_interstitial_until_a_person_decides() {
+    let stack = TestStack::spawn().await;
+    let remote = "https://app.example.com/cb";
+    let info = stack
+        .register(json!({"redirect_uris": [remote], "token_endpoint_auth_method": "none"}))
+        .await;
+    let dcr = info["client_id"].as_str().unwrap();
+    let bad = authorize_url(&stack, dcr, &[("redirect_uri", remote), ("scope", "nope")]);
+    let res = stack.http.get(&bad).send().await.unwrap();
+    assert_eq!(res.status(), 400, "no automatic redirect");
+    let html = res.text().await.unwrap();
+    assert!(html.contains("id=\"continue-link\"") && html.contains("app.example.com"));
+    assert!(html.contains("error=invalid_scope"), "the link carries the error");
+    // A vetted client is redirected as before.
+    let vetted = authz_server::admin::client_add(&stack.store, &stack.config, "Web", false, &[remote.into()], None)
+        .await
+        .unwrap();
+    let bad = authorize_url(&stack, &vetted.client_id, &[("redirect_uri", remote), ("scope", "nope")]);
+    let res = stack.http.get(&bad).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    // A person who saw the consent page and said no is sent back.
+    let ok = authorize_url(&stack, dcr, &[("redirect_uri", remote)]);
+    let back = stack.browser_authorize_with(&ok, "deny").await;
+    assert_eq!(query(&back)["error"], "access_denied");
+    // Loopback addresses cannot be someone else's page: redirected as before.
+    let local = stack.register_public().await;
+    let bad = authorize_url(&stack, &local, &[("redirect_uri", REDIRECT_URI), ("scope", "nope")]);
+    assert_eq!(stack.http.get(&bad).send().await.unwrap().status(), 303);
+}
+
+// ---- 9. lower severity ----
+
+#[tokio::test]
+async fn a_refresh_retried_within_the_grace_window_gets_the_same_successor() {
+    let stack = TestStack::spawn().await;
+    let (client_id, tokens) = user_tokens(&stack).await;
+    let rt = tokens["refresh_token"].as_str().unwrap();
+    let fields = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", rt),
+        ("client_id", client_id.as_str()),
+    ];
+    let (s1, a) = form(&stack, "/token", &fields, None).await;
+    let (s2, b) = form(&stack, "/token", &fields, None).await;
+    assert_eq!((s1, s2), (200, 200));
+    assert_eq!(a["refresh_token"], b["refresh_token"], "one chain, not two");
+    assert_ne!(a["refresh_token"], tokens["refresh_token"]);
+    assert_eq!(stack.count(Table::RefreshTokens).await, 2);
+}
+
+#[tokio::test]
+async fn redirect_uri_is_required_at_the_token_endpoint_when_the_request_had_one() {
+    let stack = TestStack::spawn().await;
+    let client_id = stack.register_public().await;
+    let url = authorize_url(&stack, &client_id, &[("redirect_uri", REDIRECT_URI)]);
+    let code = query(&stack.browser_authorize(&url).await)["code"].clone();
+    let (s, body) = redeem(&stack, &client_id, &code, None).await;
+    assert_eq!((s, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+    // Without one in the request (one registered URI), none is needed.
+    let url = authorize_url(&stack, &client_id, &[]);
+    let code = query(&stack.browser_authorize(&url).await)["code"].clone();
+    assert_eq!(redeem(&stack, &client_id, &code, None).await.0, 200);
+}
+
+#[tokio::test]
+async fn a_registered_scope_bounds_what_authorize_offers_and_the_consent_page_says_unverified() {
+    let stack = TestStack::spawn().await;
+    let info = stack
+        .register(json!({"redirect_uris": [REDIRECT_URI], "token_endpoint_auth_method": "none",
+            "scope": "mcp:read", "client_name": "Reader\u{202e}evil"}))
+        .await;
+    assert_eq!(info["client_name"], "Readerevil", "bidi override stripped");
+    let client_id = info["client_id"].as_str().unwrap();
+    let url = authorize_url(&stack, client_id, &[("redirect_uri", REDIRECT_URI), ("scope", "mcp:read mcp:write")]);
+    // Sign in, then look at the consent page.
+    let html = stack.browser.get(&url).send().await.unwrap().text().await.unwrap();
+    let csrf = hidden(&html, "csrf_token").unwrap();
+    let request = hidden(&html, "request").unwrap();
+    let res = stack
+        .browser
+        .post(stack.url("/login"))
+        .form(&[("username", USERNAME), ("password", PASSWORD), ("csrf_token", &csrf), ("request", &request)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let res = stack.browser.get(&url).send().await.unwrap();
+    let csp = res.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.contains("form-action 'self' http://127.0.0.1:3000"), "{csp}");
+    let consent = res.text().await.unwrap();
+    assert!(consent.contains("id=\"unverified-notice\""));
+    assert!(consent.contains("mcp:read") && !consent.contains("mcp:write"), "narrowed");
+    let back = stack.browser_authorize(&url).await;
+    let (s, body) = redeem(&stack, client_id, &query(&back)["code"], Some(REDIRECT_URI)).await;
+    assert_eq!((s, body["scope"].as_str()), (200, Some("mcp:read")));
+}
+
+#[tokio::test]
+async fn the_resource_server_checks_the_token_before_reading_a_body() {
+    let stack = TestStack::spawn().await;
+    let big = vec![b'x'; 2 * 1024 * 1024];
+    let res = stack
+        .http
+        .post(&stack.resource)
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401, "refused before the body is buffered (was 413)");
+    assert_eq!(res.headers()["connection"], "close");
+}
+
+#[tokio::test]
+async fn resource_server_preflight_answers_only_allowed_origins() {
+    let stack = TestStack::spawn().await;
+    let preflight = |origin: &'static str| {
+        stack
+            .http
+            .request(reqwest::Method::OPTIONS, &stack.resource)
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .send()
+    };
+    let evil = preflight("https://evil.example").await.unwrap();
+    assert!(!evil.headers().contains_key("access-control-allow-origin"));
+    let local = preflight("http://localhost:6274").await.unwrap();
+    assert_eq!(local.headers()["access-control-allow-origin"], "http://localhost:6274");
+}
+
+#[tokio::test]
+async fn metrics_can_live_on_their_own_address() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let stack = TestStack::spawn_with(|c| c.metrics_bind = Some(port)).await;
+    let main = stack.http.get(stack.url("/metrics")).send().await.unwrap();
+    assert_eq!(main.status(), 404);
+    let mut ok = false;
+    for _ in 0..50 {
+        if let Ok(res) = stack.http.get(format!("http://{port}/metrics")).send().await {
+            ok = res.status() == 200 && res.text().await.unwrap().contains("http_requests_total");
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(ok, "served on the metrics address");
+}
