@@ -367,10 +367,10 @@ pub async fn audit_list(store: &Store, limit: i64) -> anyhow::Result<String> {
             out,
             "{}\t{}\t{}\t{}\t{}",
             when(e.at),
-            audit_text(&e.kind, 200),
-            audit_text(&e.user_id.unwrap_or_default(), 200),
-            audit_text(&e.client_id.unwrap_or_default(), 200),
-            audit_text(&e.detail, 200)
+            audit_text(&e.kind, usize::MAX),
+            audit_text(&e.user_id.unwrap_or_default(), usize::MAX),
+            audit_text(&e.client_id.unwrap_or_default(), usize::MAX),
+            audit_text(&e.detail, usize::MAX)
         );
     }
     Ok(out)

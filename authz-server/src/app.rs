@@ -12,9 +12,9 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use crate::cimd::MetadataDocuments;
 use crate::config::Config;
 use crate::crypto::Keys;
+use crate::password_pool::PasswordPool;
 use crate::routes;
 use crate::state::{AppState, now};
-use crate::password_pool::PasswordPool;
 use crate::store::Store;
 use crate::throttle::Throttle;
 
@@ -65,6 +65,13 @@ impl Application {
             "counter",
             "Dynamic client registrations.",
         );
+        if config.is_https() && config.bind.ip().is_loopback() && !config.trust_forwarded_for {
+            tracing::warn!(
+                "an https issuer served on a loopback address is usually behind a reverse proxy: \
+                 without trust_forwarded_for (AUTHZ_TRUST_FORWARDED_FOR=true) every client shares \
+                 the proxy's address, and the per-address sign-in and registration limits apply to all of them at once"
+            );
+        }
         let resources = Arc::new(std::sync::RwLock::new(config.resource_servers.clone()));
         let config_login = (
             config.login_max_failures,
@@ -114,11 +121,7 @@ impl Application {
                 Duration::from_secs(config_login.2),
                 100_000,
             ),
-            registrations: Throttle::new(
-                config_login.3,
-                Duration::from_secs(3600),
-                100_000,
-            ),
+            registrations: Throttle::quota(config_login.3, Duration::from_secs(3600), 100_000),
             refresh_key: Arc::new(refresh_key.into_bytes()),
         };
         state.reload_resource_servers().await?;

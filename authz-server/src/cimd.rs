@@ -126,6 +126,11 @@ impl MetadataDocuments {
             return Err("client_id URL must not contain . or .. path segments".into());
         }
         let url = Url::parse(client_id).map_err(|_| "client_id is not a URL".to_owned())?;
+        // Anything the parser would rewrite (backslashes, tabs, case, default ports) could
+        // make the URL shown differ from the one fetched: only the normal form is accepted.
+        if url.as_str() != client_id {
+            return Err("client_id URL must be in normal form (as a URL parser writes it)".into());
+        }
         self.check_url(&url)?;
         let mut res = self
             .http
@@ -163,7 +168,6 @@ impl MetadataDocuments {
     }
 
     fn check_url(&self, url: &Url) -> Result<(), String> {
-
         let loopback_ok = self.allow_loopback && url.scheme() == "http" && is_loopback_host(url);
         if url.scheme() != "https" && !loopback_ok {
             return Err("client ID metadata documents must be served over https".into());

@@ -44,11 +44,15 @@ impl Client {
         matches!(self.origin.as_str(), ORIGIN_ADMIN | ORIGIN_DYNAMIC_TOKEN)
     }
 
-    pub fn name(&self) -> &str {
+    /// The name to show people: control and bidi characters removed (also from names stored
+    /// before registration removed them, and from names an administrator typed).
+    pub fn name(&self) -> String {
         self.metadata
             .client_name
             .as_deref()
-            .unwrap_or(&self.client_id)
+            .map(oauth_protocol::register::display_text)
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| self.client_id.clone())
     }
 
     pub fn is_confidential(&self) -> bool {

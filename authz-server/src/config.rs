@@ -118,7 +118,7 @@ impl Default for Config {
             login_window: 15 * 60,
             trust_forwarded_for: false,
             audit_retention_days: 90,
-            unused_client_ttl: 24 * 3600,
+            unused_client_ttl: 30 * 24 * 3600,
             metrics_bind: None,
         }
     }
@@ -161,7 +161,10 @@ impl Config {
             }
         }
         for (key, field) in [
-            ("AUTHZ_REGISTRATIONS_PER_HOUR", &mut self.registrations_per_hour),
+            (
+                "AUTHZ_REGISTRATIONS_PER_HOUR",
+                &mut self.registrations_per_hour,
+            ),
             ("AUTHZ_LOGIN_MAX_FAILURES", &mut self.login_max_failures),
             (
                 "AUTHZ_LOGIN_MAX_FAILURES_PER_ADDRESS",
@@ -257,7 +260,9 @@ impl Config {
             anyhow::bail!("refresh_grace must not be negative");
         }
         if self.login_max_failures == 0 || self.login_max_failures_per_address == 0 {
-            anyhow::bail!("login_max_failures and login_max_failures_per_address must be at least 1");
+            anyhow::bail!(
+                "login_max_failures and login_max_failures_per_address must be at least 1"
+            );
         }
         if self.login_window == 0 {
             anyhow::bail!("login_window must be a positive number of seconds");

@@ -62,7 +62,10 @@ pub fn resource_server_secret(dir: &std::path::Path) -> anyhow::Result<String> {
     let path = dir.join(DEMO_RS_SECRET_FILE);
     match std::fs::read_to_string(&path) {
         Ok(s) if s.trim().len() >= 32 => return Ok(s.trim().to_owned()),
-        Ok(_) => anyhow::bail!("{} is too short; delete it to make a new one", path.display()),
+        Ok(_) => anyhow::bail!(
+            "{} is too short; delete it to make a new one",
+            path.display()
+        ),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => anyhow::bail!("cannot read {}: {e}", path.display()),
     }

@@ -63,7 +63,9 @@ impl PasswordPool {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, Busy> {
-        let _permit = tokio::time::timeout(self.wait, self.permits.acquire())
+        // The permit travels with the job and is released when the work is done, not when
+        // the caller stops waiting: a client that disconnects cannot queue more work.
+        let permit = tokio::time::timeout(self.wait, self.permits.clone().acquire_owned())
             .await
             .map_err(|_| Busy)?
             .map_err(|_| Busy)?;
@@ -71,6 +73,7 @@ impl PasswordPool {
         self.jobs
             .send(Box::new(move || {
                 let _ = tx.send(work());
+                drop(permit);
             }))
             .map_err(|_| Busy)?;
         rx.await.map_err(|_| Busy)

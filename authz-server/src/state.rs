@@ -55,6 +55,21 @@ impl AppState {
         headers: &axum::http::HeaderMap,
         peer: Option<std::net::SocketAddr>,
     ) -> Option<std::net::IpAddr> {
+        self.client_address_exact(headers, peer).map(|ip| match ip {
+            // One IPv6 user commonly holds a whole /64: throttle the /64.
+            std::net::IpAddr::V6(v6) => {
+                let s = v6.segments();
+                std::net::IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+            v4 => v4,
+        })
+    }
+
+    fn client_address_exact(
+        &self,
+        headers: &axum::http::HeaderMap,
+        peer: Option<std::net::SocketAddr>,
+    ) -> Option<std::net::IpAddr> {
         if self.config.trust_forwarded_for
             && let Some(ip) = headers
                 .get_all("x-forwarded-for")

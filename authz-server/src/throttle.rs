@@ -11,7 +11,8 @@ use moka::future::Cache;
 #[derive(Debug)]
 struct Window {
     count: u32,
-    /// When the last counted attempt was reserved; the window runs from there.
+    /// When the first and the last counted attempts were reserved.
+    first: Instant,
     last: Instant,
 }
 
@@ -20,6 +21,8 @@ pub struct Throttle {
     windows: Cache<String, Arc<Mutex<Window>>>,
     max: u32,
     window: Duration,
+    /// Count from the first attempt (a quota per window) rather than from the last one.
+    fixed: bool,
 }
 
 /// One reserved attempt. Dropping it keeps it counted; `give_back` un-counts it.
@@ -44,6 +47,15 @@ impl Throttle {
                 .build(),
             max,
             window,
+            fixed: false,
+        }
+    }
+
+    /// At most `max` attempts per key in each `window` counted from its first attempt.
+    pub fn quota(max: u32, window: Duration, capacity: u64) -> Self {
+        Self {
+            fixed: true,
+            ..Self::new(max, window, capacity)
         }
     }
 
@@ -58,18 +70,25 @@ impl Throttle {
             .get_with_by_ref(key, async {
                 Arc::new(Mutex::new(Window {
                     count: 0,
+                    first: Instant::now(),
                     last: Instant::now(),
                 }))
             })
             .await;
         let mut w = window.lock().expect("throttle lock poisoned");
         let now = Instant::now();
-        let elapsed = now.duration_since(w.last);
+        let elapsed = now.duration_since(if self.fixed { w.first } else { w.last });
         if elapsed >= self.window {
             w.count = 0;
         }
         if w.count >= self.max {
-            return Err(self.window.saturating_sub(elapsed).max(Duration::from_secs(1)));
+            return Err(self
+                .window
+                .saturating_sub(elapsed)
+                .max(Duration::from_secs(1)));
+        }
+        if w.count == 0 {
+            w.first = now;
         }
         w.count += 1;
         w.last = now;
@@ -81,7 +100,7 @@ impl Throttle {
 /// "15 minutes", "1 hour", "30 seconds": a window for people to read.
 pub fn human(d: Duration) -> String {
     let s = d.as_secs();
-    let (n, unit) = if s >= 3600 && s % 3600 == 0 {
+    let (n, unit) = if s >= 3600 && s.is_multiple_of(3600) {
         (s / 3600, "hour")
     } else if s >= 60 {
         (s.div_ceil(60), "minute")
@@ -121,6 +140,19 @@ mod tests {
         assert!(t.reserve("k").await.is_err());
         tokio::time::sleep(Duration::from_millis(350)).await;
         assert!(t.reserve("k").await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_quota_is_counted_from_the_first_attempt() {
+        let t = Throttle::quota(2, Duration::from_millis(300), 100);
+        let _a = t.reserve("k").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let _b = t.reserve("k").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert!(
+            t.reserve("k").await.is_ok(),
+            "a new window began 300 ms after the first"
+        );
     }
 
     #[test]

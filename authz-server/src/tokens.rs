@@ -40,8 +40,8 @@ pub fn mint(state: &AppState, now: i64, m: Mint<'_>) -> (TokenResponse, NewToken
     };
     let access_token = state.keys.sign(&claims);
     let grant_id = m.grant_id.map(str::to_owned);
-    let refresh = (m.with_refresh && grant_id.is_some())
-        .then(|| m.refresh_token.unwrap_or_else(new_secret));
+    let refresh =
+        (m.with_refresh && grant_id.is_some()).then(|| m.refresh_token.unwrap_or_else(new_secret));
     let tokens = NewTokens {
         grant: m.new_grant,
         access: AccessTokenRow {

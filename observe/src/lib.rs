@@ -278,8 +278,7 @@ async fn drop_unsafe_request_id(mut req: Request) -> Request {
         let b = v.as_bytes();
         !b.is_empty()
             && b.len() <= MAX_REQUEST_ID
-            && b
-                .iter()
+            && b.iter()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
     });
     if !safe {
@@ -344,11 +343,13 @@ pub async fn serve_with(
         let router = router.clone();
         let mut stop = stop_rx.clone();
         connections.spawn(async move {
-            let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-                req.extensions_mut()
-                    .insert(axum::extract::ConnectInfo(peer));
-                router.clone().oneshot(req.map(axum::body::Body::new))
-            });
+            let service = hyper::service::service_fn(
+                move |mut req: hyper::Request<hyper::body::Incoming>| {
+                    req.extensions_mut()
+                        .insert(axum::extract::ConnectInfo(peer));
+                    router.clone().oneshot(req.map(axum::body::Body::new))
+                },
+            );
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder
                 .timer(TokioTimer::new())
@@ -438,21 +439,31 @@ mod tests {
         ));
         // Headers never finished: the server closes the connection.
         let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
-        c.write_all(b"POST / HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+        c.write_all(b"POST / HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
         let mut buf = Vec::new();
-        let read = tokio::time::timeout(std::time::Duration::from_secs(5), c.read_to_end(&mut buf)).await;
+        let read =
+            tokio::time::timeout(std::time::Duration::from_secs(5), c.read_to_end(&mut buf)).await;
         assert!(read.is_ok(), "the connection was closed");
         // Headers sent, body promised but never sent: an error answer, then close.
         let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
-        c.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc").await.unwrap();
+        c.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+            .await
+            .unwrap();
         let mut buf = Vec::new();
-        let read = tokio::time::timeout(std::time::Duration::from_secs(5), c.read_to_end(&mut buf)).await;
+        let read =
+            tokio::time::timeout(std::time::Duration::from_secs(5), c.read_to_end(&mut buf)).await;
         assert!(read.is_ok(), "the connection was closed");
         let text = String::from_utf8_lossy(&buf);
         assert!(!text.contains("200 OK"), "{text}");
         // A prompt client is served.
         let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
-        c.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc").await.unwrap();
+        c.write_all(
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc",
+        )
+        .await
+        .unwrap();
         let mut buf = Vec::new();
         c.read_to_end(&mut buf).await.unwrap();
         assert!(String::from_utf8_lossy(&buf).starts_with("HTTP/1.1 200"));

@@ -13,8 +13,8 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use oauth_protocol::{ErrorCode, Scope};
 use oauth_protocol::challenge::BearerChallenge;
+use oauth_protocol::{ErrorCode, Scope};
 
 use crate::app::RsState;
 use crate::introspection::Verdict;
@@ -106,10 +106,9 @@ async fn check(
     {
         return Err(plain(StatusCode::FORBIDDEN, "origin not allowed"));
     }
-    if query.is_some_and(|q| form_urlencoded_has(q, "access_token"))
-    {
+    if query.is_some_and(|q| form_urlencoded_has(q, "access_token")) {
         return Err(challenge(
-            &state,
+            state,
             StatusCode::BAD_REQUEST,
             BearerChallenge {
                 error: Some(ErrorCode::InvalidRequest.as_str().into()),
@@ -124,7 +123,7 @@ async fn check(
     let token = match bearer(headers) {
         None => {
             return Err(challenge(
-                &state,
+                state,
                 StatusCode::UNAUTHORIZED,
                 BearerChallenge {
                     scope: Some(all_scopes),
@@ -132,14 +131,14 @@ async fn check(
                 },
             ));
         }
-        Some(Err(())) => return Err(invalid_token(&state, "malformed Authorization header")),
+        Some(Err(())) => return Err(invalid_token(state, "malformed Authorization header")),
         Some(Ok(t)) => t.to_owned(),
     };
     let principal = match state.introspector.check(&token).await {
         Ok(Verdict::Active(p)) => p,
         Ok(Verdict::Inactive) => {
             return Err(invalid_token(
-                &state,
+                state,
                 "the access token is invalid, expired, revoked or not for this resource",
             ));
         }
@@ -156,7 +155,7 @@ async fn check(
     };
     if principal.machine && !state.config.accept_machine_clients {
         return Err(invalid_token(
-            &state,
+            state,
             "this resource does not accept tokens that act for no user",
         ));
     }

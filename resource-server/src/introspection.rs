@@ -153,7 +153,10 @@ impl Introspector {
             .http
             .post(&self.endpoint)
             // RFC 6749 §2.3.1: each part is form-urlencoded before it goes into Basic.
-            .basic_auth(form_encode(&self.client_id), Some(form_encode(&self.client_secret)))
+            .basic_auth(
+                form_encode(&self.client_id),
+                Some(form_encode(&self.client_secret)),
+            )
             .form(&[("token", token), ("token_type_hint", "access_token")])
             .send()
             .await

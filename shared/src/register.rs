@@ -101,13 +101,16 @@ pub const MAX_TEXT_LEN: usize = 200;
 /// "moc.live") are removed, and surrounding whitespace trimmed.
 pub fn display_text(s: &str) -> String {
     s.chars()
-        .filter(|c| {
-            !c.is_control()
-                && !matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{061c}')
-        })
+        .filter(|c| !is_hidden_char(*c))
         .collect::<String>()
         .trim()
         .to_owned()
+}
+
+/// Control characters and the Unicode bidirectional marks, overrides and isolates.
+pub fn is_hidden_char(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{061c}')
 }
 
 fn too_long(key: &str, limit: usize) -> ErrorResponse {
@@ -473,14 +476,20 @@ mod tests {
 
     #[test]
     fn names_lose_bidi_and_control_characters() {
-        assert_eq!(display_text("Good\u{202e}moc.live\u{202c} App\n"), "Goodmoc.live App");
+        assert_eq!(
+            display_text("Good\u{202e}moc.live\u{202c} App\n"),
+            "Goodmoc.live App"
+        );
         assert_eq!(display_text("\u{2067}x\u{2069}\u{7}"), "x");
         let m = ClientMetadata::from_json(
             &json!({"client_name": "\u{202e}\u{200f}", "redirect_uris": ["https://a.example/cb"]}),
             &scopes(),
         )
         .unwrap();
-        assert_eq!(m.client_name, None, "a name of only control characters is no name");
+        assert_eq!(
+            m.client_name, None,
+            "a name of only control characters is no name"
+        );
     }
 
     #[test]

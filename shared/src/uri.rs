@@ -54,16 +54,28 @@ pub fn is_private_address(ip: IpAddr) -> bool {
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_private_address(IpAddr::V4(v4));
             }
-            // Ranges that embed or translate to an IPv4 address, which a NAT64 or 6to4
-            // gateway would reach on our behalf: refuse them whatever the embedded address.
-            let embeds_v4 = seg[..6] == [0; 6] // ::/96, IPv4-compatible
+            // Ranges that embed an IPv4 address which a NAT64, SIIT or 6to4 gateway would
+            // reach on our behalf: judge the embedded address.
+            let v4 = |hi: u16, lo: u16| {
+                let [a, b] = hi.to_be_bytes();
+                let [c, d] = lo.to_be_bytes();
+                is_private_address(IpAddr::V4(std::net::Ipv4Addr::new(a, b, c, d)))
+            };
+            if seg[..6] == [0; 6] // ::/96, IPv4-compatible
                 || (seg[..2] == [0x64, 0xff9b] && seg[2..6] == [0; 4]) // NAT64 64:ff9b::/96
-                || (seg[0] == 0x64 && seg[1] == 0xff9b && seg[2] == 1) // local NAT64 64:ff9b:1::/48
-                || seg[0] == 0x2002 // 6to4 2002::/16
-                || (seg[..4] == [0; 4] && seg[4] == 0xffff && seg[5] == 0) // ::ffff:0:0:0/96
-                || (seg[0] == 0x2001 && seg[1] == 0) // Teredo 2001::/32
-                || seg[0] == 0x0100 && seg[1..4] == [0; 3]; // discard-only 100::/64
-            embeds_v4
+                || (seg[..4] == [0; 4] && seg[4] == 0xffff && seg[5] == 0)
+            // SIIT ::ffff:0:0:0/96
+            {
+                return v4(seg[6], seg[7]);
+            }
+            if seg[0] == 0x2002 {
+                return v4(seg[1], seg[2]); // 6to4 2002:AABB:CCDD::/48
+            }
+            // Local-use NAT64 (any IPv4 behind it, by design), Teredo (the IPv4 address is
+            // obfuscated) and the discard-only prefix are refused whole.
+            (seg[0] == 0x64 && seg[1] == 0xff9b && seg[2] == 1)
+                || (seg[0] == 0x2001 && seg[1] == 0)
+                || (seg[0] == 0x0100 && seg[1..4] == [0; 3])
                 || v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
@@ -233,7 +245,11 @@ mod tests {
             ("ftp://files.example/cb", false, "ftp"),
             ("myapp:/cb", false, "bare private-use scheme"),
             ("blob:https://a.example/x", false, "blob"),
-            ("com.example-app.native:/cb", true, "reverse domain with hyphen"),
+            (
+                "com.example-app.native:/cb",
+                true,
+                "reverse domain with hyphen",
+            ),
             ("x.1a:/cb", false, "label starting with a digit"),
             ("https://user:pw@app.example.com/cb", false, "userinfo"),
         ];
@@ -416,16 +432,22 @@ mod tests {
             "100.64.0.1",
             "0.0.0.0",
             "64:ff9b::a00:1",
-            "64:ff9b::808:808",
+            "64:ff9b::7f00:1",
+            "64:ff9b:1::808:808",
             "2002:c0a8:101::1",
             "::127.0.0.1",
-            "::808:808",
             "::ffff:0:a00:1",
             "2001:0:4136:e378::1",
         ] {
             assert!(is_private_address(ip.parse().unwrap()), "{ip}");
         }
-        for ip in ["93.184.216.34", "2606:2800:220:1::1", "8.8.8.8"] {
+        for ip in [
+            "93.184.216.34",
+            "2606:2800:220:1::1",
+            "8.8.8.8",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
+        ] {
             assert!(!is_private_address(ip.parse().unwrap()), "{ip}");
         }
     }

@@ -59,7 +59,7 @@ pub async fn account(State(state): State<AppState>, headers: HeaderMap) -> Respo
     let mut lines = Vec::with_capacity(grants.len());
     for g in grants {
         let client_name = match state.store.client(&g.client_id).await {
-            Ok(Some(row)) => crate::clients::Client::from_row(&row).map(|c| c.name().to_owned()),
+            Ok(Some(row)) => crate::clients::Client::from_row(&row).map(|c| c.name()),
             _ => None,
         };
         let resource_name = state

@@ -380,7 +380,7 @@ fn login_page(
     error: Option<&str>,
 ) -> LoginPage {
     LoginPage {
-        client_name: req.client.name().to_owned(),
+        client_name: req.client.name(),
         redirect_host: req.redirect_host(),
         error: error.map(str::to_owned),
         csrf_token: csrf,
@@ -469,15 +469,15 @@ async fn authorize_inner(
         .redirect_uris
         .iter()
         .all(|u| url::Url::parse(u).is_ok_and(|u| is_loopback_host(&u)));
-    let csrf = session_csrf(state, headers, &consent_purpose(query))
-        .ok_or(AuthorizeError::Internal)?;
+    let csrf =
+        session_csrf(state, headers, &consent_purpose(query)).ok_or(AuthorizeError::Internal)?;
     let document_host = if req.client.from_document {
         redirect_host(&req.client.client_id)
     } else {
         String::new()
     };
     let page = ConsentPage {
-        client_name: req.client.name().to_owned(),
+        client_name: req.client.name(),
         redirect_host: req.redirect_host(),
         redirect_uri: req.redirect_uri.clone(),
         username: user.display_name.clone().unwrap_or(user.username),

@@ -103,8 +103,7 @@ async fn lookup(
         let Some(row) = state.store.access_token_state(&claims.jti).await? else {
             return Ok(IntrospectionResponse::inactive());
         };
-        if row.is_dead() || !caller.may_see(&row.client_id, &row.resource)
-        {
+        if row.is_dead() || !caller.may_see(&row.client_id, &row.resource) {
             return Ok(IntrospectionResponse::inactive());
         }
         return Ok(IntrospectionResponse {

@@ -50,10 +50,18 @@ async fn register(
     let vouched = match (&state.config.registration_token, bearer(&headers)) {
         (Some(expected), Some(presented)) => {
             if !constant_time_eq(expected.expose().as_bytes(), presented.as_bytes()) {
-                return Ok(refuse_with(
+                let mut res = refuse_with(
                     StatusCode::UNAUTHORIZED,
-                    ErrorResponse::new(ErrorCode::InvalidToken, "the initial access token is not valid"),
-                ));
+                    ErrorResponse::new(
+                        ErrorCode::InvalidToken,
+                        "the initial access token is not valid",
+                    ),
+                );
+                res.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    axum::http::HeaderValue::from_static("Bearer error=\"invalid_token\""),
+                );
+                return Ok(res);
             }
             true
         }

@@ -104,6 +104,9 @@ pub fn login_csrf(state: &AppState, headers: &HeaderMap) -> (String, Option<Head
 }
 
 pub fn login_csrf_ok(state: &AppState, headers: &HeaderMap, submitted: Option<&str>) -> bool {
+    if !same_origin(state, headers) {
+        return false;
+    }
     match (cookie(headers, &cookie_name(state, CSRF_COOKIE)), submitted) {
         (Some(c), Some(s)) if c.len() >= 32 => {
             constant_time_eq(mac(c, "login").as_bytes(), s.as_bytes())
@@ -123,10 +126,31 @@ pub fn session_csrf_ok(
     purpose: &str,
     submitted: Option<&str>,
 ) -> bool {
+    if !same_origin(state, headers) {
+        return false;
+    }
     match (session_csrf(state, headers, purpose), submitted) {
         (Some(want), Some(got)) => constant_time_eq(want.as_bytes(), got.as_bytes()),
         _ => false,
     }
+}
+
+/// A form post came from one of our own pages: browsers say where a request comes from
+/// (`Sec-Fetch-Site`, `Origin`), and anything cross-origin is refused even when it carries a
+/// valid-looking token (a sibling origin could have planted the pre-session cookie).
+pub fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
+    let site_ok = headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| v == "same-origin" || v == "none");
+    let origin_ok = headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|o| {
+            url::Url::parse(&state.config.issuer)
+                .is_ok_and(|u| u.origin().ascii_serialization() == o)
+        });
+    site_ok && origin_ok
 }
 
 /// The purpose of a consent form's token: the request it shows.

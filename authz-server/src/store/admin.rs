@@ -28,7 +28,7 @@ pub struct AuditEvent {
 pub fn audit_text(s: &str, max: usize) -> String {
     let mut out = String::new();
     for c in s.chars().take(max) {
-        if c.is_control() || oauth_protocol::register::display_text(&c.to_string()).is_empty() {
+        if oauth_protocol::register::is_hidden_char(c) {
             out.extend(c.escape_unicode());
         } else {
             out.push(c);

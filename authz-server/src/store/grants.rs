@@ -102,7 +102,8 @@ impl RefreshContext {
 }
 
 /// The one query behind `RefreshContext`.
-const REFRESH_CONTEXT: &str = "SELECT r.token_hash, r.expires_at, r.rotated_at, g.id AS grant_id, g.user_id, g.client_id,
+const REFRESH_CONTEXT: &str =
+    "SELECT r.token_hash, r.expires_at, r.rotated_at, g.id AS grant_id, g.user_id, g.client_id,
         g.resource, g.scope, g.revoked_at, u.disabled AS user_disabled
  FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id LEFT JOIN users u ON u.id = g.user_id
  WHERE r.token_hash = $1";
@@ -489,7 +490,8 @@ impl Store {
         removed += sqlx::query(
             "DELETE FROM clients WHERE origin = 'dynamic' AND client_id_issued_at < $1
                AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.client_id = clients.client_id)
-               AND NOT EXISTS (SELECT 1 FROM authorization_codes c WHERE c.client_id = clients.client_id)",
+               AND NOT EXISTS (SELECT 1 FROM authorization_codes c WHERE c.client_id = clients.client_id)
+               AND NOT EXISTS (SELECT 1 FROM consents k WHERE k.client_id = clients.client_id)",
         )
         .bind(unused_clients_before)
         .execute(&self.pool)

@@ -262,10 +262,11 @@ impl Store {
         .bind(now)
         .execute(&self.pool)
         .await?;
-        let (value,): (String,) = sqlx::query_as("SELECT value FROM server_secrets WHERE name = $1")
-            .bind(name)
-            .fetch_one(&self.pool)
-            .await?;
+        let (value,): (String,) =
+            sqlx::query_as("SELECT value FROM server_secrets WHERE name = $1")
+                .bind(name)
+                .fetch_one(&self.pool)
+                .await?;
         Ok(value)
     }
 

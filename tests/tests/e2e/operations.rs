@@ -248,9 +248,15 @@ async fn resource_key_grant_and_audit_commands() {
         .unwrap()
         .to_owned();
     assert!(
-        admin::resource_add(&stack.store, "https://mcp2.example.com/mcp", None, None, false)
-            .await
-            .is_err(),
+        admin::resource_add(
+            &stack.store,
+            "https://mcp2.example.com/mcp",
+            None,
+            None,
+            false
+        )
+        .await
+        .is_err(),
         "duplicate"
     );
     assert!(

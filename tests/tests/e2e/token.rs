@@ -625,7 +625,11 @@ async fn expired_rows_are_purged_and_live_ones_kept() {
     let (_, tokens) = exchange(&stack, &client_id, &code_for(&stack, &client_id).await).await;
     let now = authz_server::state::now();
     assert_eq!(
-        stack.store.purge_expired(now, None, now - 86_400).await.unwrap(),
+        stack
+            .store
+            .purge_expired(now, None, now - 86_400)
+            .await
+            .unwrap(),
         0,
         "nothing live is removed"
     );
