@@ -9,6 +9,7 @@
 pub mod challenge;
 pub mod error;
 pub mod form;
+pub mod grant;
 pub mod introspect;
 pub mod metadata;
 pub mod paths;

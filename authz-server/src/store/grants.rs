@@ -354,7 +354,7 @@ impl Store {
             tx.rollback().await?;
             return Ok(Exchange::NotFound);
         }
-        if ctx.rotated_at.is_some_and(|at| now - at > grace) {
+        if !oauth_protocol::grant::rotated_token_usable(ctx.rotated_at, now, grace) {
             revoke_grant_in(&mut tx, &ctx.grant_id, now).await?;
             tx.commit().await?;
             return Ok(Exchange::Replayed);

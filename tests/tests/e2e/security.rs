@@ -504,6 +504,7 @@ async fn a_planted_csrf_cookie_does_not_pass_and_consent_tokens_fit_one_request(
     for (name, value) in [
         ("origin", "http://127.0.0.1:9"),
         ("sec-fetch-site", "same-site"),
+        ("sec-fetch-site", "cross-site"),
     ] {
         let res = stack
             .http
