@@ -8,10 +8,10 @@ use oauth_protocol::{ErrorCode, ErrorResponse};
 
 use crate::store::StoreError;
 
-/// A back-channel OAuth error with its HTTP status.
+/// A back-channel OAuth error. Its HTTP status follows from the code (RFC 6749 §5.2):
+/// 401 for `invalid_client`, 500 for `server_error`, 400 otherwise.
 #[derive(Debug)]
 pub struct OAuthError {
-    pub status: StatusCode,
     pub code: ErrorCode,
     pub description: String,
     /// Answer with `WWW-Authenticate: Basic` (RFC 6749 §5.2 for header authentication).
@@ -21,7 +21,6 @@ pub struct OAuthError {
 impl OAuthError {
     pub fn new(code: ErrorCode, description: impl Into<String>) -> Self {
         Self {
-            status: StatusCode::BAD_REQUEST,
             code,
             description: description.into(),
             basic_challenge: false,
@@ -40,7 +39,6 @@ impl OAuthError {
     /// and also otherwise, since HTTP requires a challenge on every 401.
     pub fn invalid_client(description: impl Into<String>, _via_header: bool) -> Self {
         Self {
-            status: StatusCode::UNAUTHORIZED,
             code: ErrorCode::InvalidClient,
             description: description.into(),
             basic_challenge: true,
@@ -49,11 +47,16 @@ impl OAuthError {
 
     pub fn server_error() -> Self {
         Self {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
             code: ErrorCode::ServerError,
             description: "internal error".into(),
             basic_challenge: false,
         }
+    }
+}
+
+impl From<oauth_protocol::Refusal> for OAuthError {
+    fn from(r: oauth_protocol::Refusal) -> Self {
+        Self::new(r.code, r.description)
     }
 }
 
@@ -83,8 +86,13 @@ pub fn no_store_json<T: serde::Serialize>(status: StatusCode, body: &T) -> Respo
 
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
+        let status = match self.code {
+            ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
+            ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        };
         let body = ErrorResponse::new(self.code, self.description);
-        let mut res = no_store_json(self.status, &body);
+        let mut res = no_store_json(status, &body);
         if self.basic_challenge {
             res.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

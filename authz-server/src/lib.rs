@@ -11,6 +11,8 @@ pub mod config;
 pub mod crypto;
 pub mod demo;
 pub mod error;
+pub mod extract;
+pub mod oauth;
 pub mod password_pool;
 pub mod routes;
 pub mod state;

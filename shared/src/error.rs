@@ -83,6 +83,29 @@ impl ErrorResponse {
     }
 }
 
+/// A request refused by a protocol rule: the RFC error code and a description for people.
+/// Servers turn it into their response (a JSON body, a redirect, a page).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub code: ErrorCode,
+    pub description: String,
+}
+
+impl Refusal {
+    pub fn new(code: ErrorCode, description: impl Into<String>) -> Self {
+        Self {
+            code,
+            description: description.into(),
+        }
+    }
+}
+
+impl From<Refusal> for ErrorResponse {
+    fn from(r: Refusal) -> Self {
+        Self::new(r.code, r.description)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

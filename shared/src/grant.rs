@@ -3,7 +3,7 @@
 //! what a code or refresh token is worth, is the server's to decide; this only says what
 //! the request asks for.
 
-use crate::error::{ErrorCode, ErrorResponse};
+use crate::error::{ErrorCode, Refusal};
 use crate::form::Params;
 use crate::register::{GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN};
 use crate::scope::Scope;
@@ -27,16 +27,16 @@ impl GrantType {
 
     /// `grant_type` of a token request: missing is `invalid_request`, unknown is
     /// `unsupported_grant_type` (RFC 6749 §5.2).
-    pub fn from_params(p: &Params) -> Result<Self, ErrorResponse> {
+    pub fn from_params(p: &Params) -> Result<Self, Refusal> {
         match p.get("grant_type") {
-            None => Err(ErrorResponse::new(
+            None => Err(Refusal::new(
                 ErrorCode::InvalidRequest,
                 "grant_type is required",
             )),
             Some(GRANT_AUTHORIZATION_CODE) => Ok(Self::AuthorizationCode),
             Some(GRANT_REFRESH_TOKEN) => Ok(Self::RefreshToken),
             Some(GRANT_CLIENT_CREDENTIALS) => Ok(Self::ClientCredentials),
-            Some(other) => Err(ErrorResponse::new(
+            Some(other) => Err(Refusal::new(
                 ErrorCode::UnsupportedGrantType,
                 format!("grant_type {other:?} is not supported"),
             )),
@@ -66,19 +66,19 @@ pub enum Grant {
     },
 }
 
-fn required(p: &Params, key: &str, what: &str) -> Result<String, ErrorResponse> {
+fn required(p: &Params, key: &str, what: &str) -> Result<String, Refusal> {
     p.get(key).map(str::to_owned).ok_or_else(|| {
-        ErrorResponse::new(
+        Refusal::new(
             ErrorCode::InvalidRequest,
             format!("{key} is required{what}"),
         )
     })
 }
 
-fn scope(p: &Params) -> Result<Option<Scope>, ErrorResponse> {
+fn scope(p: &Params) -> Result<Option<Scope>, Refusal> {
     p.get("scope")
         .map(|s| {
-            Scope::parse(s).map_err(|e| ErrorResponse::new(ErrorCode::InvalidScope, e.to_string()))
+            Scope::parse(s).map_err(|e| Refusal::new(ErrorCode::InvalidScope, e.to_string()))
         })
         .transpose()
         .map(|s| s.filter(|s| !s.is_empty()))
@@ -86,7 +86,7 @@ fn scope(p: &Params) -> Result<Option<Scope>, ErrorResponse> {
 
 impl Grant {
     /// The parameters of a grant of type `grant_type`.
-    pub fn from_params(grant_type: GrantType, p: &Params) -> Result<Self, ErrorResponse> {
+    pub fn from_params(grant_type: GrantType, p: &Params) -> Result<Self, Refusal> {
         let resource = p.get("resource").map(str::to_owned);
         Ok(match grant_type {
             GrantType::AuthorizationCode => Self::AuthorizationCode {
@@ -131,7 +131,7 @@ mod tests {
         let p = Params::parse(body.as_bytes());
         GrantType::from_params(&p)
             .and_then(|t| Grant::from_params(t, &p))
-            .map_err(|e| e.error)
+            .map_err(|e| e.code.as_str().to_owned())
     }
 
     #[test]

@@ -20,5 +20,5 @@ pub mod secret;
 pub mod token;
 pub mod uri;
 
-pub use error::{ErrorCode, ErrorResponse};
+pub use error::{ErrorCode, ErrorResponse, Refusal};
 pub use scope::Scope;
