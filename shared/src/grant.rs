@@ -77,9 +77,7 @@ fn required(p: &Params, key: &str, what: &str) -> Result<String, Refusal> {
 
 fn scope(p: &Params) -> Result<Option<Scope>, Refusal> {
     p.get("scope")
-        .map(|s| {
-            Scope::parse(s).map_err(|e| Refusal::new(ErrorCode::InvalidScope, e.to_string()))
-        })
+        .map(|s| Scope::parse(s).map_err(|e| Refusal::new(ErrorCode::InvalidScope, e.to_string())))
         .transpose()
         .map(|s| s.filter(|s| !s.is_empty()))
 }

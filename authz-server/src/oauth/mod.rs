@@ -2,8 +2,13 @@
 //! request, call one function here with the current time, and map its answer to a response.
 //! Nothing here knows about axum; every function takes `now`.
 
+pub mod account;
+pub mod authorize;
 pub mod introspect;
+pub mod register;
 pub mod revoke;
+pub mod session;
+pub mod sign_in;
 pub mod token;
 
 use crate::clients::{Client, Credentials, authenticate};
@@ -15,8 +20,8 @@ pub async fn calling_client(
     state: &AppState,
     creds: Option<Credentials>,
 ) -> Result<Client, OAuthError> {
-    let creds =
-        creds.ok_or_else(|| OAuthError::invalid_client("client authentication is required", false))?;
+    let creds = creds
+        .ok_or_else(|| OAuthError::invalid_client("client authentication is required", false))?;
     let client = state.client(&creds.client_id).await?;
     authenticate(client, &creds)
 }

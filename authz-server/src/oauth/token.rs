@@ -57,21 +57,24 @@ pub async fn exchange(
             client_credentials(state, client, scope, resource.as_deref(), now).await?
         }
     };
-    state.metrics.inc("tokens_issued_total", &[("grant_type", name)]);
+    state
+        .metrics
+        .inc("tokens_issued_total", &[("grant_type", name)]);
     tracing::info!("token issued");
     let kind = if grant_type == GrantType::RefreshToken {
         "token_refreshed"
     } else {
         "token_issued"
     };
-    state
-        .audit(kind, None, Some(&client.client_id), name)
-        .await;
+    state.audit(kind, None, Some(&client.client_id), name).await;
     Ok(response)
 }
 
 /// The `resource` of a token request, normalised against the configured resource servers.
-fn requested_resource(state: &AppState, resource: Option<&str>) -> Result<Option<String>, OAuthError> {
+fn requested_resource(
+    state: &AppState,
+    resource: Option<&str>,
+) -> Result<Option<String>, OAuthError> {
     match resource {
         None => Ok(None),
         Some(r) => state

@@ -1,14 +1,16 @@
 //! The signed-in user's page of authorized applications, where any of them can be revoked.
 //! Revocation is immediate here; resource servers notice within their cache TTL.
 
-use axum::body::Bytes;
+use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use oauth_protocol::form::Params;
+use axum::response::Response;
+use axum::routing::{get, post};
+use oauth_protocol::paths;
 
-use super::authorize::account_login_page;
-use super::web::{self, ACCOUNT_FORMS, login_csrf, session_csrf, session_csrf_ok};
+use super::pages::{account_login_page, see_other};
+use super::session::{self as web, ACCOUNT_FORMS, login_csrf, session_csrf, session_csrf_ok};
+use crate::extract::PageForm;
 use crate::state::{AppState, now};
 use crate::templates::{GrantLine, GrantsPage, error_page, render};
 
@@ -30,8 +32,14 @@ fn ago(now: i64, at: i64) -> String {
     }
 }
 
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(paths::ACCOUNT, get(account))
+        .route(paths::ACCOUNT_REVOKE, post(revoke))
+}
+
 /// `GET /account`.
-pub async fn account(State(state): State<AppState>, headers: HeaderMap) -> Response {
+async fn account(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let now = now();
     let session = match web::session(&state, &headers, now).await {
         Ok(s) => s,
@@ -48,40 +56,25 @@ pub async fn account(State(state): State<AppState>, headers: HeaderMap) -> Respo
     let Some(csrf) = session_csrf(&state, &headers, ACCOUNT_FORMS) else {
         return internal("a session without its cookie");
     };
-    let (user, grants) = match (
-        state.store.user_by_id(&session.user_id).await,
-        state.store.user_grants(&session.user_id).await,
-    ) {
-        (Ok(Some(u)), Ok(g)) => (u, g),
-        (Err(e), _) | (_, Err(e)) => return internal(e),
-        (Ok(None), _) => return internal("session user vanished"),
-    };
-    let mut lines = Vec::with_capacity(grants.len());
-    for g in grants {
-        let client_name = match state.store.client(&g.client_id).await {
-            Ok(Some(row)) => crate::clients::Client::from_row(&row).map(|c| c.name()),
-            _ => None,
+    let (username, apps) =
+        match crate::oauth::account::authorized_apps(&state, &session.user_id).await {
+            Ok(Some(found)) => found,
+            Ok(None) => return internal("session user vanished"),
+            Err(e) => return internal(e),
         };
-        let resource_name = state
-            .resource_server(&g.resource)
-            .map(|rs| rs.display_name().to_owned())
-            .unwrap_or_else(|| g.resource.clone());
-        lines.push(GrantLine {
-            client_name: client_name.unwrap_or_else(|| g.client_id.clone()),
-            scopes: g
-                .scope
-                .split(' ')
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect(),
-            resource: g.resource,
-            resource_name,
-            last_used: ago(now, g.last_used_at),
-            id: g.id,
-        });
-    }
+    let lines = apps
+        .into_iter()
+        .map(|a| GrantLine {
+            id: a.grant_id,
+            client_name: a.client_name,
+            scopes: a.scopes,
+            resource: a.resource,
+            resource_name: a.resource_name,
+            last_used: ago(now, a.last_used_at),
+        })
+        .collect();
     let page = GrantsPage {
-        username: user.display_name.unwrap_or(user.username),
+        username,
         csrf_token: csrf,
         grants: lines,
     };
@@ -89,8 +82,11 @@ pub async fn account(State(state): State<AppState>, headers: HeaderMap) -> Respo
 }
 
 /// `POST /account/grants/revoke`: form fields `grant_id`, `csrf_token`.
-pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let form = Params::parse(&body);
+async fn revoke(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    PageForm(form): PageForm,
+) -> Response {
     if !session_csrf_ok(&state, &headers, ACCOUNT_FORMS, form.get("csrf_token")) {
         return error_page(
             StatusCode::FORBIDDEN,
@@ -101,33 +97,17 @@ pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Byt
     let now = now();
     let session = match web::session(&state, &headers, now).await {
         Ok(Some(s)) => s,
-        Ok(None) => return super::authorize::redirect_to(oauth_protocol::paths::ACCOUNT),
+        Ok(None) => return see_other(paths::ACCOUNT),
         Err(e) => return internal(e),
     };
     let grant_id = form.get("grant_id").unwrap_or_default();
-    match state.store.grant(grant_id).await {
-        // Someone else's grant looks like a missing one.
-        Ok(Some(g)) if g.user_id.as_deref() == Some(session.user_id.as_str()) => {
-            if let Err(e) = state.store.revoke_grant_and_consent(grant_id, now).await {
-                return internal(e);
-            }
-            tracing::info!(client_id = %g.client_id, "grant revoked by its user");
-            state
-                .audit(
-                    "grant_revoked",
-                    Some(&session.user_id),
-                    Some(&g.client_id),
-                    "user",
-                )
-                .await;
-            super::authorize::redirect_to(oauth_protocol::paths::ACCOUNT)
-        }
-        Ok(_) => error_page(
+    match crate::oauth::account::revoke_own(&state, &session.user_id, grant_id, now).await {
+        Ok(true) => see_other(paths::ACCOUNT),
+        Ok(false) => error_page(
             StatusCode::NOT_FOUND,
             "Not found",
             "That authorization does not exist.",
-        )
-        .into_response(),
+        ),
         Err(e) => internal(e),
     }
 }

@@ -1,5 +1,5 @@
-//! HTTP routes. Each module maps requests to protocol decisions and back; storage and
-//! cryptography live elsewhere.
+//! HTTP routes: each module extracts a request, calls `crate::oauth` and maps the answer
+//! to a response. No route touches the store.
 
 use axum::Router;
 use axum::http::{HeaderValue, Method, StatusCode, header};
@@ -11,12 +11,15 @@ use crate::state::AppState;
 
 pub mod account;
 pub mod authorize;
+pub mod consent;
 pub mod introspect;
+pub mod login;
 pub mod metadata;
+pub mod pages;
 pub mod register;
 pub mod revoke;
+pub mod session;
 pub mod token;
-pub mod web;
 
 /// All routes. Back-channel and discovery endpoints are readable cross-origin (browser
 /// clients such as MCP Inspector); the HTML pages are not, and cannot be framed.
@@ -39,7 +42,12 @@ pub fn router(state: AppState) -> Router {
         .merge(introspect::router())
         .merge(revoke::router())
         .layer(cors);
-    let pages = web::router()
+    let pages = Router::new()
+        .merge(authorize::router())
+        .merge(login::router())
+        .merge(consent::router())
+        .merge(account::router())
+        .merge(pages::router())
         .layer(SetResponseHeaderLayer::overriding(
             header::X_FRAME_OPTIONS,
             HeaderValue::from_static("DENY"),

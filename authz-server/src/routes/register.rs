@@ -7,15 +7,13 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use axum::routing::post;
 use oauth_protocol::paths;
-use oauth_protocol::register::{ClientInformation, ClientMetadata, GRANT_CLIENT_CREDENTIALS};
-use oauth_protocol::secret::{constant_time_eq, digest};
+use oauth_protocol::register::ClientMetadata;
+use oauth_protocol::secret::constant_time_eq;
 use oauth_protocol::{ErrorCode, ErrorResponse};
 
-use crate::clients::{ORIGIN_DYNAMIC, ORIGIN_DYNAMIC_TOKEN};
-use crate::crypto::{new_id, new_secret};
 use crate::error::{OAuthError, no_store_json};
+use crate::oauth::register::Registration;
 use crate::state::{AppState, now};
-use crate::store::ClientRow;
 
 pub fn router() -> Router<AppState> {
     Router::new().route(paths::REGISTER, post(register))
@@ -107,56 +105,11 @@ async fn register(
         Ok(m) => m,
         Err(e) => return Ok(refuse(e)),
     };
-    // RFC 6749 §4.4 and RFC 7591 §5: client_credentials acts with no user behind it, so
-    // self-asserted metadata cannot ask for it.
-    if metadata.allows_grant(GRANT_CLIENT_CREDENTIALS) && !vouched {
-        return Ok(refuse(ErrorResponse::new(
-            ErrorCode::InvalidClientMetadata,
-            "client_credentials is available only to clients created by an administrator \
-             (or registered with the initial access token)",
-        )));
-    }
-    let issued_at = now();
-    let client_id = new_id();
-    let secret = metadata
-        .token_endpoint_auth_method
-        .is_confidential()
-        .then(new_secret);
-    tracing::Span::current().record("client_id", client_id.as_str());
-    state
-        .store
-        .insert_client(&ClientRow {
-            client_id: client_id.clone(),
-            secret_hash: secret.as_deref().map(digest),
-            metadata: serde_json::to_string(&metadata).expect("metadata serializes"),
-            client_id_issued_at: issued_at,
-            origin: if vouched {
-                ORIGIN_DYNAMIC_TOKEN
-            } else {
-                ORIGIN_DYNAMIC
-            }
-            .into(),
-        })
-        .await?;
-    state.metrics.inc("registrations_total", &[]);
-    tracing::info!(
-        method = metadata.token_endpoint_auth_method.as_str(),
-        "client registered"
-    );
-    state
-        .audit(
-            "client_registered",
-            None,
-            Some(&client_id),
-            metadata.client_name.as_deref().unwrap_or_default(),
-        )
-        .await;
-    let info = ClientInformation {
-        client_id,
-        client_secret_expires_at: secret.as_ref().map(|_| 0),
-        client_secret: secret,
-        client_id_issued_at: issued_at,
-        metadata,
+    let info = match crate::oauth::register::register(&state, metadata, vouched, now()).await {
+        Ok(info) => info,
+        Err(Registration::Refused(e)) => return Ok(refuse(e)),
+        Err(Registration::Store(e)) => return Err(e.into()),
     };
+    tracing::Span::current().record("client_id", info.client_id.as_str());
     Ok(no_store_json(StatusCode::CREATED, &info))
 }

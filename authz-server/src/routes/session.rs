@@ -1,12 +1,8 @@
-//! Browser-facing pieces: the login session and CSRF cookies, the stylesheet, and the
-//! routes of the HTML pages.
+//! The browser's side of a session: cookies (with the `__Host-` prefix under https), the
+//! CSRF tokens of the forms, and the same-origin check of form posts.
 
-use axum::Router;
 use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use oauth_protocol::paths;
-use oauth_protocol::secret::{constant_time_eq, digest};
+use oauth_protocol::secret::constant_time_eq;
 
 use crate::crypto::new_secret;
 use crate::state::AppState;
@@ -28,34 +24,6 @@ fn cookie_name(state: &AppState, base: &'static str) -> std::borrow::Cow<'static
 
 pub fn session_cookie_name(state: &AppState) -> std::borrow::Cow<'static, str> {
     cookie_name(state, SESSION_COOKIE)
-}
-
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(paths::AUTHORIZE, get(super::authorize::authorize))
-        .route(paths::LOGIN, post(super::authorize::login))
-        .route(paths::CONSENT, post(super::authorize::consent))
-        .route(paths::LOGOUT, post(super::authorize::logout))
-        .route(paths::STYLESHEET, get(stylesheet))
-        .route(paths::ACCOUNT, get(super::account::account))
-        .route(paths::ACCOUNT_REVOKE, post(super::account::revoke))
-}
-
-async fn stylesheet() -> Response {
-    (
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/css; charset=utf-8"),
-            ),
-            (
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=3600"),
-            ),
-        ],
-        include_str!("../../../assets/style.css"),
-    )
-        .into_response()
 }
 
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -164,13 +132,11 @@ pub fn consent_purpose(request: &str) -> String {
 /// The purpose of the account page's forms (revoke, sign out).
 pub const ACCOUNT_FORMS: &str = "account";
 
+/// The signed-in session of this browser, if any.
 pub async fn session(
     state: &AppState,
     headers: &HeaderMap,
     now: i64,
 ) -> Result<Option<SessionRow>, crate::store::StoreError> {
-    match cookie(headers, &session_cookie_name(state)) {
-        Some(id) => state.store.session(&digest(id), now).await,
-        None => Ok(None),
-    }
+    crate::oauth::session::current(state, cookie(headers, &session_cookie_name(state)), now).await
 }

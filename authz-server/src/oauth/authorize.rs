@@ -1,0 +1,523 @@
+//! The authorization endpoint's decisions (RFC 6749 §4.1.1, OAuth 2.1 §4.1): which
+//! requests are valid, when to ask the person to sign in or approve, and the code. The
+//! pending request travels as the original query string and is validated again on every
+//! step, so no server-side state exists before consent.
+//!
+//! Errors take one of two channels (§4.1.2.1): a client or redirect URI that cannot be
+//! trusted gets an error page; anything else is sent back with `error`, `state` and `iss`
+//! (RFC 9207), automatically unless that would make this server an open redirector.
+
+use oauth_protocol::form::Params;
+use oauth_protocol::register::GRANT_AUTHORIZATION_CODE;
+use oauth_protocol::secret::digest;
+use oauth_protocol::uri::{is_loopback_host, redirect_uri_matches};
+use oauth_protocol::{ErrorCode, Scope, pkce};
+
+use crate::clients::Client;
+use crate::config::ResourceServer;
+use crate::crypto::new_secret;
+use crate::state::AppState;
+use crate::store::{CodeRow, SessionRow, StoreError};
+
+/// A validated authorization request.
+pub struct AuthRequest {
+    pub client: Client,
+    pub redirect_uri: String,
+    pub state: Option<String>,
+    pub scope: Scope,
+    pub resource: ResourceServer,
+    pub code_challenge: String,
+    /// The request carried `redirect_uri` (so the token request must too).
+    pub redirect_uri_sent: bool,
+    pub prompt_none: bool,
+    pub prompt_login: bool,
+    pub prompt_consent: bool,
+}
+
+pub enum AuthorizeError {
+    /// The redirect URI cannot be trusted: show the user an error page.
+    Page {
+        title: &'static str,
+        message: String,
+    },
+    /// Tell the client, through its redirect URI.
+    Redirect {
+        redirect_uri: String,
+        state: Option<String>,
+        code: ErrorCode,
+        description: String,
+        /// May the browser be sent there without asking? Not for a self-registered client
+        /// sending errors to a remote address before anyone saw the consent page: that would
+        /// make this server an open redirector (RFC 9700 §4.11.2).
+        trusted: bool,
+    },
+    Internal,
+}
+
+impl From<StoreError> for AuthorizeError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "storage failure");
+        Self::Internal
+    }
+}
+
+impl From<crate::state::LookupError> for AuthorizeError {
+    fn from(e: crate::state::LookupError) -> Self {
+        match e {
+            crate::state::LookupError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// Appends parameters to a redirect URI without re-serialising the URI itself, so the
+/// client gets back exactly the string it registered.
+pub fn with_query(uri: &str, params: &[(&str, &str)]) -> String {
+    let mut ser = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in params {
+        ser.append_pair(k, v);
+    }
+    let sep = if uri.contains('?') { '&' } else { '?' };
+    format!("{uri}{sep}{}", ser.finish())
+}
+
+/// The host a redirect URI sends the browser to, for people to read (`scheme:` for
+/// private-use schemes).
+pub fn redirect_host(uri: &str) -> String {
+    url::Url::parse(uri)
+        .ok()
+        .and_then(|u| {
+            u.host_str()
+                .map(str::to_owned)
+                .or_else(|| Some(format!("{}:", u.scheme())))
+        })
+        .unwrap_or_else(|| uri.to_owned())
+}
+
+/// Whether errors may be redirected to this client automatically: its registration was
+/// vetted, or the address is on the user's own machine (loopback) and cannot be a page of
+/// someone else's.
+fn redirect_trusted(client: &Client, redirect_uri: &str) -> bool {
+    client.is_vetted() || url::Url::parse(redirect_uri).is_ok_and(|u| is_loopback_host(&u))
+}
+
+pub fn page(title: &'static str, message: impl Into<String>) -> AuthorizeError {
+    AuthorizeError::Page {
+        title,
+        message: message.into(),
+    }
+}
+
+/// Validates an authorization request given as its raw query string.
+pub async fn validate(state: &AppState, query: &str) -> Result<AuthRequest, AuthorizeError> {
+    let p = Params::parse(query.as_bytes());
+    if p.is_duplicated("client_id") {
+        return Err(page(
+            "Invalid request",
+            "The client_id parameter is repeated.",
+        ));
+    }
+    let client_id = p
+        .get("client_id")
+        .ok_or_else(|| page("Invalid request", "The request has no client_id."))?;
+    let client = state.client(client_id).await?.ok_or_else(|| {
+        page(
+            "Unknown application",
+            "This application is not registered with this server.",
+        )
+    })?;
+    if p.is_duplicated("redirect_uri") {
+        return Err(page(
+            "Invalid request",
+            "The redirect_uri parameter is repeated.",
+        ));
+    }
+    let registered = &client.metadata.redirect_uris;
+    let redirect_uri_sent = p.get("redirect_uri").is_some();
+    let redirect_uri = match p.get("redirect_uri") {
+        Some(r) if registered.iter().any(|reg| redirect_uri_matches(reg, r)) => r.to_owned(),
+        Some(_) => {
+            return Err(page(
+                "Invalid redirect address",
+                "The redirect_uri is not registered for this application.",
+            ));
+        }
+        None if registered.len() == 1 => registered[0].clone(),
+        None => return Err(page("Invalid request", "The request has no redirect_uri.")),
+    };
+    // From here on the redirect URI is trusted: errors go back to the client.
+    let st = if p.is_duplicated("state") {
+        None
+    } else {
+        p.get("state").map(str::to_owned)
+    };
+    let trusted = redirect_trusted(&client, &redirect_uri);
+    let fail = |code: ErrorCode, description: &str| AuthorizeError::Redirect {
+        redirect_uri: redirect_uri.clone(),
+        state: st.clone(),
+        code,
+        description: description.to_owned(),
+        trusted,
+    };
+    if p.is_duplicated("resource") {
+        return Err(fail(
+            ErrorCode::InvalidTarget,
+            "one resource per request is supported",
+        ));
+    }
+    if let Some(dup) = p.first_duplicate() {
+        return Err(fail(
+            ErrorCode::InvalidRequest,
+            &format!("parameter {dup} is repeated"),
+        ));
+    }
+    match p.get("response_type") {
+        None => return Err(fail(ErrorCode::InvalidRequest, "response_type is required")),
+        Some("code") => {}
+        Some(_) => {
+            return Err(fail(
+                ErrorCode::UnsupportedResponseType,
+                "only response_type=code is supported",
+            ));
+        }
+    }
+    if !client.metadata.allows_grant(GRANT_AUTHORIZATION_CODE) {
+        return Err(fail(
+            ErrorCode::UnauthorizedClient,
+            "this client is not registered for the authorization code grant",
+        ));
+    }
+    let code_challenge = p.get("code_challenge").ok_or_else(|| {
+        fail(
+            ErrorCode::InvalidRequest,
+            "code_challenge is required (PKCE)",
+        )
+    })?;
+    match p.get("code_challenge_method") {
+        Some("S256") => {}
+        None => {
+            return Err(fail(
+                ErrorCode::InvalidRequest,
+                "code_challenge_method is required and must be S256",
+            ));
+        }
+        Some(_) => {
+            return Err(fail(
+                ErrorCode::InvalidRequest,
+                "code_challenge_method must be S256",
+            ));
+        }
+    }
+    if !pkce::is_valid_challenge(code_challenge) {
+        return Err(fail(
+            ErrorCode::InvalidRequest,
+            "code_challenge is not a valid S256 challenge",
+        ));
+    }
+    let supported = state.config.supported_scopes();
+    let scope = match p.get("scope") {
+        Some(s) => Scope::parse(s).map_err(|e| fail(ErrorCode::InvalidScope, &e.to_string()))?,
+        None => Scope::default(),
+    };
+    if !scope.difference(&supported).is_empty() {
+        return Err(fail(
+            ErrorCode::InvalidScope,
+            &format!("unknown scope: {}", scope.difference(&supported)),
+        ));
+    }
+    // A client that registered a scope is offered no more than that (RFC 6749 §3.3 lets
+    // the server narrow what is asked for); nothing left at all is an error.
+    let registered_scope = client
+        .metadata
+        .scope
+        .as_deref()
+        .and_then(|s| Scope::parse(s).ok());
+    let scope = match (&registered_scope, scope.is_empty()) {
+        (Some(reg), true) => reg.clone(),
+        (None, true) => supported,
+        (Some(reg), false) => {
+            let allowed = scope.intersection(reg);
+            if allowed.is_empty() {
+                return Err(fail(
+                    ErrorCode::InvalidScope,
+                    "none of the requested scopes is registered for this client",
+                ));
+            }
+            allowed
+        }
+        (None, false) => scope,
+    };
+    let resource = match p.get("resource") {
+        Some(r) => state.resource_server(r).ok_or_else(|| {
+            fail(
+                ErrorCode::InvalidTarget,
+                "the resource is not known to this server",
+            )
+        })?,
+        None => state
+            .only_resource_server()
+            .ok_or_else(|| fail(ErrorCode::InvalidTarget, "resource is required"))?,
+    };
+    let prompts: Vec<&str> = p.get("prompt").unwrap_or_default().split(' ').collect();
+    let prompt_none = prompts.contains(&"none");
+    if prompt_none && prompts.len() > 1 {
+        return Err(fail(
+            ErrorCode::InvalidRequest,
+            "prompt=none cannot be combined with other values",
+        ));
+    }
+    Ok(AuthRequest {
+        redirect_uri: redirect_uri.clone(),
+        state: st.clone(),
+        scope,
+        resource,
+        code_challenge: code_challenge.to_owned(),
+        redirect_uri_sent,
+        prompt_none,
+        prompt_login: prompts.contains(&"login"),
+        prompt_consent: prompts.contains(&"consent"),
+        client,
+    })
+}
+
+impl AuthRequest {
+    pub fn error(&self, code: ErrorCode, description: &str) -> AuthorizeError {
+        AuthorizeError::Redirect {
+            redirect_uri: self.redirect_uri.clone(),
+            state: self.state.clone(),
+            code,
+            description: description.to_owned(),
+            trusted: redirect_trusted(&self.client, &self.redirect_uri),
+        }
+    }
+
+    /// The person saw the consent page and said no: the client must hear it (MCP clients
+    /// wait for the redirect), so this one is always sent.
+    pub fn denied(&self) -> AuthorizeError {
+        AuthorizeError::Redirect {
+            redirect_uri: self.redirect_uri.clone(),
+            state: self.state.clone(),
+            code: ErrorCode::AccessDenied,
+            description: "the user denied the request".into(),
+            trusted: true,
+        }
+    }
+
+    pub fn redirect_host(&self) -> String {
+        redirect_host(&self.redirect_uri)
+    }
+}
+
+/// What the authorization endpoint does next with a valid request.
+pub enum Next {
+    /// Back to the client (with a code).
+    Redirect(String),
+    /// Ask the person to sign in.
+    SignIn,
+    /// Ask the signed-in person to approve.
+    Consent(ConsentView),
+}
+
+/// What the consent page shows besides the request itself.
+pub struct ConsentView {
+    pub user_name: String,
+    /// Every redirect URI is on this computer (the MCP spec asks to warn).
+    pub localhost_only: bool,
+    /// For document clients: the host serving the metadata document.
+    pub document_host: String,
+}
+
+/// OAuth 2.1 §4.1.1 and OpenID `prompt`: sign in, ask for consent, or issue the code. In
+/// headless mode the person is skipped; everything else is checked as usual.
+pub async fn decide(
+    state: &AppState,
+    req: &AuthRequest,
+    session: Option<&SessionRow>,
+    now: i64,
+) -> Result<Next, AuthorizeError> {
+    if let Some(user_id) = &state.headless_user_id {
+        state
+            .audit(
+                "headless_approved",
+                Some(user_id),
+                Some(&req.client.client_id),
+                &req.scope.to_string(),
+            )
+            .await;
+        return issue_code(state, req, user_id, None, now)
+            .await
+            .map(Next::Redirect);
+    }
+    let Some(session) = session.filter(|_| !req.prompt_login) else {
+        if req.prompt_none {
+            return Err(req.error(ErrorCode::LoginRequired, "the user is not signed in"));
+        }
+        return Ok(Next::SignIn);
+    };
+    let prior = prior_consent(state, &session.user_id, req).await?;
+    if !req.prompt_consent && !prior.is_empty() && req.scope.is_subset(&prior) {
+        return issue_code(state, req, &session.user_id, None, now)
+            .await
+            .map(Next::Redirect);
+    }
+    if req.prompt_none {
+        return Err(req.error(
+            ErrorCode::ConsentRequired,
+            "the user has not approved this application",
+        ));
+    }
+    let user = state
+        .store
+        .user_by_id(&session.user_id)
+        .await?
+        .ok_or(AuthorizeError::Internal)?;
+    let localhost_only = req
+        .client
+        .metadata
+        .redirect_uris
+        .iter()
+        .all(|u| url::Url::parse(u).is_ok_and(|u| is_loopback_host(&u)));
+    let document_host = if req.client.from_document {
+        redirect_host(&req.client.client_id)
+    } else {
+        String::new()
+    };
+    Ok(Next::Consent(ConsentView {
+        user_name: user.display_name.unwrap_or(user.username),
+        localhost_only,
+        document_host,
+    }))
+}
+
+/// The person approved: remember the consent (with what was approved before for this
+/// client and resource) together with the code.
+pub async fn approve(
+    state: &AppState,
+    req: &AuthRequest,
+    user_id: &str,
+    now: i64,
+) -> Result<String, AuthorizeError> {
+    let prior = prior_consent(state, user_id, req).await?;
+    let remembered = prior.union(&req.scope);
+    tracing::info!(client_id = %req.client.client_id, "consent given");
+    state
+        .audit(
+            "consent_granted",
+            Some(user_id),
+            Some(&req.client.client_id),
+            &req.scope.to_string(),
+        )
+        .await;
+    issue_code(state, req, user_id, Some(&remembered), now).await
+}
+
+/// The person said no: the client is told `access_denied`.
+pub async fn deny(state: &AppState, req: &AuthRequest, user_id: &str) -> AuthorizeError {
+    tracing::info!(client_id = %req.client.client_id, "consent denied");
+    state
+        .audit(
+            "consent_denied",
+            Some(user_id),
+            Some(&req.client.client_id),
+            "",
+        )
+        .await;
+    req.denied()
+}
+
+/// The scopes this user has already approved for this client at this resource server.
+pub async fn prior_consent(
+    state: &AppState,
+    user_id: &str,
+    req: &AuthRequest,
+) -> Result<Scope, StoreError> {
+    let stored = state
+        .store
+        .consent(user_id, &req.client.client_id, &req.resource.resource)
+        .await?;
+    Ok(stored
+        .and_then(|s| Scope::parse(&s).ok())
+        .unwrap_or_default())
+}
+
+/// Creates the code (recording consent in the same transaction when given) and returns
+/// the redirect back to the client with `code`, `state` and `iss`.
+async fn issue_code(
+    state: &AppState,
+    req: &AuthRequest,
+    user_id: &str,
+    consent: Option<&Scope>,
+    now: i64,
+) -> Result<String, AuthorizeError> {
+    let code = new_secret();
+    let row = CodeRow {
+        code_hash: digest(&code),
+        client_id: req.client.client_id.clone(),
+        user_id: user_id.to_owned(),
+        redirect_uri: req.redirect_uri.clone(),
+        code_challenge: req.code_challenge.clone(),
+        resource: req.resource.resource.clone(),
+        scope: req.scope.to_string(),
+        expires_at: now + state.config.code_ttl,
+        consumed_at: None,
+        grant_id: None,
+        redirect_uri_sent: i64::from(req.redirect_uri_sent),
+    };
+    let consent_scope = consent.map(|s| s.to_string());
+    state
+        .store
+        .insert_code(&row, consent_scope.as_deref().map(|s| (s, now)))
+        .await?;
+    tracing::info!(client_id = %req.client.client_id, "authorization code issued");
+    let mut params = vec![("code", code.as_str())];
+    if let Some(s) = &req.state {
+        params.push(("state", s));
+    }
+    params.push(("iss", &state.config.issuer));
+    Ok(with_query(&req.redirect_uri, &params))
+}
+
+/// The query string with `login` removed from `prompt`, so that the request continues
+/// after a sign-in instead of asking again.
+pub fn without_prompt_login(query: &str) -> String {
+    let mut ser = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        if k == "prompt" {
+            let rest: Vec<&str> = v
+                .split(' ')
+                .filter(|p| *p != "login" && !p.is_empty())
+                .collect();
+            if !rest.is_empty() {
+                ser.append_pair(&k, &rest.join(" "));
+            }
+        } else {
+            ser.append_pair(&k, &v);
+        }
+    }
+    ser.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn with_query_keeps_the_uri_verbatim() {
+        assert_eq!(
+            with_query("http://127.0.0.1:3000/cb", &[("code", "a b")]),
+            "http://127.0.0.1:3000/cb?code=a+b"
+        );
+        assert_eq!(
+            with_query("https://a/cb?x=1", &[("state", "s")]),
+            "https://a/cb?x=1&state=s"
+        );
+    }
+
+    #[test]
+    fn prompt_login_is_removed_only() {
+        assert_eq!(
+            without_prompt_login("a=1&prompt=login+consent"),
+            "a=1&prompt=consent"
+        );
+        assert_eq!(without_prompt_login("prompt=login&b=2"), "b=2");
+    }
+}
