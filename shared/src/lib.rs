@@ -6,6 +6,7 @@
 //! RFC 7662 (introspection), RFC 8252 §7.3 (loopback redirects), RFC 8414 (AS metadata),
 //! RFC 8707 (resource indicators), RFC 9207 (`iss`), RFC 9728 (protected resource metadata).
 
+pub mod authorize;
 pub mod challenge;
 pub mod error;
 pub mod form;

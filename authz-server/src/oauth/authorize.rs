@@ -7,17 +7,17 @@
 //! trusted gets an error page; anything else is sent back with `error`, `state` and `iss`
 //! (RFC 9207), automatically unless that would make this server an open redirector.
 
-use oauth_protocol::form::Params;
+use oauth_protocol::authorize::{AuthorizationRequest, Untrusted};
 use oauth_protocol::register::GRANT_AUTHORIZATION_CODE;
 use oauth_protocol::secret::digest;
 use oauth_protocol::uri::{is_loopback_host, redirect_uri_matches};
-use oauth_protocol::{ErrorCode, Scope, pkce};
+use oauth_protocol::{ErrorCode, Refusal, Scope};
 
 use crate::clients::Client;
 use crate::config::ResourceServer;
 use crate::crypto::new_secret;
 use crate::state::AppState;
-use crate::store::{CodeRow, SessionRow, StoreError};
+use crate::store::{CodeRow, StoreError};
 
 /// A validated authorization request.
 pub struct AuthRequest {
@@ -109,32 +109,25 @@ pub fn page(title: &'static str, message: impl Into<String>) -> AuthorizeError {
 
 /// Validates an authorization request given as its raw query string.
 pub async fn validate(state: &AppState, query: &str) -> Result<AuthRequest, AuthorizeError> {
-    let p = Params::parse(query.as_bytes());
-    if p.is_duplicated("client_id") {
-        return Err(page(
-            "Invalid request",
-            "The client_id parameter is repeated.",
-        ));
-    }
-    let client_id = p
-        .get("client_id")
-        .ok_or_else(|| page("Invalid request", "The request has no client_id."))?;
-    let client = state.client(client_id).await?.ok_or_else(|| {
+    let supported = state.config.supported_scopes();
+    let parsed = AuthorizationRequest::parse(query, &supported).map_err(|e| match e {
+        Untrusted::RepeatedClientId => {
+            page("Invalid request", "The client_id parameter is repeated.")
+        }
+        Untrusted::MissingClientId => page("Invalid request", "The request has no client_id."),
+        Untrusted::RepeatedRedirectUri => {
+            page("Invalid request", "The redirect_uri parameter is repeated.")
+        }
+    })?;
+    let client = state.client(&parsed.client_id).await?.ok_or_else(|| {
         page(
             "Unknown application",
             "This application is not registered with this server.",
         )
     })?;
-    if p.is_duplicated("redirect_uri") {
-        return Err(page(
-            "Invalid request",
-            "The redirect_uri parameter is repeated.",
-        ));
-    }
     let registered = &client.metadata.redirect_uris;
-    let redirect_uri_sent = p.get("redirect_uri").is_some();
-    let redirect_uri = match p.get("redirect_uri") {
-        Some(r) if registered.iter().any(|reg| redirect_uri_matches(reg, r)) => r.to_owned(),
+    let redirect_uri = match &parsed.redirect_uri {
+        Some(r) if registered.iter().any(|reg| redirect_uri_matches(reg, r)) => r.clone(),
         Some(_) => {
             return Err(page(
                 "Invalid redirect address",
@@ -145,138 +138,76 @@ pub async fn validate(state: &AppState, query: &str) -> Result<AuthRequest, Auth
         None => return Err(page("Invalid request", "The request has no redirect_uri.")),
     };
     // From here on the redirect URI is trusted: errors go back to the client.
-    let st = if p.is_duplicated("state") {
-        None
-    } else {
-        p.get("state").map(str::to_owned)
-    };
     let trusted = redirect_trusted(&client, &redirect_uri);
-    let fail = |code: ErrorCode, description: &str| AuthorizeError::Redirect {
+    let fail = |r: Refusal| AuthorizeError::Redirect {
         redirect_uri: redirect_uri.clone(),
-        state: st.clone(),
-        code,
-        description: description.to_owned(),
+        state: parsed.state.clone(),
+        code: r.code,
+        description: r.description,
         trusted,
     };
-    if p.is_duplicated("resource") {
-        return Err(fail(
-            ErrorCode::InvalidTarget,
-            "one resource per request is supported",
-        ));
-    }
-    if let Some(dup) = p.first_duplicate() {
-        return Err(fail(
-            ErrorCode::InvalidRequest,
-            &format!("parameter {dup} is repeated"),
-        ));
-    }
-    match p.get("response_type") {
-        None => return Err(fail(ErrorCode::InvalidRequest, "response_type is required")),
-        Some("code") => {}
-        Some(_) => {
-            return Err(fail(
-                ErrorCode::UnsupportedResponseType,
-                "only response_type=code is supported",
-            ));
-        }
-    }
+    parsed.form.clone().map_err(fail)?;
     if !client.metadata.allows_grant(GRANT_AUTHORIZATION_CODE) {
-        return Err(fail(
+        return Err(fail(Refusal::new(
             ErrorCode::UnauthorizedClient,
             "this client is not registered for the authorization code grant",
-        ));
+        )));
     }
-    let code_challenge = p.get("code_challenge").ok_or_else(|| {
-        fail(
-            ErrorCode::InvalidRequest,
-            "code_challenge is required (PKCE)",
-        )
-    })?;
-    match p.get("code_challenge_method") {
-        Some("S256") => {}
-        None => {
-            return Err(fail(
-                ErrorCode::InvalidRequest,
-                "code_challenge_method is required and must be S256",
-            ));
-        }
-        Some(_) => {
-            return Err(fail(
-                ErrorCode::InvalidRequest,
-                "code_challenge_method must be S256",
-            ));
-        }
-    }
-    if !pkce::is_valid_challenge(code_challenge) {
-        return Err(fail(
-            ErrorCode::InvalidRequest,
-            "code_challenge is not a valid S256 challenge",
-        ));
-    }
-    let supported = state.config.supported_scopes();
-    let scope = match p.get("scope") {
-        Some(s) => Scope::parse(s).map_err(|e| fail(ErrorCode::InvalidScope, &e.to_string()))?,
-        None => Scope::default(),
+    let code = parsed.code.clone().map_err(fail)?;
+    let scope = offered_scope(&client, code.scope, supported).map_err(fail)?;
+    let resource = match &code.resource {
+        Some(r) => state.resource_server(r).ok_or_else(|| {
+            fail(Refusal::new(
+                ErrorCode::InvalidTarget,
+                "the resource is not known to this server",
+            ))
+        })?,
+        None => state.only_resource_server().ok_or_else(|| {
+            fail(Refusal::new(
+                ErrorCode::InvalidTarget,
+                "resource is required",
+            ))
+        })?,
     };
-    if !scope.difference(&supported).is_empty() {
-        return Err(fail(
-            ErrorCode::InvalidScope,
-            &format!("unknown scope: {}", scope.difference(&supported)),
-        ));
-    }
-    // A client that registered a scope is offered no more than that (RFC 6749 §3.3 lets
-    // the server narrow what is asked for); nothing left at all is an error.
-    let registered_scope = client
+    let prompt = parsed.prompt.clone().map_err(fail)?;
+    Ok(AuthRequest {
+        redirect_uri_sent: parsed.redirect_uri.is_some(),
+        redirect_uri,
+        state: parsed.state,
+        scope,
+        resource,
+        code_challenge: code.code_challenge,
+        prompt_none: prompt.none,
+        prompt_login: prompt.login,
+        prompt_consent: prompt.consent,
+        client,
+    })
+}
+
+/// The scope the person is asked for. A client that registered a scope is offered no more
+/// than that (RFC 6749 §3.3 lets the server narrow what is asked for), and nothing left at
+/// all is an error; a request without scope gets the registered or the supported scope.
+fn offered_scope(client: &Client, requested: Scope, supported: Scope) -> Result<Scope, Refusal> {
+    let registered = client
         .metadata
         .scope
         .as_deref()
         .and_then(|s| Scope::parse(s).ok());
-    let scope = match (&registered_scope, scope.is_empty()) {
-        (Some(reg), true) => reg.clone(),
-        (None, true) => supported,
+    match (registered, requested.is_empty()) {
+        (Some(reg), true) => Ok(reg),
+        (None, true) => Ok(supported),
         (Some(reg), false) => {
-            let allowed = scope.intersection(reg);
+            let allowed = requested.intersection(&reg);
             if allowed.is_empty() {
-                return Err(fail(
+                return Err(Refusal::new(
                     ErrorCode::InvalidScope,
                     "none of the requested scopes is registered for this client",
                 ));
             }
-            allowed
+            Ok(allowed)
         }
-        (None, false) => scope,
-    };
-    let resource = match p.get("resource") {
-        Some(r) => state.resource_server(r).ok_or_else(|| {
-            fail(
-                ErrorCode::InvalidTarget,
-                "the resource is not known to this server",
-            )
-        })?,
-        None => state
-            .only_resource_server()
-            .ok_or_else(|| fail(ErrorCode::InvalidTarget, "resource is required"))?,
-    };
-    let prompts: Vec<&str> = p.get("prompt").unwrap_or_default().split(' ').collect();
-    let prompt_none = prompts.contains(&"none");
-    if prompt_none && prompts.len() > 1 {
-        return Err(fail(
-            ErrorCode::InvalidRequest,
-            "prompt=none cannot be combined with other values",
-        ));
+        (None, false) => Ok(requested),
     }
-    Ok(AuthRequest {
-        redirect_uri: redirect_uri.clone(),
-        state: st.clone(),
-        scope,
-        resource,
-        code_challenge: code_challenge.to_owned(),
-        redirect_uri_sent,
-        prompt_none,
-        prompt_login: prompts.contains(&"login"),
-        prompt_consent: prompts.contains(&"consent"),
-        client,
-    })
 }
 
 impl AuthRequest {
@@ -307,141 +238,9 @@ impl AuthRequest {
     }
 }
 
-/// What the authorization endpoint does next with a valid request.
-pub enum Next {
-    /// Back to the client (with a code).
-    Redirect(String),
-    /// Ask the person to sign in.
-    SignIn,
-    /// Ask the signed-in person to approve.
-    Consent(ConsentView),
-}
-
-/// What the consent page shows besides the request itself.
-pub struct ConsentView {
-    pub user_name: String,
-    /// Every redirect URI is on this computer (the MCP spec asks to warn).
-    pub localhost_only: bool,
-    /// For document clients: the host serving the metadata document.
-    pub document_host: String,
-}
-
-/// OAuth 2.1 §4.1.1 and OpenID `prompt`: sign in, ask for consent, or issue the code. In
-/// headless mode the person is skipped; everything else is checked as usual.
-pub async fn decide(
-    state: &AppState,
-    req: &AuthRequest,
-    session: Option<&SessionRow>,
-    now: i64,
-) -> Result<Next, AuthorizeError> {
-    if let Some(user_id) = &state.headless_user_id {
-        state
-            .audit(
-                "headless_approved",
-                Some(user_id),
-                Some(&req.client.client_id),
-                &req.scope.to_string(),
-            )
-            .await;
-        return issue_code(state, req, user_id, None, now)
-            .await
-            .map(Next::Redirect);
-    }
-    let Some(session) = session.filter(|_| !req.prompt_login) else {
-        if req.prompt_none {
-            return Err(req.error(ErrorCode::LoginRequired, "the user is not signed in"));
-        }
-        return Ok(Next::SignIn);
-    };
-    let prior = prior_consent(state, &session.user_id, req).await?;
-    if !req.prompt_consent && !prior.is_empty() && req.scope.is_subset(&prior) {
-        return issue_code(state, req, &session.user_id, None, now)
-            .await
-            .map(Next::Redirect);
-    }
-    if req.prompt_none {
-        return Err(req.error(
-            ErrorCode::ConsentRequired,
-            "the user has not approved this application",
-        ));
-    }
-    let user = state
-        .store
-        .user_by_id(&session.user_id)
-        .await?
-        .ok_or(AuthorizeError::Internal)?;
-    let localhost_only = req
-        .client
-        .metadata
-        .redirect_uris
-        .iter()
-        .all(|u| url::Url::parse(u).is_ok_and(|u| is_loopback_host(&u)));
-    let document_host = if req.client.from_document {
-        redirect_host(&req.client.client_id)
-    } else {
-        String::new()
-    };
-    Ok(Next::Consent(ConsentView {
-        user_name: user.display_name.unwrap_or(user.username),
-        localhost_only,
-        document_host,
-    }))
-}
-
-/// The person approved: remember the consent (with what was approved before for this
-/// client and resource) together with the code.
-pub async fn approve(
-    state: &AppState,
-    req: &AuthRequest,
-    user_id: &str,
-    now: i64,
-) -> Result<String, AuthorizeError> {
-    let prior = prior_consent(state, user_id, req).await?;
-    let remembered = prior.union(&req.scope);
-    tracing::info!(client_id = %req.client.client_id, "consent given");
-    state
-        .audit(
-            "consent_granted",
-            Some(user_id),
-            Some(&req.client.client_id),
-            &req.scope.to_string(),
-        )
-        .await;
-    issue_code(state, req, user_id, Some(&remembered), now).await
-}
-
-/// The person said no: the client is told `access_denied`.
-pub async fn deny(state: &AppState, req: &AuthRequest, user_id: &str) -> AuthorizeError {
-    tracing::info!(client_id = %req.client.client_id, "consent denied");
-    state
-        .audit(
-            "consent_denied",
-            Some(user_id),
-            Some(&req.client.client_id),
-            "",
-        )
-        .await;
-    req.denied()
-}
-
-/// The scopes this user has already approved for this client at this resource server.
-pub async fn prior_consent(
-    state: &AppState,
-    user_id: &str,
-    req: &AuthRequest,
-) -> Result<Scope, StoreError> {
-    let stored = state
-        .store
-        .consent(user_id, &req.client.client_id, &req.resource.resource)
-        .await?;
-    Ok(stored
-        .and_then(|s| Scope::parse(&s).ok())
-        .unwrap_or_default())
-}
-
 /// Creates the code (recording consent in the same transaction when given) and returns
 /// the redirect back to the client with `code`, `state` and `iss`.
-async fn issue_code(
+pub(crate) async fn issue_code(
     state: &AppState,
     req: &AuthRequest,
     user_id: &str,

@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod authorize;
+pub mod consent;
 pub mod introspect;
 pub mod register;
 pub mod revoke;

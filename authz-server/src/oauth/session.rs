@@ -5,7 +5,8 @@ use oauth_protocol::secret::digest;
 
 use crate::crypto::new_secret;
 use crate::state::AppState;
-use crate::store::{SessionRow, StoreResult};
+pub use crate::store::SessionRow;
+use crate::store::StoreResult;
 
 /// The live session a cookie value names, if its user is still enabled.
 pub async fn current(

@@ -43,7 +43,7 @@ async fn account(State(state): State<AppState>, headers: HeaderMap) -> Response 
     let now = now();
     let session = match web::session(&state, &headers, now).await {
         Ok(s) => s,
-        Err(e) => return internal(e),
+        Err(_) => return internal("the session could not be looked up"),
     };
     let Some(session) = session else {
         let (csrf, cookie) = login_csrf(&state, &headers);
@@ -98,7 +98,7 @@ async fn revoke(
     let session = match web::session(&state, &headers, now).await {
         Ok(Some(s)) => s,
         Ok(None) => return see_other(paths::ACCOUNT),
-        Err(e) => return internal(e),
+        Err(_) => return internal("the session could not be looked up"),
     };
     let grant_id = form.get("grant_id").unwrap_or_default();
     match crate::oauth::account::revoke_own(&state, &session.user_id, grant_id, now).await {

@@ -10,7 +10,8 @@ use oauth_protocol::paths;
 
 use super::pages::{login_page, refuse, see_other, with_cookie, with_form_target};
 use super::session::{self, consent_purpose, login_csrf, session_csrf};
-use crate::oauth::authorize::{AuthRequest, AuthorizeError, ConsentView, Next, decide, validate};
+use crate::oauth::authorize::{AuthRequest, AuthorizeError, validate};
+use crate::oauth::consent::{ConsentView, Next, decide};
 use crate::state::{AppState, now};
 use crate::templates::{ConsentPage, ScopeLine, describe_scope, render};
 

@@ -11,7 +11,8 @@ use oauth_protocol::paths;
 use super::pages::{refuse, see_other};
 use super::session::{self, consent_purpose, session_csrf_ok};
 use crate::extract::PageForm;
-use crate::oauth::authorize::{AuthorizeError, approve, deny, page, validate};
+use crate::oauth::authorize::{AuthorizeError, page, validate};
+use crate::oauth::consent::{approve, deny};
 use crate::state::{AppState, now};
 
 pub fn router() -> Router<AppState> {

@@ -5,8 +5,9 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use oauth_protocol::secret::constant_time_eq;
 
 use crate::crypto::new_secret;
+use crate::oauth::authorize::AuthorizeError;
+use crate::oauth::session::SessionRow;
 use crate::state::AppState;
-use crate::store::SessionRow;
 
 const SESSION_COOKIE: &str = "authz_session";
 const CSRF_COOKIE: &str = "authz_csrf";
@@ -137,6 +138,9 @@ pub async fn session(
     state: &AppState,
     headers: &HeaderMap,
     now: i64,
-) -> Result<Option<SessionRow>, crate::store::StoreError> {
-    crate::oauth::session::current(state, cookie(headers, &session_cookie_name(state)), now).await
+) -> Result<Option<SessionRow>, AuthorizeError> {
+    Ok(
+        crate::oauth::session::current(state, cookie(headers, &session_cookie_name(state)), now)
+            .await?,
+    )
 }
