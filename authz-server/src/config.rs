@@ -90,6 +90,8 @@ pub struct Config {
     pub unused_client_ttl: i64,
     /// Serve `/metrics` on this address only, instead of on `bind`.
     pub metrics_bind: Option<SocketAddr>,
+    /// The resource a request without `resource` is for; the first resource server if unset.
+    pub default_resource: Option<String>,
 }
 
 impl Default for Config {
@@ -120,6 +122,7 @@ impl Default for Config {
             audit_retention_days: 90,
             unused_client_ttl: 30 * 24 * 3600,
             metrics_bind: None,
+            default_resource: None,
         }
     }
 }
@@ -183,6 +186,9 @@ impl Config {
         }
         if let Some(v) = get("AUTHZ_REGISTRATION_TOKEN") {
             self.registration_token = Some(Secret::new(v)).filter(|s| !s.expose().is_empty());
+        }
+        if let Some(v) = get("AUTHZ_DEFAULT_RESOURCE") {
+            self.default_resource = Some(v).filter(|v| !v.is_empty());
         }
         if let Some(v) = get("AUTHZ_METRICS_BIND") {
             self.metrics_bind = Some(parse("AUTHZ_METRICS_BIND", v)?);
@@ -289,6 +295,14 @@ impl Config {
             anyhow::bail!(
                 "log_format must be \"human\" or \"json\", not {:?}",
                 self.log_format
+            );
+        }
+        if let Some(d) = &self.default_resource
+            && !self.resource_servers.is_empty()
+            && self.resource_server(d).is_none()
+        {
+            anyhow::bail!(
+                "default_resource {d:?} is not one of the configured resource servers"
             );
         }
         let mut seen = std::collections::HashSet::new();

@@ -96,18 +96,17 @@ impl AppState {
             .cloned()
     }
 
-    /// RFC 8707 leaves a missing `resource` to policy: with exactly one resource server,
-    /// that one is meant (several MCP clients omit the parameter).
-    pub fn only_resource_server(&self) -> Option<ResourceServer> {
-        match self
-            .resources
+    /// RFC 8707 leaves a missing `resource` to policy, and several MCP clients omit it: the
+    /// configured `default_resource`, else the first resource server.
+    pub fn default_resource_server(&self) -> Option<ResourceServer> {
+        if let Some(name) = &self.config.default_resource {
+            return self.resource_server(name);
+        }
+        self.resources
             .read()
             .expect("resource lock poisoned")
-            .as_slice()
-        {
-            [only] => Some(only.clone()),
-            _ => None,
-        }
+            .first()
+            .cloned()
     }
 
     pub fn resource_server_by_client(&self, client_id: &str) -> Option<ResourceServer> {

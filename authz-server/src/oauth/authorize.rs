@@ -162,7 +162,7 @@ pub async fn validate(state: &AppState, query: &str) -> Result<AuthRequest, Auth
                 "the resource is not known to this server",
             ))
         })?,
-        None => state.only_resource_server().ok_or_else(|| {
+        None => state.default_resource_server().ok_or_else(|| {
             fail(Refusal::new(
                 ErrorCode::InvalidTarget,
                 "resource is required",

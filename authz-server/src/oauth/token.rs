@@ -311,7 +311,7 @@ async fn client_credentials(
             .resource_server(r)
             .ok_or_else(|| OAuthError::new(ErrorCode::InvalidTarget, "unknown resource"))?,
         None => state
-            .only_resource_server()
+            .default_resource_server()
             .ok_or_else(|| OAuthError::new(ErrorCode::InvalidTarget, "resource is required"))?,
     };
     if !resource.machine_clients {

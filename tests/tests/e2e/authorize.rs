@@ -470,3 +470,74 @@ async fn repeated_failed_sign_ins_are_throttled() {
     );
     assert_eq!(stack.count(Table::Sessions).await, 0);
 }
+
+/// Several MCP clients omit `resource`: with two resource servers, such a request gets a
+/// token for the default one (the first, or `default_resource`), and that server takes it.
+#[tokio::test]
+async fn a_request_without_resource_gets_the_default_of_several() {
+    let second = "http://127.0.0.1:9/second";
+    let add_second = |c: &mut authz_server::Config| {
+        let mut rs = c.resource_servers[0].clone();
+        rs.resource = second.into();
+        rs.client_id = "rs2".into();
+        c.resource_servers.push(rs);
+    };
+    for default in [None, Some(second)] {
+        let stack = TestStack::spawn_with(|c| {
+            add_second(c);
+            c.default_resource = default.map(str::to_owned);
+        })
+        .await;
+        let client_id = stack.register_public().await;
+        let callback = stack
+            .browser_authorize(&auth_url(&stack, &client_id, &[]))
+            .await;
+        let code = query(&callback)["code"].clone();
+        let res = stack
+            .http
+            .post(stack.url("/token"))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("code_verifier", VERIFIER),
+                ("redirect_uri", REDIRECT_URI),
+                ("client_id", &client_id),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let token: serde_json::Value = res.json().await.unwrap();
+        let token = token["access_token"].as_str().unwrap();
+        let info: serde_json::Value = stack
+            .http
+            .post(stack.url("/introspect"))
+            .basic_auth(e2e::RS_CLIENT_ID, Some(e2e::RS_CLIENT_SECRET))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        match default {
+            None => {
+                assert_eq!(info["aud"], stack.resource.as_str());
+                // The resource server accepts it: a session starts.
+                stack.mcp_session(token).await;
+            }
+            Some(d) => assert_eq!(info["active"], false, "a token for {d}, not for this server"),
+        }
+    }
+    // A wrong resource is still refused.
+    let stack = TestStack::spawn_with(add_second).await;
+    let client_id = stack.register_public().await;
+    let res = stack
+        .http
+        .get(auth_url(&stack, &client_id, &[("resource", "http://127.0.0.1:9/nope")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert!(location(&res).contains("error=invalid_target"));
+}
