@@ -301,9 +301,7 @@ impl Config {
             && !self.resource_servers.is_empty()
             && self.resource_server(d).is_none()
         {
-            anyhow::bail!(
-                "default_resource {d:?} is not one of the configured resource servers"
-            );
+            anyhow::bail!("default_resource {d:?} is not one of the configured resource servers");
         }
         let mut seen = std::collections::HashSet::new();
         for rs in &self.resource_servers {

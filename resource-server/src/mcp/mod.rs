@@ -6,6 +6,7 @@
 //! need `mcp:read` at most.
 
 pub mod fixtures;
+pub mod prompts;
 
 use std::sync::Arc;
 
@@ -15,12 +16,11 @@ use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
     CallToolResult, CompleteRequestMethod, CompleteRequestParams, CompleteResult, ConstString,
     ContentBlock, DiscoverResult, GetPromptRequestMethod, GetPromptRequestParams,
-    GetPromptResponse, Implementation, ListPromptsRequestMethod, ListPromptsResult,
-    ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams,
-    ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Resource,
-    ResourceContents, ResourceTemplate, ServerCapabilities, ServerConfig, SetLevelRequestMethod,
-    SubscribeRequestMethod, SubscribeRequestParams, UnsubscribeRequestMethod,
-    UnsubscribeRequestParams,
+    GetPromptResponse, Implementation, ListPromptsResult, ListResourceTemplatesResult,
+    ListResourcesResult, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
+    ReadResourceResult, Resource, ResourceContents, ResourceTemplate, ServerCapabilities,
+    ServerConfig, SetLevelRequestMethod, SubscribeRequestMethod, SubscribeRequestParams,
+    UnsubscribeRequestMethod, UnsubscribeRequestParams,
 };
 // Logging is deprecated by SEP-2577 but still part of the 2025-11-25 wire.
 #[expect(deprecated)]
@@ -255,6 +255,7 @@ impl ServerHandler for McpServer {
             None => ServerCapabilities::builder()
                 .enable_tools()
                 .enable_resources()
+                .enable_prompts()
                 .build(),
         };
         ServerConfig::new(capabilities)
@@ -346,8 +347,11 @@ impl ServerHandler for McpServer {
         _request: Option<PaginatedRequestParams>,
         _ctx: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, McpError> {
-        self.fixtures::<ListPromptsRequestMethod>()?;
-        Ok(ListPromptsResult::with_all_items(fixtures::prompts()))
+        let mut all = prompts::list();
+        if self.fixtures.is_some() {
+            all.extend(fixtures::prompts());
+        }
+        Ok(ListPromptsResult::with_all_items(all))
     }
 
     async fn get_prompt(
@@ -355,6 +359,14 @@ impl ServerHandler for McpServer {
         request: GetPromptRequestParams,
         ctx: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
+        let parts = ctx
+            .extensions
+            .get::<Parts>()
+            .ok_or_else(|| McpError::internal_error("request is not authenticated", None))?;
+        let user = principal(parts)?;
+        if let Some(prompt) = prompts::get(&self.store, &user.sub, &request).await? {
+            return Ok(prompt.into());
+        }
         self.fixtures::<GetPromptRequestMethod>()?
             .get_prompt(request, &ctx)
             .await

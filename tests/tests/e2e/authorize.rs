@@ -526,7 +526,10 @@ async fn a_request_without_resource_gets_the_default_of_several() {
                 // The resource server accepts it: a session starts.
                 stack.mcp_session(token).await;
             }
-            Some(d) => assert_eq!(info["active"], false, "a token for {d}, not for this server"),
+            Some(d) => assert_eq!(
+                info["active"], false,
+                "a token for {d}, not for this server"
+            ),
         }
     }
     // A wrong resource is still refused.
@@ -534,7 +537,11 @@ async fn a_request_without_resource_gets_the_default_of_several() {
     let client_id = stack.register_public().await;
     let res = stack
         .http
-        .get(auth_url(&stack, &client_id, &[("resource", "http://127.0.0.1:9/nope")]))
+        .get(auth_url(
+            &stack,
+            &client_id,
+            &[("resource", "http://127.0.0.1:9/nope")],
+        ))
         .send()
         .await
         .unwrap();

@@ -250,3 +250,44 @@ async fn rmcp_step_up_is_signalled_and_completed_by_reauthorizing() {
     assert!(text(&r)["id"].is_string());
     writer.cancel().await.unwrap();
 }
+
+/// The server's own prompt, without the conformance fixtures: listed, and filled from the
+/// signed-in user's notes.
+#[tokio::test]
+async fn rmcp_lists_and_gets_the_per_user_prompt() {
+    let stack = TestStack::spawn().await;
+    let request = AuthorizationRequest::new(CALLBACK).with_scopes(["mcp:read", "mcp:write"]);
+    let (_, client) = connect(&stack, request).await;
+    let args = json!({"title": "Groceries", "content": "oat milk, lentils"});
+    client
+        .call_tool(
+            CallToolRequestParams::new("create_secure_note")
+                .with_arguments(args.as_object().unwrap().clone()),
+        )
+        .await
+        .unwrap();
+    let prompts = client.list_prompts(None).await.unwrap();
+    let names: Vec<&str> = prompts.prompts.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["summarize_notes"],
+        "no fixtures in the default mode"
+    );
+    let prompt = client
+        .get_prompt(
+            rmcp::model::GetPromptRequestParams::new("summarize_notes")
+                .with_arguments(json!({"focus": "shopping"}).as_object().unwrap().clone()),
+        )
+        .await
+        .unwrap();
+    let text = match &prompt.messages[0].content {
+        rmcp::model::ContentBlock::Text(t) => t.text.clone(),
+        other => panic!("text expected, got {other:?}"),
+    };
+    assert!(text.contains("focusing on: shopping"), "{text}");
+    assert!(
+        text.contains("Groceries") && text.contains("oat milk"),
+        "{text}"
+    );
+    client.cancel().await.unwrap();
+}
