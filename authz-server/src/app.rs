@@ -134,7 +134,12 @@ impl Application {
                 header::AUTHORIZATION,
                 header::COOKIE,
             ]))
-            .layer(RequestBodyLimitLayer::new(64 * 1024));
+            .layer(RequestBodyLimitLayer::new(64 * 1024))
+            // Every answer here is quick; one that is not is a stuck database.
+            .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                Duration::from_secs(30),
+            ));
         Ok(Self {
             listener,
             router,

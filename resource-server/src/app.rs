@@ -194,6 +194,12 @@ pub fn router(state: RsState, shutdown: CancellationToken) -> Router {
         None => router.merge(metrics),
     };
     observe::layers(router, state.metrics.clone())
+        // Until the response starts: an MCP stream answers its headers at once, so this
+        // bounds only a handler that never answers.
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(300),
+        ))
         .layer(cors)
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,

@@ -5,29 +5,20 @@ use std::path::PathBuf;
 use resource_server::app::{Application, shutdown_signal};
 use resource_server::config::Config;
 
+/// The MCP server protected by the authorization server. Configuration: a TOML file and
+/// RS_* environment variables over it (see the README).
+#[derive(clap::Parser)]
+#[command(name = "resource-server", version)]
+struct Cli {
+    /// TOML configuration file.
+    #[arg(long, env = "RS_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let mut args = std::env::args().skip(1);
-    let mut path = std::env::var_os("RS_CONFIG").map(PathBuf::from);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--config" => path = args.next().map(PathBuf::from),
-            "--help" | "-h" => {
-                println!(
-                    "resource-server [--config FILE]\n\nConfiguration: a TOML file and RS_* environment variables (see README)."
-                );
-                return std::process::ExitCode::SUCCESS;
-            }
-            "--version" | "-V" => {
-                println!("resource-server {}", env!("CARGO_PKG_VERSION"));
-                return std::process::ExitCode::SUCCESS;
-            }
-            other => {
-                eprintln!("unknown argument {other:?}; try --help");
-                return std::process::ExitCode::from(2);
-            }
-        }
-    }
+    let cli = <Cli as clap::Parser>::parse();
+    let path = cli.config;
     let config = match Config::load(path.as_deref()) {
         Ok(c) => c,
         Err(e) => {
@@ -53,5 +44,18 @@ async fn main() -> std::process::ExitCode {
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::Parser;
+
+    #[test]
+    fn config_needs_a_value() {
+        assert!(Cli::try_parse_from(["resource-server", "--config"]).is_err());
+        let cli = Cli::try_parse_from(["resource-server", "--config", "rs.toml"]).unwrap();
+        assert_eq!(cli.config.unwrap().to_str(), Some("rs.toml"));
     }
 }

@@ -6,29 +6,21 @@ use std::path::PathBuf;
 
 use authz_server::demo;
 
-const USAGE: &str = "mcp-stack [--data-dir DIR]
-
-Starts the authorization server (http://127.0.0.1:8001) and the MCP resource server
-(http://127.0.0.1:8002/mcp) with SQLite databases under DIR (default: data), a demo
-user and a demo client. AUTHZ_* and RS_* environment variables override the defaults.";
+/// Both servers in one process: the authorization server (http://127.0.0.1:8001) and the
+/// MCP resource server (http://127.0.0.1:8002/mcp), with SQLite databases under the data
+/// directory, a demo user and a demo client. AUTHZ_* and RS_* environment variables override
+/// the defaults.
+#[derive(clap::Parser)]
+#[command(name = "mcp-stack", version)]
+struct Cli {
+    /// Where the databases and the demo secret live.
+    #[arg(long, value_name = "DIR", default_value = "data")]
+    data_dir: PathBuf,
+}
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let mut data_dir = PathBuf::from("data");
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--data-dir" => match args.next() {
-                Some(d) => data_dir = d.into(),
-                None => return usage_error("--data-dir needs a directory"),
-            },
-            "--help" | "-h" => {
-                println!("{USAGE}");
-                return std::process::ExitCode::SUCCESS;
-            }
-            other => return usage_error(&format!("unknown argument {other:?}")),
-        }
-    }
+    let data_dir = <Cli as clap::Parser>::parse().data_dir;
     match run(data_dir).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -36,11 +28,6 @@ async fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
-}
-
-fn usage_error(message: &str) -> std::process::ExitCode {
-    eprintln!("{message}\n\n{USAGE}");
-    std::process::ExitCode::from(2)
 }
 
 async fn run(data_dir: PathBuf) -> anyhow::Result<()> {

@@ -49,7 +49,8 @@ fn tool_names(reply: &McpReply) -> Vec<String> {
         .collect()
 }
 
-/// Without `fixtures` nothing of it shows: the four tools, no prompts, no `test://` resource.
+/// Without `fixtures` nothing of it shows: the four tools, only the server's own prompt, no
+/// `test://` resource.
 #[tokio::test]
 async fn fixtures_are_served_only_when_configured() {
     let stack = TestStack::spawn().await;
@@ -57,8 +58,11 @@ async fn fixtures_are_served_only_when_configured() {
     let session = stack.mcp_session(&at).await;
     let tools = request(&stack, &at, &session, "tools/list", json!({})).await;
     assert_eq!(tool_names(&tools), REGULAR_TOOLS);
+    // The server's own prompt only (before it had one, prompts/list was "method not found").
     let prompts = request(&stack, &at, &session, "prompts/list", json!({})).await;
-    assert_eq!(prompts.message.unwrap()["error"]["code"], -32601);
+    let listed = prompts.message.unwrap()["result"]["prompts"].clone();
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(listed[0]["name"], "summarize_notes");
     let read = request(
         &stack,
         &at,
