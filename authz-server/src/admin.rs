@@ -8,7 +8,9 @@ use oauth_protocol::register::ClientMetadata;
 use oauth_protocol::secret::digest;
 
 use crate::config::Config;
-use crate::crypto::{Keys, hash_password_blocking, new_id, new_secret};
+use crate::ids::{new_id, new_secret};
+use crate::password::hash_password_blocking;
+use crate::signing_keys::Keys;
 use crate::state::now;
 use crate::store::{AuditEvent, ClientRow, ResourceServerRow, Store, User, audit_text};
 

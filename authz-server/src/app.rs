@@ -9,11 +9,11 @@ use tokio::net::TcpListener;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 
-use crate::cimd::MetadataDocuments;
+use crate::client_id_documents::MetadataDocuments;
 use crate::config::Config;
-use crate::crypto::Keys;
 use crate::password_pool::PasswordPool;
 use crate::routes;
+use crate::signing_keys::Keys;
 use crate::state::{AppState, now};
 use crate::store::Store;
 use crate::throttle::Throttle;
@@ -80,7 +80,7 @@ impl Application {
             config.registrations_per_hour,
         );
         let refresh_key = store
-            .server_secret("refresh_rotation", &crate::crypto::new_secret(), now())
+            .server_secret("refresh_rotation", &crate::ids::new_secret(), now())
             .await?;
         let headless_user_id = match &config.headless_user {
             None => None,

@@ -2,7 +2,8 @@
 //! credentials of a local resource server. Created on first start only; never for production.
 
 use crate::config::ResourceServer;
-use crate::crypto::{hash_password_blocking, new_id};
+use crate::ids::new_id;
+use crate::password::hash_password_blocking;
 use crate::state::now;
 use crate::store::{ClientRow, Store, User};
 
@@ -70,7 +71,7 @@ pub fn resource_server_secret(dir: &std::path::Path) -> anyhow::Result<String> {
         Err(e) => anyhow::bail!("cannot read {}: {e}", path.display()),
     }
     std::fs::create_dir_all(dir)?;
-    let secret = crate::crypto::new_secret();
+    let secret = crate::ids::new_secret();
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

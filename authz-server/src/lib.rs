@@ -5,22 +5,23 @@
 
 pub mod admin;
 pub mod app;
-pub mod cimd;
+pub mod client_id_documents;
 pub mod clients;
 pub mod config;
-pub mod crypto;
 pub mod demo;
 pub mod error;
 pub mod extract;
+pub mod ids;
 pub mod oauth;
+pub mod password;
 pub mod password_pool;
 pub mod routes;
+pub mod signing_keys;
 pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod templates;
 pub mod throttle;
-pub mod tokens;
 
 pub use app::Application;
 pub use config::Config;

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::sync::{Semaphore, oneshot};
 
-use crate::crypto::{hash_password, verify_password};
+use crate::password::{hash_password, verify_password};
 
 type Job = Box<dyn FnOnce() + Send>;
 

@@ -2,11 +2,11 @@
 
 use std::sync::Arc;
 
-use crate::cimd::MetadataDocuments;
+use crate::client_id_documents::MetadataDocuments;
 use crate::clients::Client;
 use crate::config::{Config, ResourceServer};
-use crate::crypto::Keys;
 use crate::password_pool::PasswordPool;
+use crate::signing_keys::Keys;
 use crate::store::{AuditEvent, Store, StoreError, StoreResult};
 use crate::throttle::Throttle;
 
@@ -144,7 +144,7 @@ impl AppState {
         detail: &str,
     ) {
         let event = AuditEvent {
-            id: crate::crypto::new_id(),
+            id: crate::ids::new_id(),
             at: now(),
             kind: kind.to_owned(),
             user_id: user_id.map(str::to_owned),

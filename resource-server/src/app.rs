@@ -21,7 +21,7 @@ use crate::mcp::McpServer;
 use crate::store::Store;
 
 #[derive(Clone)]
-pub struct RsState {
+pub struct AppState {
     pub config: Arc<Config>,
     pub introspector: Introspector,
     pub store: Store,
@@ -35,7 +35,7 @@ pub struct RsState {
 pub struct Application {
     listener: TcpListener,
     router: Router,
-    state: RsState,
+    state: AppState,
     shutdown: CancellationToken,
 }
 
@@ -60,7 +60,7 @@ impl Application {
             .connect_timeout(Duration::from_secs(2))
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
-        let state = RsState {
+        let state = AppState {
             introspector: Introspector::new(&config, http.clone()),
             metrics: observe::Metrics::new(),
             http,
@@ -87,7 +87,7 @@ impl Application {
             .expect("a bound listener has an address")
     }
 
-    pub fn state(&self) -> &RsState {
+    pub fn state(&self) -> &AppState {
         &self.state
     }
 
@@ -126,7 +126,7 @@ impl Application {
     }
 }
 
-pub fn router(state: RsState, shutdown: CancellationToken) -> Router {
+pub fn router(state: AppState, shutdown: CancellationToken) -> Router {
     let config = &state.config;
     let resource = config.resource_url();
     let mut hosts: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
@@ -247,7 +247,7 @@ fn render_stats(stats: &crate::introspection::Stats) -> String {
 
 /// `/healthz`: the process serves. `/readyz`: its database answers and so does the
 /// authorization server.
-fn health(state: RsState) -> Router {
+fn health(state: AppState) -> Router {
     use axum::http::StatusCode;
     use axum::routing::get;
     Router::new()
@@ -255,7 +255,7 @@ fn health(state: RsState) -> Router {
         .route(
             "/readyz",
             get(
-                |axum::extract::State(state): axum::extract::State<RsState>| async move {
+                |axum::extract::State(state): axum::extract::State<AppState>| async move {
                     if let Err(e) = state.store.ping().await {
                         tracing::warn!(error = %e, "database unreachable");
                         return (StatusCode::SERVICE_UNAVAILABLE, "database unreachable");

@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use oauth_protocol::challenge::BearerChallenge;
 use oauth_protocol::{ErrorCode, Scope};
 
-use crate::app::RsState;
+use crate::app::AppState;
 use crate::introspection::Verdict;
 use crate::mcp::required_scope;
 
@@ -24,7 +24,7 @@ use crate::mcp::required_scope;
 const MAX_BODY: usize = 1024 * 1024;
 const SESSION_HEADER: &str = "mcp-session-id";
 
-fn challenge(state: &RsState, status: StatusCode, c: BearerChallenge) -> Response {
+fn challenge(state: &AppState, status: StatusCode, c: BearerChallenge) -> Response {
     let c = BearerChallenge {
         resource_metadata: Some(state.config.metadata_url()),
         ..c
@@ -86,7 +86,7 @@ async fn answer_early(req: Request, mut res: Response) -> Response {
     res
 }
 
-pub async fn authenticate(State(state): State<RsState>, req: Request, next: Next) -> Response {
+pub async fn authenticate(State(state): State<AppState>, req: Request, next: Next) -> Response {
     match check(&state, req.headers(), req.uri().query()).await {
         Ok(principal) => authorized(state, req, next, principal).await,
         Err(res) => answer_early(req, res).await,
@@ -95,7 +95,7 @@ pub async fn authenticate(State(state): State<RsState>, req: Request, next: Next
 
 /// Everything decided from the headers alone: origin, where the token is, and the token.
 async fn check(
-    state: &RsState,
+    state: &AppState,
     headers: &HeaderMap,
     query: Option<&str>,
 ) -> Result<std::sync::Arc<crate::introspection::Principal>, Response> {
@@ -164,7 +164,7 @@ async fn check(
 
 /// The rest, once the caller is known: session ownership, the scope of each call, usage.
 async fn authorized(
-    state: RsState,
+    state: AppState,
     req: Request,
     next: Next,
     principal: std::sync::Arc<crate::introspection::Principal>,
@@ -247,7 +247,7 @@ async fn authorized(
     res
 }
 
-fn invalid_token(state: &RsState, description: &str) -> Response {
+fn invalid_token(state: &AppState, description: &str) -> Response {
     challenge(
         state,
         StatusCode::UNAUTHORIZED,

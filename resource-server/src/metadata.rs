@@ -8,16 +8,16 @@ use axum::{Json, Router};
 use oauth_protocol::metadata::ProtectedResourceMetadata;
 use oauth_protocol::paths::PROTECTED_RESOURCE_METADATA;
 
-use crate::app::RsState;
+use crate::app::AppState;
 
-pub fn router(mcp_path: &str) -> Router<RsState> {
+pub fn router(mcp_path: &str) -> Router<AppState> {
     let inserted = format!("{PROTECTED_RESOURCE_METADATA}{mcp_path}");
     Router::new()
         .route(&inserted, get(metadata))
         .route(PROTECTED_RESOURCE_METADATA, get(metadata))
 }
 
-pub fn document(state: &RsState) -> ProtectedResourceMetadata {
+pub fn document(state: &AppState) -> ProtectedResourceMetadata {
     let c = &state.config;
     ProtectedResourceMetadata {
         resource: c.resource.clone(),
@@ -28,7 +28,7 @@ pub fn document(state: &RsState) -> ProtectedResourceMetadata {
     }
 }
 
-async fn metadata(State(state): State<RsState>) -> Response {
+async fn metadata(State(state): State<AppState>) -> Response {
     let mut res = Json(document(&state)).into_response();
     res.headers_mut().insert(
         header::CACHE_CONTROL,

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use authz_server::Application;
 use authz_server::config::{Config, ResourceServer};
-use authz_server::crypto::{hash_password, new_id};
+use authz_server::ids::new_id;
+use authz_server::password::hash_password;
 use authz_server::state::now;
 use authz_server::store::{Store, Table, User};
 use oauth_protocol::secret::Secret;
@@ -77,7 +78,7 @@ pub struct TestStack {
     pub http: reqwest::Client,
     pub user_id: String,
     /// The running server's signing keys (for rotation tests).
-    pub keys: authz_server::crypto::Keys,
+    pub keys: authz_server::signing_keys::Keys,
     /// The running authorization server's state (resource servers, metrics).
     pub authz_state: authz_server::state::AppState,
     authz: Option<Running>,

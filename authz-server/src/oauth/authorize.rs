@@ -15,7 +15,7 @@ use oauth_protocol::{ErrorCode, Refusal, Scope};
 
 use crate::clients::Client;
 use crate::config::ResourceServer;
-use crate::crypto::new_secret;
+use crate::ids::new_secret;
 use crate::state::AppState;
 use crate::store::{CodeRow, StoreError};
 

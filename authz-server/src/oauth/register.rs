@@ -6,7 +6,7 @@ use oauth_protocol::secret::digest;
 use oauth_protocol::{ErrorCode, ErrorResponse};
 
 use crate::clients::{ORIGIN_DYNAMIC, ORIGIN_DYNAMIC_TOKEN};
-use crate::crypto::{new_id, new_secret};
+use crate::ids::{new_id, new_secret};
 use crate::state::AppState;
 use crate::store::{ClientRow, StoreError};
 

@@ -3,7 +3,7 @@
 
 use oauth_protocol::secret::digest;
 
-use crate::crypto::new_secret;
+use crate::ids::new_secret;
 use crate::state::AppState;
 pub use crate::store::SessionRow;
 use crate::store::StoreResult;

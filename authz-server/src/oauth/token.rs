@@ -9,11 +9,11 @@ use oauth_protocol::token::TokenResponse;
 use oauth_protocol::{ErrorCode, Scope, pkce};
 
 use crate::clients::Client;
-use crate::crypto::{derive_token, new_id};
 use crate::error::OAuthError;
+use crate::ids::{derive_token, new_id};
+use crate::oauth::mint::{Mint, mint};
 use crate::state::AppState;
 use crate::store::{Exchange, GrantRow};
-use crate::tokens::{Mint, mint};
 
 /// Checks that `client` may use the grant, exchanges it, and records the issue.
 pub async fn exchange(

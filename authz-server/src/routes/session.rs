@@ -4,7 +4,7 @@
 use axum::http::{HeaderMap, HeaderValue, header};
 use oauth_protocol::secret::constant_time_eq;
 
-use crate::crypto::new_secret;
+use crate::ids::new_secret;
 use crate::oauth::authorize::AuthorizeError;
 use crate::oauth::session::SessionRow;
 use crate::state::AppState;
@@ -56,7 +56,7 @@ pub fn set_cookie(state: &AppState, name: &str, value: &str, max_age: i64) -> He
 /// `HMAC(session id, purpose)`, and the consent form's purpose includes the exact request it
 /// shows, so its token approves that request and no other.
 fn mac(key: &str, purpose: &str) -> String {
-    crate::crypto::derive_token(key.as_bytes(), purpose)
+    crate::ids::derive_token(key.as_bytes(), purpose)
 }
 
 /// The sign-in form's token, and a `Set-Cookie` when this browser needs a pre-session cookie.

@@ -183,7 +183,7 @@ async fn signing_key_rotation_keeps_old_tokens_valid_until_they_expire() {
             .unwrap()
     };
     let old = token().await;
-    authz_server::crypto::Keys::rotate(&stack.store, authz_server::state::now())
+    authz_server::signing_keys::Keys::rotate(&stack.store, authz_server::state::now())
         .await
         .unwrap();
     stack.keys.reload(&stack.store).await.unwrap();

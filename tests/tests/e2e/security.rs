@@ -500,7 +500,7 @@ async fn a_planted_csrf_cookie_does_not_pass_and_consent_tokens_fit_one_request(
     assert_eq!(res.status(), 403);
     // Even a token computed from the planted cookie is refused when the post comes from
     // another origin (a sibling port or sub-domain is where a planted cookie comes from).
-    let derived = authz_server::crypto::derive_token(planted.as_bytes(), "login");
+    let derived = authz_server::ids::derive_token(planted.as_bytes(), "login");
     for (name, value) in [
         ("origin", "http://127.0.0.1:9"),
         ("sec-fetch-site", "same-site"),

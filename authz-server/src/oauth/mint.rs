@@ -5,7 +5,7 @@ use oauth_protocol::Scope;
 use oauth_protocol::secret::digest;
 use oauth_protocol::token::{AccessTokenClaims, TokenResponse};
 
-use crate::crypto::{new_id, new_secret};
+use crate::ids::{new_id, new_secret};
 use crate::state::AppState;
 use crate::store::{AccessTokenRow, GrantRow, NewTokens, RefreshTokenRow};
 

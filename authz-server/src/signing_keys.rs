@@ -1,130 +1,18 @@
-//! Random values, password hashing and the ES256 signing keys of RFC 9068 access tokens.
+//! The ES256 signing keys of RFC 9068 access tokens: generation, rotation, the JWKS, and
+//! signing and verifying our own tokens.
 
 use std::sync::{Arc, RwLock};
 
-use argon2::password_hash::PasswordHash;
-use argon2::{Algorithm, Argon2, Block, Params, Version};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use oauth_protocol::token::{AccessTokenClaims, Jwk, JwkSet, JwtHeader};
-use ring::rand::{SecureRandom, SystemRandom};
+use ring::rand::SystemRandom;
 use ring::signature::{
     self, ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair,
 };
 use sha2::{Digest, Sha256};
 
 use crate::store::{SigningKeyRow, Store, StoreResult};
-
-/// `bytes` bytes of OS randomness as base64url: URL-unreserved characters only, so a value
-/// reads the same whether or not a client form-encodes it (RFC 6749 §2.3.1).
-pub fn random_token(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    SystemRandom::new()
-        .fill(&mut buf)
-        .expect("the OS random source failed");
-    B64.encode(buf)
-}
-
-/// A new 256-bit credential (code, refresh token, client secret, session id).
-pub fn new_secret() -> String {
-    random_token(32)
-}
-
-pub fn new_id() -> String {
-    random_token(16)
-}
-
-thread_local! {
-    /// argon2's working memory (19 MiB with the default parameters), kept per thread and
-    /// reused. Allocated afresh for every hash, this 64-byte-aligned block fragments the
-    /// heap so that the allocator never reuses it: measured, every sign-in kept 19 MiB more.
-    static ARGON2_MEMORY: std::cell::RefCell<Vec<Block>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// Runs argon2 into `out` with this thread's reusable working memory.
-fn argon2_into(
-    argon: &Argon2<'_>,
-    params: &Params,
-    password: &[u8],
-    salt: &[u8],
-    out: &mut [u8],
-) -> bool {
-    ARGON2_MEMORY.with_borrow_mut(|blocks| {
-        let n = params.block_count();
-        if blocks.len() < n {
-            blocks.resize(n, Block::default());
-        }
-        argon
-            .hash_password_into_with_memory(password, salt, out, &mut blocks[..n])
-            .is_ok()
-    })
-}
-
-/// argon2id PHC string (default parameters: 19 MiB, 2 passes). CPU-heavy: the server runs
-/// it on the password pool.
-pub fn hash_password(password: &str) -> String {
-    use base64::engine::general_purpose::STANDARD_NO_PAD as PHC_B64;
-    let mut salt = [0u8; 16];
-    SystemRandom::new()
-        .fill(&mut salt)
-        .expect("the OS random source failed");
-    let params = Params::default();
-    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
-    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
-    assert!(
-        argon2_into(&argon, &params, password.as_bytes(), &salt, &mut out),
-        "argon2 with default parameters cannot fail"
-    );
-    format!(
-        "$argon2id$v=19$m={},t={},p={}${}${}",
-        params.m_cost(),
-        params.t_cost(),
-        params.p_cost(),
-        PHC_B64.encode(salt),
-        PHC_B64.encode(out)
-    )
-}
-
-/// Checks a password against a PHC string (any argon2 variant and parameters).
-pub fn verify_password(password: &str, phc: &str) -> bool {
-    let Ok(hash) = PasswordHash::new(phc) else {
-        return false;
-    };
-    let (Ok(algorithm), Ok(params), Some(salt), Some(expected)) = (
-        Algorithm::try_from(hash.algorithm),
-        Params::try_from(&hash),
-        hash.salt,
-        hash.hash,
-    ) else {
-        return false;
-    };
-    let version = match hash.version.map(Version::try_from) {
-        None => Version::default(),
-        Some(Ok(v)) => v,
-        Some(Err(_)) => return false,
-    };
-    let mut salt_buf = [0u8; 64];
-    let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
-        return false;
-    };
-    let argon = Argon2::new(algorithm, version, params.clone());
-    let mut out = vec![0u8; expected.len()];
-    argon2_into(&argon, &params, password.as_bytes(), salt, &mut out)
-        && oauth_protocol::secret::constant_time_eq(&out, expected.as_bytes())
-}
-
-pub async fn hash_password_blocking(password: String) -> String {
-    tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .expect("password hashing panicked")
-}
-
-/// `HMAC-SHA256(key, value)` as base64url: a value derived from a secret that only this
-/// installation can compute (the successor of a rotated refresh token).
-pub fn derive_token(key: &[u8], value: &str) -> String {
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key);
-    B64.encode(ring::hmac::sign(&key, value.as_bytes()).as_ref())
-}
 
 /// One P-256 key.
 struct SigningKey {
@@ -365,35 +253,6 @@ impl Keys {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn random_tokens_are_url_unreserved() {
-        let t = new_secret();
-        assert_eq!(t.len(), 43);
-        assert!(
-            t.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        );
-        assert_ne!(t, new_secret());
-    }
-
-    #[test]
-    fn password_hash_round_trip() {
-        let h = hash_password("correct horse");
-        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
-        // Hashes made by the argon2 crate's own API (as stored before) still verify.
-        use argon2::password_hash::{PasswordHasher, SaltString};
-        let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
-        let old = Argon2::default()
-            .hash_password(b"correct horse", &salt)
-            .unwrap()
-            .to_string();
-        assert!(verify_password("correct horse", &old));
-        assert!(!verify_password("wrong", &old));
-        assert!(verify_password("correct horse", &h));
-        assert!(!verify_password("wrong", &h));
-        assert!(!verify_password("x", "not a phc string"));
-    }
 
     /// `s := n - s`, turning a low-S signature into its equally valid high-S twin.
     fn negate_s(sig: &mut [u8]) {
