@@ -249,12 +249,11 @@ pub async fn resource_add(
     client_id: Option<String>,
     machine_clients: bool,
 ) -> anyhow::Result<String> {
-    let url = url::Url::parse(resource).context("the resource must be an absolute URL")?;
-    if resource.ends_with('/') || url.fragment().is_some() || url.path() == "/" {
-        bail!(
-            "the resource must be the MCP endpoint URL, e.g. https://mcp.example.com/mcp, without a trailing slash"
-        );
-    }
+    oauth_protocol::uri::validate_resource(resource).map_err(|e| {
+        anyhow::anyhow!(
+            "the resource must be the MCP endpoint URL, e.g. https://mcp.example.com/mcp: {resource:?} {e}"
+        )
+    })?;
     let client_id = client_id.unwrap_or_else(new_id);
     let secret = new_secret();
     store

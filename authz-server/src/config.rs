@@ -305,6 +305,8 @@ impl Config {
         }
         let mut seen = std::collections::HashSet::new();
         for rs in &self.resource_servers {
+            oauth_protocol::uri::validate_resource(&rs.resource)
+                .map_err(|e| anyhow::anyhow!("resource server {:?} {e}", rs.resource))?;
             let key = normalize_resource(&rs.resource)
                 .map_err(|e| anyhow::anyhow!("resource server {:?}: {e}", rs.resource))?;
             if !seen.insert(key) {

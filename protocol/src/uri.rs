@@ -20,6 +20,8 @@ pub enum UriError {
     Query,
     #[error("must not contain user information")]
     UserInfo,
+    #[error("must include the MCP endpoint path, e.g. /mcp")]
+    NoPath,
 }
 
 /// True for `localhost` and IP literals in 127.0.0.0/8 or `::1`.
@@ -193,6 +195,36 @@ fn strip_port(uri: &str) -> Option<String> {
         }
     };
     Some(format!("http://{host}{tail}"))
+}
+
+/// The spelling rule for a resource server's own URI (RFC 8707 §2, RFC 9728 §1.2, MCP
+/// "Canonical Server URI"): an absolute http(s) URL with a host and a path (the MCP endpoint),
+/// no trailing slash, no query, no fragment, no user information. One spelling, so that the
+/// metadata, the challenges and `aud` agree byte for byte.
+pub fn validate_resource(resource: &str) -> Result<Url, UriError> {
+    let url = Url::parse(resource).map_err(|_| UriError::NotAbsolute)?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(UriError::Scheme(url.scheme().to_owned()));
+    }
+    if url.host().is_none() {
+        return Err(UriError::NotAbsolute);
+    }
+    if resource.ends_with('/') && url.path() != "/" {
+        return Err(UriError::TrailingSlash);
+    }
+    if url.path() == "/" || url.path().is_empty() {
+        return Err(UriError::NoPath);
+    }
+    if url.query().is_some() {
+        return Err(UriError::Query);
+    }
+    if url.fragment().is_some() || resource.contains('#') {
+        return Err(UriError::Fragment);
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(UriError::UserInfo);
+    }
+    Ok(url)
 }
 
 /// RFC 8707 §2 resource indicator, normalised for comparison: lowercase scheme and host,
@@ -415,6 +447,24 @@ mod tests {
             validate_issuer("https://a.example?x=1", false),
             Err(UriError::Query)
         );
+    }
+
+    #[test]
+    fn resource_spelling() {
+        assert!(validate_resource("https://mcp.example.com/mcp").is_ok());
+        assert!(validate_resource("http://127.0.0.1:8002/mcp").is_ok());
+        for (bad, why) in [
+            ("https://mcp.example.com/mcp/", UriError::TrailingSlash),
+            ("https://mcp.example.com/", UriError::NoPath),
+            ("https://mcp.example.com", UriError::NoPath),
+            ("https://mcp.example.com/mcp?x=1", UriError::Query),
+            ("https://mcp.example.com/mcp#f", UriError::Fragment),
+            ("https://u:p@mcp.example.com/mcp", UriError::UserInfo),
+            ("ftp://mcp.example.com/mcp", UriError::Scheme("ftp".into())),
+            ("mcp", UriError::NotAbsolute),
+        ] {
+            assert_eq!(validate_resource(bad).unwrap_err(), why, "{bad}");
+        }
     }
 
     #[test]

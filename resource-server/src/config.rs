@@ -145,23 +145,8 @@ impl Config {
     }
 
     pub fn validate(&self) -> anyhow::Result<()> {
-        let resource = Url::parse(&self.resource)
-            .map_err(|_| anyhow::anyhow!("resource {:?} is not an absolute URL", self.resource))?;
-        if self.resource.ends_with('/')
-            || resource.fragment().is_some()
-            || resource.query().is_some()
-        {
-            anyhow::bail!(
-                "resource {:?} must have no trailing slash, query or fragment",
-                self.resource
-            );
-        }
-        if resource.path() == "/" {
-            anyhow::bail!(
-                "resource {:?} must include the MCP endpoint path, e.g. /mcp",
-                self.resource
-            );
-        }
+        oauth_protocol::uri::validate_resource(&self.resource)
+            .map_err(|e| anyhow::anyhow!("resource {:?} {e}", self.resource))?;
         let issuer = Url::parse(&self.issuer)
             .map_err(|_| anyhow::anyhow!("issuer {:?} is not an absolute URL", self.issuer))?;
         validate_issuer(&self.issuer, is_loopback_host(&issuer))
