@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::password_pool::PasswordPool;
 use crate::routes;
 use crate::signing_keys::Keys;
-use crate::state::{AppState, now};
+use crate::state::AppState;
 use crate::store::Store;
 use crate::throttle::Throttle;
 
@@ -46,7 +46,17 @@ impl Application {
         store: Store,
         listener: TcpListener,
     ) -> anyhow::Result<Self> {
-        let keys = Keys::load(&store, config.access_token_ttl, now()).await?;
+        Self::with_clock(config, store, listener, oauth_protocol::clock::system()).await
+    }
+
+    /// `with_parts` with the clock request handling uses (tests move it by hand).
+    pub async fn with_clock(
+        config: Config,
+        store: Store,
+        listener: TcpListener,
+        clock: Arc<dyn oauth_protocol::clock::Clock>,
+    ) -> anyhow::Result<Self> {
+        let keys = Keys::load(&store, config.access_token_ttl, clock.now()).await?;
         let documents = MetadataDocuments::new(
             config.cimd_allow_loopback,
             Duration::from_millis(config.cimd_timeout_ms),
@@ -80,7 +90,7 @@ impl Application {
             config.registrations_per_hour,
         );
         let refresh_key = store
-            .server_secret("refresh_rotation", &crate::ids::new_secret(), now())
+            .server_secret("refresh_rotation", &crate::ids::new_secret(), clock.now())
             .await?;
         let headless_user_id = match &config.headless_user {
             None => None,
@@ -123,6 +133,7 @@ impl Application {
             ),
             registrations: Throttle::quota(config_login.3, Duration::from_secs(3600), 100_000),
             refresh_key: Arc::new(refresh_key.into_bytes()),
+            clock,
         };
         state.reload_resource_servers().await?;
         let mut router = routes::router(state.clone()).merge(health(state.clone()));
@@ -184,7 +195,7 @@ impl Application {
                 if let Err(e) = state.reload_resource_servers().await {
                     tracing::warn!(error = %e, "reloading resource servers failed");
                 }
-                let now = now();
+                let now = state.now();
                 let days = state.config.audit_retention_days;
                 let audit_before = (days > 0).then(|| now - days * 24 * 3600);
                 let unused_before = now - state.config.unused_client_ttl;

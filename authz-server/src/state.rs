@@ -31,14 +31,22 @@ pub struct AppState {
     /// Key from which the successor of a rotated refresh token is derived, shared by every
     /// instance through the database.
     pub refresh_key: Arc<Vec<u8>>,
+    /// Where request handling takes the time from (a manual clock in tests).
+    pub clock: Arc<dyn oauth_protocol::clock::Clock>,
 }
 
-/// Current Unix time in seconds.
+impl AppState {
+    /// Unix seconds by this server's clock.
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+}
+
+/// Current Unix time in seconds by the system clock, for the admin command and set-up.
+/// Request handling reads `AppState::clock` instead.
 pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    use oauth_protocol::clock::Clock;
+    oauth_protocol::clock::SystemClock.now()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -145,7 +153,7 @@ impl AppState {
     ) {
         let event = AuditEvent {
             id: crate::ids::new_id(),
-            at: now(),
+            at: self.now(),
             kind: kind.to_owned(),
             user_id: user_id.map(str::to_owned),
             client_id: client_id.map(str::to_owned),

@@ -8,6 +8,7 @@
 
 pub mod authorize;
 pub mod challenge;
+pub mod clock;
 pub mod error;
 pub mod form;
 pub mod grant;

@@ -28,6 +28,7 @@ pub struct AppState {
     /// MCP session id → the `sub` that created it.
     pub sessions: Cache<String, String>,
     pub metrics: observe::Metrics,
+    pub clock: Arc<dyn oauth_protocol::clock::Clock>,
     /// For `/readyz`: the authorization server's metadata URL and a client to ask it.
     http: reqwest::Client,
 }
@@ -49,6 +50,16 @@ impl Application {
     }
 
     pub fn with_parts(config: Config, store: Store, listener: TcpListener) -> anyhow::Result<Self> {
+        Self::with_clock(config, store, listener, oauth_protocol::clock::system())
+    }
+
+    /// `with_parts` with the clock token checks use (tests move it by hand).
+    pub fn with_clock(
+        config: Config,
+        store: Store,
+        listener: TcpListener,
+        clock: Arc<dyn oauth_protocol::clock::Clock>,
+    ) -> anyhow::Result<Self> {
         crate::install_crypto_provider();
         if config.fixtures {
             tracing::warn!(
@@ -61,7 +72,8 @@ impl Application {
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
         let state = AppState {
-            introspector: Introspector::new(&config, http.clone()),
+            introspector: Introspector::new(&config, http.clone(), clock.clone()),
+            clock,
             metrics: observe::Metrics::new(),
             http,
             sessions: Cache::builder()
@@ -137,7 +149,7 @@ pub fn router(state: AppState, shutdown: CancellationToken) -> Router {
     let mcp_config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(hosts)
         .with_cancellation_token(shutdown);
-    let server = McpServer::new(state.store.clone(), config.fixtures);
+    let server = McpServer::new(state.store.clone(), config.fixtures, state.clock.clone());
     // Called for each new session (and each stateless request): per-session state starts fresh.
     let service = StreamableHttpService::new(
         move || Ok(server.for_session()),

@@ -19,23 +19,11 @@ use moka::future::Cache;
 use oauth_protocol::Scope;
 use sha2::{Digest, Sha256};
 
+use oauth_protocol::clock::Clock;
+
 use crate::config::Config;
 use crate::jwks::{Jwks, PreCheck};
-
-/// The authenticated caller, as tools see it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Principal {
-    pub sub: String,
-    pub username: Option<String>,
-    pub email: Option<String>,
-    pub name: Option<String>,
-    pub client_id: String,
-    pub scope: Scope,
-    pub exp: i64,
-    /// Acts for no user: a client-credentials token, whose subject is the client itself
-    /// (RFC 9068 §2.2).
-    pub machine: bool,
-}
+pub use crate::principal::Principal;
 
 #[derive(Debug, Clone)]
 pub enum Verdict {
@@ -51,6 +39,9 @@ pub struct Unavailable(pub String);
 struct Entry {
     verdict: Verdict,
     ttl: Duration,
+    /// By this server's clock: the answer is not used from this second on. (The cache's own
+    /// expiry bounds memory; this bounds what is believed, and tests can move it.)
+    until: i64,
 }
 
 struct PerEntryTtl;
@@ -90,18 +81,12 @@ pub struct Introspector {
     negative_ttl: Duration,
     cache: Cache<[u8; 32], Entry>,
     jwks: Jwks,
+    clock: Arc<dyn Clock>,
     pub stats: Arc<Stats>,
 }
 
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 impl Introspector {
-    pub fn new(config: &Config, http: reqwest::Client) -> Self {
+    pub fn new(config: &Config, http: reqwest::Client, clock: Arc<dyn Clock>) -> Self {
         Self {
             endpoint: config.introspection_endpoint(),
             client_id: config.client_id.clone(),
@@ -116,6 +101,7 @@ impl Introspector {
                 .build(),
             jwks: Jwks::new(config.jwks_uri(), http.clone()),
             http,
+            clock,
             stats: Arc::default(),
         }
     }
@@ -124,8 +110,11 @@ impl Introspector {
     pub async fn check(&self, token: &str) -> Result<Verdict, Unavailable> {
         let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         if let Some(entry) = self.cache.get(&key).await {
-            self.stats.hits.fetch_add(1, Ordering::Relaxed);
-            return Ok(entry.verdict);
+            if entry.until > self.clock.now() {
+                self.stats.hits.fetch_add(1, Ordering::Relaxed);
+                return Ok(entry.verdict);
+            }
+            self.cache.invalidate(&key).await;
         }
         self.stats.misses.fetch_add(1, Ordering::Relaxed);
         if self.jwks.check(token).await == PreCheck::Invalid {
@@ -133,6 +122,7 @@ impl Introspector {
             let entry = Entry {
                 verdict: Verdict::Inactive,
                 ttl: self.negative_ttl,
+                until: self.clock.now() + self.negative_ttl.as_secs() as i64,
             };
             self.cache.insert(key, entry).await;
             return Ok(Verdict::Inactive);
@@ -168,14 +158,19 @@ impl Introspector {
             .json()
             .await
             .map_err(|e| format!("unreadable answer: {e}"))?;
-        let verdict = self.judge(&body, now());
+        let now = self.clock.now();
+        let verdict = self.judge(&body, now);
         let ttl = match &verdict {
             Verdict::Active(p) => self
                 .ttl
-                .min(Duration::from_secs((p.exp - now()).max(0) as u64)),
+                .min(Duration::from_secs((p.exp - now).max(0) as u64)),
             Verdict::Inactive => self.negative_ttl,
         };
-        Ok(Entry { verdict, ttl })
+        Ok(Entry {
+            verdict,
+            ttl,
+            until: now + ttl.as_secs() as i64,
+        })
     }
 
     /// Turns an RFC 7662 answer into a verdict: active, from our issuer, for our resource,
@@ -231,7 +226,11 @@ mod tests {
             ..Config::default()
         };
         crate::install_crypto_provider();
-        Introspector::new(&config, reqwest::Client::new())
+        Introspector::new(
+            &config,
+            reqwest::Client::new(),
+            oauth_protocol::clock::system(),
+        )
     }
 
     #[test]

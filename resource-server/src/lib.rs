@@ -9,6 +9,7 @@ pub mod introspection;
 pub mod jwks;
 pub mod mcp;
 pub mod metadata;
+pub mod principal;
 pub mod store;
 
 pub use app::Application;

@@ -81,6 +81,8 @@ pub struct TestStack {
     pub keys: authz_server::signing_keys::Keys,
     /// The running authorization server's state (resource servers, metrics).
     pub authz_state: authz_server::state::AppState,
+    /// The clock both servers read: tests move it instead of sleeping.
+    pub clock: Arc<oauth_protocol::clock::ManualClock>,
     authz: Option<Running>,
     rs: Option<Running>,
 }
@@ -140,7 +142,8 @@ impl TestStack {
             })
             .await
             .expect("user");
-        let app = Application::with_parts(config.clone(), store.clone(), listener)
+        let clock = oauth_protocol::clock::ManualClock::new();
+        let app = Application::with_clock(config.clone(), store.clone(), listener, clock.clone())
             .await
             .expect("app");
         let keys = app.state().keys.clone();
@@ -164,9 +167,13 @@ impl TestStack {
         let rs_store = resource_server::store::Store::connect(&rs_config.database_url)
             .await
             .expect("rs database");
-        let rs_app =
-            resource_server::Application::with_parts(rs_config.clone(), rs_store, rs_listener)
-                .expect("rs app");
+        let rs_app = resource_server::Application::with_clock(
+            rs_config.clone(),
+            rs_store,
+            rs_listener,
+            clock.clone(),
+        )
+        .expect("rs app");
         let rs_stats = rs_app.state().introspector.stats.clone();
         let rs = run(rs_app.run_until_fn());
         Self {
@@ -188,6 +195,7 @@ impl TestStack {
             user_id,
             keys,
             authz_state,
+            clock,
             authz: Some(authz),
             rs: Some(rs),
         }
@@ -209,9 +217,14 @@ impl TestStack {
         self.store = Store::connect(&self.config.database_url)
             .await
             .expect("database");
-        let app = Application::with_parts((*self.config).clone(), self.store.clone(), listener)
-            .await
-            .expect("app");
+        let app = Application::with_clock(
+            (*self.config).clone(),
+            self.store.clone(),
+            listener,
+            self.clock.clone(),
+        )
+        .await
+        .expect("app");
         self.keys = app.state().keys.clone();
         self.authz_state = app.state().clone();
         self.authz = Some(run(app.run_until_fn()));

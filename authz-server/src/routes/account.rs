@@ -11,7 +11,7 @@ use oauth_protocol::paths;
 use super::pages::{account_login_page, see_other};
 use super::session::{self as web, ACCOUNT_FORMS, login_csrf, session_csrf, session_csrf_ok};
 use crate::extract::PageForm;
-use crate::state::{AppState, now};
+use crate::state::AppState;
 use crate::templates::{GrantLine, GrantsPage, error_page, render};
 
 fn internal(e: impl std::fmt::Display) -> Response {
@@ -40,7 +40,7 @@ pub fn router() -> Router<AppState> {
 
 /// `GET /account`.
 async fn account(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let now = now();
+    let now = state.now();
     let session = match web::session(&state, &headers, now).await {
         Ok(s) => s,
         Err(_) => return internal("the session could not be looked up"),
@@ -94,7 +94,7 @@ async fn revoke(
             "Reload the page and try again.",
         );
     }
-    let now = now();
+    let now = state.now();
     let session = match web::session(&state, &headers, now).await {
         Ok(Some(s)) => s,
         Ok(None) => return see_other(paths::ACCOUNT),

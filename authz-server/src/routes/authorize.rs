@@ -12,7 +12,7 @@ use super::pages::{login_page, refuse, see_other, with_cookie, with_form_target}
 use super::session::{self, consent_purpose, login_csrf, session_csrf};
 use crate::oauth::authorize::{AuthRequest, AuthorizeError, validate};
 use crate::oauth::consent::{ConsentView, Next, decide};
-use crate::state::{AppState, now};
+use crate::state::AppState;
 use crate::templates::{ConsentPage, ScopeLine, describe_scope, render};
 
 pub fn router() -> Router<AppState> {
@@ -37,7 +37,7 @@ async fn show(
     query: &str,
 ) -> Result<Response, AuthorizeError> {
     let req = validate(state, query).await?;
-    let now = now();
+    let now = state.now();
     let current = session::session(state, headers, now).await?;
     Ok(match decide(state, &req, current.as_ref(), now).await? {
         Next::Redirect(url) => see_other(&url),

@@ -13,7 +13,7 @@ use super::session::{self, consent_purpose, session_csrf_ok};
 use crate::extract::PageForm;
 use crate::oauth::authorize::{AuthorizeError, page, validate};
 use crate::oauth::consent::{approve, deny};
-use crate::state::{AppState, now};
+use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new().route(paths::CONSENT, post(consent))
@@ -29,7 +29,7 @@ async fn consent(
     let query = form.get("request").unwrap_or_default().to_owned();
     let result = async {
         let req = validate(&state, &query).await?;
-        let now = now();
+        let now = state.now();
         let Some(current) = session::session(&state, &headers, now).await? else {
             return Ok(see_other(&format!("{}?{query}", paths::AUTHORIZE)));
         };

@@ -11,7 +11,7 @@ use oauth_protocol::paths;
 use crate::error::{OAuthError, no_store_json};
 use crate::extract::OAuthForm;
 use crate::oauth::introspect::{authenticate_caller, introspect};
-use crate::state::{AppState, now};
+use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new().route(paths::INTROSPECT, post(handle))
@@ -24,6 +24,6 @@ async fn handle(State(state): State<AppState>, form: OAuthForm) -> Result<Respon
         .params
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
-    let answer = introspect(&state, &caller, token, now()).await?;
+    let answer = introspect(&state, &caller, token, state.now()).await?;
     Ok(no_store_json(StatusCode::OK, &answer))
 }

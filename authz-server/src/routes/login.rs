@@ -19,7 +19,7 @@ use super::session::{
 use crate::extract::PageForm;
 use crate::oauth::authorize::{AuthorizeError, validate, without_prompt_login};
 use crate::oauth::sign_in::{SignInError, sign_in};
-use crate::state::{AppState, now};
+use crate::state::AppState;
 use crate::templates::{error_page, render};
 
 pub fn router() -> Router<AppState> {
@@ -94,7 +94,7 @@ async fn login(
         Err(SignInError::Wrong) => return again("Wrong username or password.", StatusCode::OK),
         Err(SignInError::Store(e)) => return refuse(AuthorizeError::from(e), &state),
     };
-    let session_id = match crate::oauth::session::start(&state, &user_id, now()).await {
+    let session_id = match crate::oauth::session::start(&state, &user_id, state.now()).await {
         Ok(id) => id,
         Err(e) => return refuse(AuthorizeError::from(e), &state),
     };

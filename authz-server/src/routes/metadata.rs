@@ -8,7 +8,7 @@ use axum::{Json, Router};
 use oauth_protocol::metadata::AuthorizationServerMetadata;
 use oauth_protocol::paths;
 
-use crate::state::{AppState, now};
+use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -65,7 +65,7 @@ async fn metadata(State(state): State<AppState>) -> Response {
 }
 
 async fn jwks(State(state): State<AppState>) -> Response {
-    let mut res = Json(state.keys.jwks(now())).into_response();
+    let mut res = Json(state.keys.jwks(state.now())).into_response();
     res.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=300"),

@@ -13,7 +13,7 @@ use oauth_protocol::{ErrorCode, ErrorResponse};
 
 use crate::error::{OAuthError, no_store_json};
 use crate::oauth::register::Registration;
-use crate::state::{AppState, now};
+use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new().route(paths::REGISTER, post(register))
@@ -105,7 +105,8 @@ async fn register(
         Ok(m) => m,
         Err(e) => return Ok(refuse(e)),
     };
-    let info = match crate::oauth::register::register(&state, metadata, vouched, now()).await {
+    let info = match crate::oauth::register::register(&state, metadata, vouched, state.now()).await
+    {
         Ok(info) => info,
         Err(Registration::Refused(e)) => return Ok(refuse(e)),
         Err(Registration::Store(e)) => return Err(e.into()),

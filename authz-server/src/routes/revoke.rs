@@ -11,7 +11,7 @@ use oauth_protocol::paths;
 use crate::error::OAuthError;
 use crate::extract::OAuthForm;
 use crate::oauth;
-use crate::state::{AppState, now};
+use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new().route(paths::REVOKE, post(handle))
@@ -26,6 +26,6 @@ async fn handle(State(state): State<AppState>, form: OAuthForm) -> Result<Respon
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
     let hint = form.params.get("token_type_hint");
-    oauth::revoke::revoke(&state, &client, token, hint, now()).await?;
+    oauth::revoke::revoke(&state, &client, token, hint, state.now()).await?;
     Ok(StatusCode::OK.into_response())
 }

@@ -11,7 +11,7 @@ use oauth_protocol::paths;
 use crate::error::{OAuthError, no_store_json};
 use crate::extract::OAuthForm;
 use crate::oauth;
-use crate::state::{AppState, now};
+use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new().route(paths::TOKEN, post(token))
@@ -32,6 +32,6 @@ async fn token(State(state): State<AppState>, form: OAuthForm) -> Result<Respons
     let grant_type = GrantType::from_params(&params)?;
     tracing::Span::current().record("grant_type", grant_type.as_str());
     let grant = Grant::from_params(grant_type, &params)?;
-    let response = oauth::token::exchange(&state, &client, grant, now()).await?;
+    let response = oauth::token::exchange(&state, &client, grant, state.now()).await?;
     Ok(no_store_json(StatusCode::OK, &response))
 }

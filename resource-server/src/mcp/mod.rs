@@ -31,7 +31,7 @@ use rmcp::{
 };
 use serde_json::json;
 
-use crate::introspection::{Principal, now};
+use crate::principal::Principal;
 use crate::store::{Note, Store};
 
 pub const READ: &str = "mcp:read";
@@ -92,6 +92,7 @@ pub struct McpServer {
     store: Store,
     /// The conformance fixtures, when configured.
     fixtures: Option<fixtures::Fixtures>,
+    clock: Arc<dyn oauth_protocol::clock::Clock>,
 }
 
 type Parts = axum::http::request::Parts;
@@ -136,7 +137,11 @@ fn preview(text: &str) -> String {
 
 #[tool_router]
 impl McpServer {
-    pub fn new(store: Store, with_fixtures: bool) -> Self {
+    pub fn new(
+        store: Store,
+        with_fixtures: bool,
+        clock: Arc<dyn oauth_protocol::clock::Clock>,
+    ) -> Self {
         let mut tool_router = Self::tool_router();
         let fixtures = with_fixtures.then(|| {
             tool_router += Self::fixture_tools() + Self::input_required_tools();
@@ -146,6 +151,7 @@ impl McpServer {
             tool_router,
             store,
             fixtures,
+            clock,
         }
     }
 
@@ -197,7 +203,7 @@ impl McpServer {
             id: new_note_id(),
             title: title.to_owned(),
             content: content.to_owned(),
-            created_at: now(),
+            created_at: self.clock.now(),
         };
         self.store
             .insert_note(&p.sub, &note)

@@ -553,7 +553,7 @@ async fn revocation_is_seen_after_the_cache_ttl() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    stack.clock.advance(2);
     let gone = stack
         .http
         .get(&stack.resource)

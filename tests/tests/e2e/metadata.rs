@@ -183,7 +183,8 @@ async fn signing_key_rotation_keeps_old_tokens_valid_until_they_expire() {
             .unwrap()
     };
     let old = token().await;
-    authz_server::signing_keys::Keys::rotate(&stack.store, authz_server::state::now())
+    use oauth_protocol::clock::Clock;
+    authz_server::signing_keys::Keys::rotate(&stack.store, stack.clock.now())
         .await
         .unwrap();
     stack.keys.reload(&stack.store).await.unwrap();
@@ -196,7 +197,7 @@ async fn signing_key_rotation_keeps_old_tokens_valid_until_they_expire() {
     assert_eq!(jwks().await["keys"].as_array().unwrap().len(), 2);
     assert!(introspect(old.clone()).await, "old token still verifies");
     assert!(introspect(new).await);
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    stack.clock.advance(3);
     let keys = jwks().await;
     assert_eq!(
         keys["keys"].as_array().unwrap().len(),

@@ -424,7 +424,7 @@ async fn refresh_rotation_with_grace_window_then_family_revocation() {
     assert_eq!((s, b["error"].as_str()), (400, Some("invalid_scope")));
     assert_eq!(stack.count(Table::AccessTokens).await, tokens_before);
 
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    stack.clock.advance(2);
     let (s, b) = refresh(rt1, None).await;
     assert_eq!(
         (s, b["error"].as_str()),
