@@ -5,11 +5,10 @@ use std::sync::{Arc, RwLock};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use oauth_protocol::token::{AccessTokenClaims, Jwk, JwkSet, JwtHeader};
+use oauth_protocol::jose::{self, Algorithm, JoseError, VerifyingKey};
+use oauth_protocol::token::{AccessTokenClaims, Jwk, JwkSet};
 use ring::rand::SystemRandom;
-use ring::signature::{
-    self, ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair,
-};
+use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use sha2::{Digest, Sha256};
 
 use crate::store::{SigningKeyRow, Store, StoreResult};
@@ -17,8 +16,10 @@ use crate::store::{SigningKeyRow, Store, StoreResult};
 /// One P-256 key.
 struct SigningKey {
     kid: String,
-    pair: Option<EcdsaKeyPair>,
+    /// The private key, PKCS#8 DER.
+    pkcs8: Vec<u8>,
     public: Vec<u8>,
+    verifying: VerifyingKey,
     created_at: i64,
     retired_at: Option<i64>,
 }
@@ -33,10 +34,14 @@ impl SigningKey {
         )
         .map_err(|e| anyhow::anyhow!("signing key {} is unreadable: {e}", row.kid))?;
         let public = pair.public_key().as_ref().to_vec();
+        let (x, y) = public[1..].split_at(32);
+        let verifying = VerifyingKey::es256(&row.kid, &B64.encode(x), &B64.encode(y))
+            .map_err(|e| anyhow::anyhow!("signing key {} is unreadable: {e}", row.kid))?;
         Ok(Self {
             kid: row.kid.clone(),
-            pair: Some(pair),
+            pkcs8,
             public,
+            verifying,
             created_at: row.created_at,
             retired_at: row.retired_at,
         })
@@ -197,77 +202,37 @@ impl Keys {
             .filter(|k| k.retired_at.is_none())
             .max_by_key(|k| k.created_at)
             .expect("an active signing key exists once Keys::load has run");
-        let header = JwtHeader {
-            alg: "ES256".into(),
-            typ: "at+jwt".into(),
-            kid: key.kid.clone(),
-        };
-        let signing_input = format!(
-            "{}.{}",
-            B64.encode(serde_json::to_vec(&header).expect("header serializes")),
-            B64.encode(serde_json::to_vec(claims).expect("claims serialize"))
-        );
-        let pair = key.pair.as_ref().expect("active key has its private half");
-        let sig = pair
-            .sign(&SystemRandom::new(), signing_input.as_bytes())
-            .expect("ECDSA signing failed");
-        let mut sig = sig.as_ref().to_vec();
-        oauth_protocol::token::p256_low_s::normalize(&mut sig);
-        format!("{signing_input}.{}", B64.encode(&sig))
+        jose::sign_es256(claims, &key.kid, jose::ACCESS_TOKEN_TYP, &key.pkcs8)
+            .expect("the active key signs")
     }
 
     /// Verifies the signature of a token we issued and returns its claims. Expiry and
     /// revocation are the caller's to check.
     pub fn verify(&self, token: &str, now: i64) -> Result<AccessTokenClaims, JwtError> {
-        let mut parts = token.split('.');
-        let (Some(h), Some(p), Some(s), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(JwtError::Malformed);
-        };
-        let header: JwtHeader =
-            serde_json::from_slice(&B64.decode(h).map_err(|_| JwtError::Malformed)?)
-                .map_err(|_| JwtError::Malformed)?;
-        if header.alg != "ES256" || header.typ != "at+jwt" {
-            return Err(JwtError::Malformed);
-        }
-        let sig = B64.decode(s).map_err(|_| JwtError::Malformed)?;
-        if !oauth_protocol::token::p256_low_s::is_low(&sig) {
-            return Err(JwtError::Signature);
-        }
-        {
+        let published: Vec<VerifyingKey> = {
             let keys = self.inner.read().expect("key lock poisoned");
-            let key = keys
-                .iter()
-                .find(|k| k.kid == header.kid && self.is_published(k, now))
-                .ok_or(JwtError::UnknownKey)?;
-            signature::UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &key.public)
-                .verify(&token.as_bytes()[..h.len() + 1 + p.len()], &sig)
-                .map_err(|_| JwtError::Signature)?;
-        }
-        serde_json::from_slice(&B64.decode(p).map_err(|_| JwtError::Malformed)?)
-            .map_err(|_| JwtError::Malformed)
+            keys.iter()
+                .filter(|k| self.is_published(k, now))
+                .map(|k| k.verifying.clone())
+                .collect()
+        };
+        jose::verify(
+            token,
+            &published,
+            &[Algorithm::ES256],
+            Some(jose::ACCESS_TOKEN_TYP),
+        )
+        .map_err(|e| match e {
+            JoseError::UnknownKey => JwtError::UnknownKey,
+            JoseError::Signature => JwtError::Signature,
+            _ => JwtError::Malformed,
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// `s := n - s`, turning a low-S signature into its equally valid high-S twin.
-    fn negate_s(sig: &mut [u8]) {
-        const ORDER: [u8; 32] = [
-            0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-            0xff, 0xff, 0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2,
-            0xfc, 0x63, 0x25, 0x51,
-        ];
-        let mut borrow = 0i16;
-        for i in (0..32).rev() {
-            let d = i16::from(ORDER[i]) - i16::from(sig[32 + i]) - borrow;
-            borrow = i16::from(d < 0);
-            sig[32 + i] = d.rem_euclid(256) as u8;
-        }
-    }
 
     #[test]
     fn sign_and_verify_round_trip() {
@@ -297,7 +262,7 @@ mod tests {
         let (input, sig) = jwt.rsplit_once('.').unwrap();
         let mut high = B64.decode(sig).unwrap();
         assert!(oauth_protocol::token::p256_low_s::is_low(&high));
-        negate_s(&mut high);
+        oauth_protocol::token::p256_low_s::negate(&mut high);
         let flipped = format!("{input}.{}", B64.encode(&high));
         assert_eq!(keys.verify(&flipped, 120), Err(JwtError::Signature));
         for _ in 0..20 {

@@ -13,6 +13,7 @@ pub mod error;
 pub mod form;
 pub mod grant;
 pub mod introspect;
+pub mod jose;
 pub mod metadata;
 pub mod paths;
 pub mod pkce;

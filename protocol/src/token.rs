@@ -28,14 +28,6 @@ pub struct AccessTokenClaims {
     pub jti: String,
 }
 
-/// The JOSE header of an RFC 9068 token.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct JwtHeader {
-    pub alg: String,
-    pub typ: String,
-    pub kid: String,
-}
-
 /// RFC 7517 JWK for a P-256 public key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Jwk {
@@ -92,6 +84,14 @@ pub mod p256_low_s {
     /// Rewrites a fixed-format signature into its low-S form (`s := n - s` when high).
     pub fn normalize(sig: &mut [u8]) {
         if sig.len() != 64 || is_low(sig) {
+            return;
+        }
+        negate(sig);
+    }
+
+    /// `s := n - s`: the other, equally valid, signature of the same message.
+    pub fn negate(sig: &mut [u8]) {
+        if sig.len() != 64 {
             return;
         }
         let mut borrow = 0i16;

@@ -1,18 +1,18 @@
-//! Local pre-check of RFC 9068 access tokens against the issuer's JWKS (ES256), so that
-//! garbage and forged tokens are refused without an introspection call. The JWKS is fetched
-//! lazily and again when a token names an unknown key (at most every few seconds). When the
-//! JWKS cannot be fetched the check says `Unknown` and introspection decides.
+//! Local pre-check of RFC 9068 access tokens against the issuer's JWKS, so that garbage and
+//! forged tokens are refused without an introspection call. The JWKS is fetched lazily and
+//! again when a token names an unknown key (at most every few seconds). When the JWKS cannot
+//! be fetched the check says `Unknown` and introspection decides. Tokens are read by the
+//! protocol crate's `jose`, the same rules the authorization server applies.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use ring::signature::{ECDSA_P256_SHA256_FIXED, UnparsedPublicKey};
+use oauth_protocol::jose::{self, Algorithm, JoseError, VerifyingKey};
 use tokio::sync::RwLock;
 
 const REFETCH_INTERVAL: Duration = Duration::from_secs(10);
+/// Our authorization server signs access tokens with ES256 only.
+const ALLOWED: &[Algorithm] = &[Algorithm::ES256];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PreCheck {
@@ -26,7 +26,7 @@ pub enum PreCheck {
 
 #[derive(Default)]
 struct State {
-    keys: HashMap<String, Vec<u8>>,
+    keys: Vec<VerifyingKey>,
     fetched: Option<Instant>,
 }
 
@@ -47,11 +47,14 @@ impl Jwks {
     }
 
     pub async fn check(&self, token: &str) -> PreCheck {
-        let Some((kid, signing_input, sig)) = split(token) else {
+        // Header rules first: a token that can never be ours costs no fetch.
+        if jose::key_id(token, ALLOWED, Some(jose::ACCESS_TOKEN_TYP)).is_err() {
             return PreCheck::Invalid;
-        };
-        if let Some(found) = self.verify_with(&kid, signing_input, &sig).await {
-            return found;
+        }
+        match self.verify(token).await {
+            Err(JoseError::UnknownKey) => {}
+            Ok(()) => return PreCheck::Valid,
+            Err(_) => return PreCheck::Invalid,
         }
         let stale = self
             .state
@@ -62,28 +65,22 @@ impl Jwks {
         if stale && self.refresh().await.is_err() {
             return PreCheck::Unknown;
         }
-        self.verify_with(&kid, signing_input, &sig)
-            .await
-            .unwrap_or(PreCheck::Invalid)
+        match self.verify(token).await {
+            Ok(()) => PreCheck::Valid,
+            Err(_) => PreCheck::Invalid,
+        }
     }
 
-    async fn verify_with(&self, kid: &str, input: &str, sig: &[u8]) -> Option<PreCheck> {
+    async fn verify(&self, token: &str) -> Result<(), JoseError> {
         let state = self.state.read().await;
-        let key = state.keys.get(kid)?;
-        Some(
-            match UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, key)
-                .verify(input.as_bytes(), sig)
-            {
-                Ok(()) => PreCheck::Valid,
-                Err(_) => PreCheck::Invalid,
-            },
-        )
+        jose::verify::<serde_json::Value>(token, &state.keys, ALLOWED, Some(jose::ACCESS_TOKEN_TYP))
+            .map(|_| ())
     }
 
     async fn refresh(&self) -> Result<(), String> {
         let mut state = self.state.write().await;
         state.fetched = Some(Instant::now());
-        let set: oauth_protocol::token::JwkSet = self
+        let doc: serde_json::Value = self
             .http
             .get(&self.uri)
             .send()
@@ -94,40 +91,9 @@ impl Jwks {
             .json()
             .await
             .map_err(|e| e.to_string())?;
-        state.keys = set
-            .keys
-            .into_iter()
-            .filter(|k| k.kty == "EC" && k.crv == "P-256")
-            .filter_map(|k| {
-                let (x, y) = (B64.decode(&k.x).ok()?, B64.decode(&k.y).ok()?);
-                let mut point = vec![4u8];
-                point.extend(x);
-                point.extend(y);
-                Some((k.kid, point))
-            })
-            .collect();
+        state.keys = VerifyingKey::from_jwks(&doc);
         Ok(())
     }
-}
-
-/// `(kid, signing input, signature)` of a compact ES256 `at+jwt`.
-fn split(token: &str) -> Option<(String, &str, Vec<u8>)> {
-    let mut parts = token.split('.');
-    let (h, p, s) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() {
-        return None;
-    }
-    let header: serde_json::Value = serde_json::from_slice(&B64.decode(h).ok()?).ok()?;
-    if header.get("alg")?.as_str()? != "ES256" {
-        return None;
-    }
-    let kid = header.get("kid")?.as_str()?.to_owned();
-    let sig = B64.decode(s).ok()?;
-    // Only the low-S form of a P-256 signature is accepted (no malleable twins).
-    if !oauth_protocol::token::p256_low_s::is_low(&sig) {
-        return None;
-    }
-    Some((kid, &token[..h.len() + 1 + p.len()], sig))
 }
 
 #[cfg(test)]
