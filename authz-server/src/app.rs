@@ -24,16 +24,11 @@ pub struct Application {
     state: AppState,
 }
 
-/// Makes rustls use ring (the one crypto provider in our tree) for outgoing https.
-pub fn install_crypto_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
 impl Application {
     /// Connects to the database (applying migrations), loads or creates the signing key and
     /// binds the listener. Port 0 picks a free port; see `local_addr`.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        install_crypto_provider();
+        crate::tls::install_crypto_provider();
         let store = Store::connect(&config.database_url).await?;
         let listener = TcpListener::bind(config.bind)
             .await

@@ -77,7 +77,7 @@ fn address_allowed(ip: IpAddr, allow_loopback: bool) -> bool {
 
 impl MetadataDocuments {
     pub fn new(allow_loopback: bool, timeout: Duration, scopes: Scope) -> Self {
-        crate::app::install_crypto_provider();
+        crate::tls::install_crypto_provider();
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(timeout)

@@ -67,14 +67,6 @@ impl From<StoreError> for OAuthError {
     }
 }
 
-impl From<crate::state::LookupError> for OAuthError {
-    fn from(e: crate::state::LookupError) -> Self {
-        match e {
-            crate::state::LookupError::Store(e) => e.into(),
-        }
-    }
-}
-
 /// JSON body with `Cache-Control: no-store` (RFC 6749 §5.1, §5.2).
 pub fn no_store_json<T: serde::Serialize>(status: StatusCode, body: &T) -> Response {
     let mut res = (status, axum::Json(body)).into_response();

@@ -22,6 +22,7 @@ pub mod store;
 pub mod telemetry;
 pub mod templates;
 pub mod throttle;
+pub mod tls;
 
 pub use app::Application;
 pub use config::Config;

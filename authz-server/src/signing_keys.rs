@@ -136,8 +136,10 @@ impl Keys {
             .map(SigningKey::from_row)
             .collect::<anyhow::Result<Vec<_>>>()?;
         *self.inner.write().expect("key lock poisoned") = keys;
-        self.loaded_at
-            .store(crate::state::now(), std::sync::atomic::Ordering::Relaxed);
+        self.loaded_at.store(
+            oauth_protocol::clock::Clock::now(&oauth_protocol::clock::SystemClock),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         Ok(())
     }
 

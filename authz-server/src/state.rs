@@ -7,7 +7,7 @@ use crate::clients::Client;
 use crate::config::{Config, ResourceServer};
 use crate::password_pool::PasswordPool;
 use crate::signing_keys::Keys;
-use crate::store::{AuditEvent, Store, StoreError, StoreResult};
+use crate::store::{AuditEvent, Store, StoreResult};
 use crate::throttle::Throttle;
 
 #[derive(Clone)]
@@ -47,12 +47,6 @@ impl AppState {
 pub fn now() -> i64 {
     use oauth_protocol::clock::Clock;
     oauth_protocol::clock::SystemClock.now()
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum LookupError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
 }
 
 impl AppState {
@@ -166,7 +160,7 @@ impl AppState {
 
     /// Finds a client: registered ones in the store, URL-formatted client IDs through their
     /// client ID metadata document. `Ok(None)` for anything unknown or unusable.
-    pub async fn client(&self, client_id: &str) -> Result<Option<Client>, LookupError> {
+    pub async fn client(&self, client_id: &str) -> StoreResult<Option<Client>> {
         if self.documents.handles(client_id) {
             return Ok(self
                 .documents

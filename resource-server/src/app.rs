@@ -18,20 +18,8 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use crate::config::Config;
 use crate::introspection::Introspector;
 use crate::mcp::McpServer;
+pub use crate::state::AppState;
 use crate::store::Store;
-
-#[derive(Clone)]
-pub struct AppState {
-    pub config: Arc<Config>,
-    pub introspector: Introspector,
-    pub store: Store,
-    /// MCP session id → the `sub` that created it.
-    pub sessions: Cache<String, String>,
-    pub metrics: observe::Metrics,
-    pub clock: Arc<dyn oauth_protocol::clock::Clock>,
-    /// For `/readyz`: the authorization server's metadata URL and a client to ask it.
-    http: reqwest::Client,
-}
 
 pub struct Application {
     listener: TcpListener,

@@ -16,9 +16,9 @@ use axum::response::{IntoResponse, Response};
 use oauth_protocol::challenge::BearerChallenge;
 use oauth_protocol::{ErrorCode, Scope};
 
-use crate::app::AppState;
 use crate::introspection::Verdict;
 use crate::mcp::required_scope;
+use crate::state::AppState;
 
 /// Largest JSON-RPC body read for the scope check.
 const MAX_BODY: usize = 1024 * 1024;

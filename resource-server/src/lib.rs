@@ -10,6 +10,7 @@ pub mod jwks;
 pub mod mcp;
 pub mod metadata;
 pub mod principal;
+pub mod state;
 pub mod store;
 
 pub use app::Application;

@@ -8,7 +8,7 @@ use axum::{Json, Router};
 use oauth_protocol::metadata::ProtectedResourceMetadata;
 use oauth_protocol::paths::PROTECTED_RESOURCE_METADATA;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 pub fn router(mcp_path: &str) -> Router<AppState> {
     let inserted = format!("{PROTECTED_RESOURCE_METADATA}{mcp_path}");

@@ -61,14 +61,6 @@ impl From<StoreError> for AuthorizeError {
     }
 }
 
-impl From<crate::state::LookupError> for AuthorizeError {
-    fn from(e: crate::state::LookupError) -> Self {
-        match e {
-            crate::state::LookupError::Store(e) => e.into(),
-        }
-    }
-}
-
 /// Appends parameters to a redirect URI without re-serialising the URI itself, so the
 /// client gets back exactly the string it registered.
 pub fn with_query(uri: &str, params: &[(&str, &str)]) -> String {

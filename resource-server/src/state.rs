@@ -1,0 +1,22 @@
+//! What every handler of the resource server shares.
+
+use std::sync::Arc;
+
+use moka::future::Cache;
+
+use crate::config::Config;
+use crate::introspection::Introspector;
+use crate::store::Store;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub introspector: Introspector,
+    pub store: Store,
+    /// MCP session id → the `sub` that created it.
+    pub sessions: Cache<String, String>,
+    pub metrics: observe::Metrics,
+    pub clock: Arc<dyn oauth_protocol::clock::Clock>,
+    /// For `/readyz`: the authorization server's metadata URL and a client to ask it.
+    pub http: reqwest::Client,
+}
