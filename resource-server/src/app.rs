@@ -151,10 +151,16 @@ pub fn router(state: AppState, shutdown: CancellationToken) -> Router {
             crate::mcp::fixtures::reconnect::cut_reconnection_stream,
         ));
     }
-    let protected = protected.layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        crate::auth::authenticate,
-    ));
+    // Outermost first: the bearer check, then usage counting, then the MCP endpoint.
+    let protected = protected
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::mcp::usage::count,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::authenticate,
+        ));
     // Preflights succeed only for origins the endpoint itself would serve.
     let origins = state.config.clone();
     let cors = CorsLayer::new()

@@ -17,7 +17,7 @@ use oauth_protocol::challenge::BearerChallenge;
 use oauth_protocol::{ErrorCode, Scope};
 
 use crate::introspection::Verdict;
-use crate::mcp::required_scope;
+use crate::mcp::{Need, required_scope};
 use crate::state::AppState;
 
 /// Largest JSON-RPC body read for the scope check.
@@ -195,13 +195,20 @@ async fn authorized(
             return res;
         };
         let calls = rpc_calls(&bytes);
-        let needed = calls.iter().fold(Scope::default(), |acc, (m, p)| {
-            acc.union(
-                &required_scope(m, p)
-                    .map(|s| Scope::from_tokens([s]))
-                    .unwrap_or_default(),
-            )
-        });
+        let counted = crate::mcp::usage::RpcCalls(std::sync::Arc::new(
+            calls
+                .iter()
+                .map(|(_, m, p)| (m.clone(), p.clone()))
+                .collect(),
+        ));
+        let mut needed = Scope::default();
+        for (id, method, params) in &calls {
+            match required_scope(method, params) {
+                Need::Nothing => {}
+                Need::Scope(s) => needed = needed.union(&Scope::from_tokens([s])),
+                Need::Refused => return unknown_tool(id, params),
+            }
+        }
         if !needed.is_subset(&principal.scope) {
             // What this call needs plus what the token already has, so a client that
             // replaces its scope with the challenge's keeps what it had (MCP step-up).
@@ -222,14 +229,8 @@ async fn authorized(
                 },
             );
         }
-        for (method, params) in &calls {
-            if let Some(name) = crate::mcp::usage_name(method, params)
-                && let Err(e) = state.store.count_request(&principal.sub, &name).await
-            {
-                tracing::error!(error = %e, "counting a request failed");
-            }
-        }
         req = Request::from_parts(parts, Body::from(bytes));
+        req.extensions_mut().insert(counted);
     }
     req.extensions_mut().insert(principal.clone());
     let res = next.run(req).await;
@@ -263,8 +264,23 @@ fn form_urlencoded_has(query: &str, key: &str) -> bool {
     url::form_urlencoded::parse(query.as_bytes()).any(|(k, _)| k == key)
 }
 
-/// `(method, params)` of each JSON-RPC message in a body (a single message or a batch).
-fn rpc_calls(body: &[u8]) -> Vec<(String, serde_json::Value)> {
+/// A call of a tool that has no scope entry never reaches the MCP handler: the answer is
+/// the JSON-RPC error an unknown tool gets (MCP: -32602).
+fn unknown_tool(id: &serde_json::Value, params: &serde_json::Value) -> Response {
+    let name = params
+        .get("name")
+        .and_then(|n| n.as_str())
+        .unwrap_or_default();
+    axum::Json(serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": id,
+        "error": {"code": -32602, "message": format!("Unknown tool: {name}")},
+    }))
+    .into_response()
+}
+
+/// `(id, method, params)` of each JSON-RPC message in a body (a single message or a batch).
+fn rpc_calls(body: &[u8]) -> Vec<(serde_json::Value, String, serde_json::Value)> {
     let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
         return Vec::new();
     };
@@ -276,7 +292,8 @@ fn rpc_calls(body: &[u8]) -> Vec<(String, serde_json::Value)> {
         .into_iter()
         .filter_map(|m| {
             let method = m.get("method")?.as_str()?.to_owned();
-            Some((method, m.get("params").cloned().unwrap_or_default()))
+            let id = m.get("id").cloned().unwrap_or_default();
+            Some((id, method, m.get("params").cloned().unwrap_or_default()))
         })
         .collect()
 }
@@ -301,7 +318,7 @@ mod tests {
     fn rpc_calls_reads_single_and_batch() {
         let one =
             rpc_calls(br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x"}}"#);
-        assert_eq!(one[0].0, "tools/call");
+        assert_eq!(one[0].1, "tools/call");
         let batch = rpc_calls(br#"[{"method":"a"},{"id":1,"result":{}},{"method":"b"}]"#);
         assert_eq!(batch.len(), 2);
         assert!(rpc_calls(b"not json").is_empty());

@@ -7,6 +7,8 @@
 
 pub mod fixtures;
 pub mod prompts;
+pub mod scopes;
+pub mod usage;
 
 use std::sync::Arc;
 
@@ -34,44 +36,12 @@ use serde_json::json;
 use crate::principal::Principal;
 use crate::store::{Note, Store};
 
-pub const READ: &str = "mcp:read";
-pub const WRITE: &str = "mcp:write";
 const MAX_TITLE: usize = 200;
 const MAX_CONTENT: usize = 10_000;
 const PREVIEW: usize = 80;
 const NOTE_PREFIX: &str = "user://notes/";
-const READ_TOOLS: [&str; 3] = ["get_user_profile", "list_secure_notes", "get_api_usage"];
 
-/// The scope a JSON-RPC call needs, checked by the bearer middleware before routing.
-/// Fixture tools, prompts and subscriptions only read, so they need `mcp:read`.
-pub fn required_scope(method: &str, params: &serde_json::Value) -> Option<&'static str> {
-    match method {
-        "tools/call" => match params.get("name").and_then(|n| n.as_str())? {
-            "create_secure_note" => Some(WRITE),
-            name if READ_TOOLS.contains(&name) || fixtures::is_fixture_tool(name) => Some(READ),
-            _ => None,
-        },
-        "resources/read"
-        | "resources/list"
-        | "resources/templates/list"
-        | "resources/subscribe"
-        | "resources/unsubscribe"
-        | "prompts/get" => Some(READ),
-        _ => None,
-    }
-}
-
-/// The name a call is counted under in `get_api_usage`: the user's own tools and resources.
-pub fn usage_name(method: &str, params: &serde_json::Value) -> Option<String> {
-    match method {
-        "tools/call" => {
-            let name = params.get("name")?.as_str()?;
-            (name == "create_secure_note" || READ_TOOLS.contains(&name)).then(|| name.to_owned())
-        }
-        "resources/read" => Some("resources/read".into()),
-        _ => None,
-    }
-}
+pub use scopes::{Need, READ, WRITE, required_scope};
 
 #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct CreateNote {
@@ -153,6 +123,11 @@ impl McpServer {
             fixtures,
             clock,
         }
+    }
+
+    /// The server's own tools (without the fixtures).
+    pub fn own_tools() -> ToolRouter<Self> {
+        Self::tool_router()
     }
 
     /// The handler for a new MCP session: shares the router, the store and the fixture key,
@@ -434,23 +409,22 @@ mod tests {
         let call = |name: &str| json!({"name": name});
         assert_eq!(
             required_scope("tools/call", &call("create_secure_note")),
-            Some(WRITE)
+            Need::Scope(WRITE)
         );
         assert_eq!(
             required_scope("tools/call", &call("get_user_profile")),
-            Some(READ)
+            Need::Scope(READ)
         );
-        assert_eq!(required_scope("tools/call", &call("unknown")), None);
+        // Default-deny: a tool without an entry is refused (it needed nothing before).
+        assert_eq!(
+            required_scope("tools/call", &call("unknown")),
+            Need::Refused
+        );
         assert_eq!(
             required_scope("resources/read", &json!({"uri": "user://profile"})),
-            Some(READ)
+            Need::Scope(READ)
         );
-        assert_eq!(required_scope("tools/list", &json!({})), None);
-        assert_eq!(
-            usage_name("tools/call", &call("get_api_usage")).as_deref(),
-            Some("get_api_usage")
-        );
-        assert_eq!(usage_name("tools/call", &call("nope")), None);
+        assert_eq!(required_scope("tools/list", &json!({})), Need::Nothing);
     }
 
     #[test]
