@@ -102,7 +102,7 @@ impl RefreshContext {
 }
 
 /// The one query behind `RefreshContext`.
-const REFRESH_CONTEXT: &str =
+pub(super) const REFRESH_CONTEXT: &str =
     "SELECT r.token_hash, r.expires_at, r.rotated_at, g.id AS grant_id, g.user_id, g.client_id,
         g.resource, g.scope, g.revoked_at, u.disabled AS user_disabled
  FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id LEFT JOIN users u ON u.id = g.user_id
@@ -146,7 +146,10 @@ pub struct GrantSummary {
     pub last_used_at: i64,
 }
 
-async fn write_tokens(tx: &mut Transaction<'static, Any>, t: &NewTokens) -> StoreResult<()> {
+pub(super) async fn write_tokens(
+    tx: &mut Transaction<'static, Any>,
+    t: &NewTokens,
+) -> StoreResult<()> {
     if let Some(g) = &t.grant {
         sqlx::query(
             "INSERT INTO grants (id, user_id, client_id, resource, scope, created_at, last_used_at, revoked_at)
@@ -194,7 +197,7 @@ async fn write_tokens(tx: &mut Transaction<'static, Any>, t: &NewTokens) -> Stor
     Ok(())
 }
 
-async fn revoke_grant_in(
+pub(super) async fn revoke_grant_in(
     tx: &mut Transaction<'static, Any>,
     grant_id: &str,
     now: i64,
@@ -215,200 +218,6 @@ async fn revoke_grant_in(
 }
 
 impl Store {
-    /// Stores a new authorization code, and when `consent` is given, records the user's
-    /// consent for the code's client and resource in the same transaction.
-    pub async fn insert_code(
-        &self,
-        code: &CodeRow,
-        consent: Option<(&str, i64)>,
-    ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
-        if let Some((scope, now)) = consent {
-            sqlx::query(
-                "INSERT INTO consents (user_id, client_id, resource, scope, updated_at) VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (user_id, client_id, resource) DO UPDATE SET scope = excluded.scope, updated_at = excluded.updated_at",
-            )
-            .bind(&code.user_id)
-            .bind(&code.client_id)
-            .bind(&code.resource)
-            .bind(scope)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        }
-        sqlx::query(
-            "INSERT INTO authorization_codes
-               (code_hash, client_id, user_id, redirect_uri, code_challenge, resource, scope, expires_at, consumed_at, grant_id, redirect_uri_sent)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL, $9)",
-        )
-        .bind(&code.code_hash)
-        .bind(&code.client_id)
-        .bind(&code.user_id)
-        .bind(&code.redirect_uri)
-        .bind(&code.code_challenge)
-        .bind(&code.resource)
-        .bind(&code.scope)
-        .bind(code.expires_at)
-        .bind(code.redirect_uri_sent)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Redeems an authorization code exactly once (RFC 6749 §4.1.2, OAuth 2.1 §4.1.3).
-    /// `check` validates the code against the token request and mints the tokens; if it
-    /// refuses, the transaction is rolled back and the code stays as it was. A second
-    /// redemption revokes the grant the first one created.
-    pub async fn redeem_code<E>(
-        &self,
-        code_hash: &str,
-        now: i64,
-        check: impl FnOnce(&CodeRow) -> Result<NewTokens, E>,
-    ) -> StoreResult<Exchange<E>> {
-        let mut tx = self.pool.begin().await?;
-        let row: Option<CodeRow> = sqlx::query_as(
-            "UPDATE authorization_codes SET consumed_at = $1
-             WHERE code_hash = $2 AND consumed_at IS NULL RETURNING *",
-        )
-        .bind(now)
-        .bind(code_hash)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(code) = row else {
-            let prior: Option<(Option<String>,)> =
-                sqlx::query_as("SELECT grant_id FROM authorization_codes WHERE code_hash = $1")
-                    .bind(code_hash)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            return Ok(match prior {
-                None => Exchange::NotFound,
-                Some((grant_id,)) => {
-                    if let Some(grant_id) = grant_id {
-                        revoke_grant_in(&mut tx, &grant_id, now).await?;
-                    }
-                    tx.commit().await?;
-                    Exchange::Replayed
-                }
-            });
-        };
-        // A user disabled after the code was issued gets nothing for it.
-        let enabled: Option<(i64,)> = sqlx::query_as("SELECT disabled FROM users WHERE id = $1")
-            .bind(&code.user_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if enabled != Some((0,)) {
-            tx.rollback().await?;
-            return Ok(Exchange::NotFound);
-        }
-        let tokens = match check(&code) {
-            Ok(t) => t,
-            Err(e) => {
-                tx.rollback().await?;
-                return Ok(Exchange::Rejected(e));
-            }
-        };
-        write_tokens(&mut tx, &tokens).await?;
-        let grant_id = tokens
-            .grant
-            .as_ref()
-            .map(|g| g.id.clone())
-            .or_else(|| tokens.access.grant_id.clone());
-        sqlx::query("UPDATE authorization_codes SET grant_id = $1 WHERE code_hash = $2")
-            .bind(grant_id)
-            .bind(code_hash)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(Exchange::Issued)
-    }
-
-    /// Rotates a refresh token (OAuth 2.1 §4.3.1). The first use marks it rotated; further
-    /// uses within `grace` seconds also succeed, so that concurrent or retried requests of
-    /// one client do not log it out; a use after that revokes the whole grant.
-    pub async fn rotate_refresh_token<E>(
-        &self,
-        token_hash: &str,
-        now: i64,
-        grace: i64,
-        check: impl FnOnce(&RefreshContext) -> Result<NewTokens, E>,
-    ) -> StoreResult<Exchange<E>> {
-        let mut tx = self.pool.begin().await?;
-        // Write first: it takes the row lock (PostgreSQL) or the write lock (SQLite) before
-        // anything is read, so concurrent rotations of one token queue up here.
-        let marked: Option<(String,)> = sqlx::query_as(
-            "UPDATE refresh_tokens SET rotated_at = COALESCE(rotated_at, $1) WHERE token_hash = $2 RETURNING grant_id",
-        )
-        .bind(now)
-        .bind(token_hash)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if marked.is_none() {
-            return Ok(Exchange::NotFound);
-        }
-        let ctx: RefreshContext = sqlx::query_as(REFRESH_CONTEXT)
-            .bind(token_hash)
-            .fetch_one(&mut *tx)
-            .await?;
-        if ctx.is_dead(now) {
-            tx.rollback().await?;
-            return Ok(Exchange::NotFound);
-        }
-        if !oauth_protocol::grant::rotated_token_usable(ctx.rotated_at, now, grace) {
-            revoke_grant_in(&mut tx, &ctx.grant_id, now).await?;
-            tx.commit().await?;
-            return Ok(Exchange::Replayed);
-        }
-        let tokens = match check(&ctx) {
-            Ok(t) => t,
-            Err(e) => {
-                tx.rollback().await?;
-                return Ok(Exchange::Rejected(e));
-            }
-        };
-        write_tokens(&mut tx, &tokens).await?;
-        sqlx::query("UPDATE grants SET last_used_at = $1 WHERE id = $2")
-            .bind(now)
-            .bind(&ctx.grant_id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(Exchange::Issued)
-    }
-
-    /// Records an access token that belongs to no grant (client credentials).
-    pub async fn insert_access_token(&self, tokens: &NewTokens) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
-        write_tokens(&mut tx, tokens).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    pub async fn access_token_state(&self, jti: &str) -> StoreResult<Option<AccessTokenState>> {
-        Ok(sqlx::query_as(
-            "SELECT a.jti, a.client_id, a.user_id, u.username, u.email, u.display_name, a.resource, a.scope, a.issued_at, a.expires_at,
-                    a.revoked_at, g.revoked_at AS grant_revoked_at, u.disabled AS user_disabled
-             FROM access_tokens a
-             LEFT JOIN grants g ON g.id = a.grant_id
-             LEFT JOIN users u ON u.id = a.user_id
-             WHERE a.jti = $1",
-        )
-        .bind(jti)
-        .fetch_optional(&self.pool)
-        .await?)
-    }
-
-    /// A refresh token's grant, for introspection and revocation.
-    pub async fn refresh_token_context(
-        &self,
-        token_hash: &str,
-    ) -> StoreResult<Option<RefreshContext>> {
-        Ok(sqlx::query_as(REFRESH_CONTEXT)
-            .bind(token_hash)
-            .fetch_optional(&self.pool)
-            .await?)
-    }
-
     pub async fn revoke_grant(&self, grant_id: &str, now: i64) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
         revoke_grant_in(&mut tx, grant_id, now).await?;
@@ -440,17 +249,6 @@ impl Store {
         Ok(())
     }
 
-    pub async fn revoke_access_token(&self, jti: &str, now: i64) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE access_tokens SET revoked_at = $1 WHERE jti = $2 AND revoked_at IS NULL",
-        )
-        .bind(now)
-        .bind(jti)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
     pub async fn grant(&self, grant_id: &str) -> StoreResult<Option<GrantRow>> {
         Ok(sqlx::query_as("SELECT * FROM grants WHERE id = $1")
             .bind(grant_id)
@@ -468,78 +266,4 @@ impl Store {
         .fetch_all(&self.pool)
         .await?)
     }
-
-    /// Deletes rows that can no longer matter: expired sessions, refresh tokens and access
-    /// tokens, codes a day past expiry (kept that long so a late replay still revokes),
-    /// audit events older than `audit_before` (when given), and dynamically registered
-    /// clients issued before `unused_clients_before` that never obtained a grant or a code.
-    pub async fn purge_expired(
-        &self,
-        now: i64,
-        audit_before: Option<i64>,
-        unused_clients_before: i64,
-    ) -> StoreResult<u64> {
-        let mut removed = 0;
-        if let Some(cutoff) = audit_before {
-            removed += sqlx::query("DELETE FROM audit_events WHERE at < $1")
-                .bind(cutoff)
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
-        }
-        removed += sqlx::query(
-            "DELETE FROM clients WHERE origin = 'dynamic' AND client_id_issued_at < $1
-               AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.client_id = clients.client_id)
-               AND NOT EXISTS (SELECT 1 FROM authorization_codes c WHERE c.client_id = clients.client_id)
-               AND NOT EXISTS (SELECT 1 FROM consents k WHERE k.client_id = clients.client_id)",
-        )
-        .bind(unused_clients_before)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        for (sql, cutoff) in [
-            ("DELETE FROM sessions WHERE expires_at < $1", now),
-            ("DELETE FROM refresh_tokens WHERE expires_at < $1", now),
-            ("DELETE FROM access_tokens WHERE expires_at < $1", now),
-            (
-                "DELETE FROM authorization_codes WHERE expires_at < $1",
-                now - 24 * 3600,
-            ),
-        ] {
-            removed += sqlx::query(sql)
-                .bind(cutoff)
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
-        }
-        Ok(removed)
-    }
-
-    /// Row counts, for tests that prove a refused request wrote nothing.
-    pub async fn count(&self, table: Table) -> StoreResult<i64> {
-        let sql = match table {
-            Table::Grants => "SELECT COUNT(*) FROM grants",
-            Table::AccessTokens => "SELECT COUNT(*) FROM access_tokens",
-            Table::RefreshTokens => "SELECT COUNT(*) FROM refresh_tokens",
-            Table::Codes => "SELECT COUNT(*) FROM authorization_codes",
-            Table::Clients => "SELECT COUNT(*) FROM clients",
-            Table::Consents => "SELECT COUNT(*) FROM consents",
-            Table::Sessions => "SELECT COUNT(*) FROM sessions",
-            Table::Audit => "SELECT COUNT(*) FROM audit_events",
-        };
-        let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&self.pool).await?;
-        Ok(n)
-    }
-}
-
-#[derive(Debug, Clone, Copy)]
-pub enum Table {
-    Grants,
-    AccessTokens,
-    RefreshTokens,
-    Codes,
-    Clients,
-    Consents,
-    Sessions,
-    Audit,
 }

@@ -9,9 +9,12 @@
 use sqlx::{AnyPool, FromRow};
 
 mod admin;
+mod exchange;
 mod grants;
+mod maintenance;
 pub use admin::*;
 pub use grants::*;
+pub use maintenance::Table;
 
 pub use db::Backend;
 
