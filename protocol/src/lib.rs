@@ -23,5 +23,8 @@ pub mod secret;
 pub mod token;
 pub mod uri;
 
+#[cfg(test)]
+mod properties;
+
 pub use error::{ErrorCode, ErrorResponse, Refusal};
 pub use scope::Scope;

@@ -69,15 +69,4 @@ mod tests {
         assert!(!is_valid_challenge("short"));
         assert!(!is_valid_challenge(&"=".repeat(43)));
     }
-
-    #[test]
-    fn verify_never_panics_on_arbitrary_input() {
-        for len in 0..200 {
-            let s: String = (0..len)
-                .map(|i| char::from(b' ' + (i * 7 % 90) as u8))
-                .collect();
-            let _ = verify_s256(&s, &s);
-            let _ = is_valid_challenge(&s);
-        }
-    }
 }
