@@ -21,7 +21,7 @@ pub struct IntrospectionResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sub: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aud: Option<String>,
+    pub aud: Option<Audience>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -32,6 +32,24 @@ pub struct IntrospectionResponse {
     /// Extension member: the user's display name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+}
+
+/// RFC 7519 §4.1.3 `aud`: one string or an array of them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Audience {
+    /// Whether `resource` is among the audiences, compared byte for byte.
+    pub fn contains(&self, resource: &str) -> bool {
+        match self {
+            Self::One(a) => a == resource,
+            Self::Many(list) => list.iter().any(|a| a == resource),
+        }
+    }
 }
 
 impl IntrospectionResponse {

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use moka::Expiry;
 use moka::future::Cache;
 use oauth_protocol::Scope;
+use oauth_protocol::introspect::IntrospectionResponse;
 use sha2::{Digest, Sha256};
 
 use oauth_protocol::clock::Clock;
@@ -176,33 +177,30 @@ impl Introspector {
     /// Turns an RFC 7662 answer into a verdict: active, from our issuer, for our resource,
     /// an access token, not expired.
     pub fn judge(&self, body: &serde_json::Value, now: i64) -> Verdict {
-        let s = |k: &str| body.get(k).and_then(|v| v.as_str()).map(str::to_owned);
-        if body.get("active") != Some(&serde_json::Value::Bool(true)) {
-            return Verdict::Inactive;
-        }
-        let aud_ok = match body.get("aud") {
-            Some(serde_json::Value::String(a)) => *a == self.resource,
-            Some(serde_json::Value::Array(list)) => {
-                list.iter().any(|a| a.as_str() == Some(&self.resource))
-            }
-            _ => false,
-        };
-        let exp = body.get("exp").and_then(|v| v.as_i64()).unwrap_or(0);
-        let is_access = s("token_type").is_none_or(|t| t.eq_ignore_ascii_case("bearer"));
-        let (Some(sub), Some(client_id)) = (s("sub"), s("client_id")) else {
+        let Ok(r) = serde_json::from_value::<IntrospectionResponse>(body.clone()) else {
             return Verdict::Inactive;
         };
-        if !aud_ok || s("iss").as_deref() != Some(&self.issuer) || exp <= now || !is_access {
+        let aud_ok = r.aud.as_ref().is_some_and(|a| a.contains(&self.resource));
+        let exp = r.exp.unwrap_or(0);
+        let is_access = r
+            .token_type
+            .as_deref()
+            .is_none_or(|t| t.eq_ignore_ascii_case("bearer"));
+        let (true, Some(sub), Some(client_id)) = (r.active, r.sub, r.client_id) else {
+            return Verdict::Inactive;
+        };
+        if !aud_ok || r.iss.as_deref() != Some(&self.issuer) || exp <= now || !is_access {
             return Verdict::Inactive;
         }
         Verdict::Active(Arc::new(Principal {
             machine: sub == client_id,
             sub,
-            username: s("username"),
-            email: s("email"),
-            name: s("name"),
+            username: r.username,
+            email: r.email,
+            name: r.name,
             client_id,
-            scope: s("scope")
+            scope: r
+                .scope
                 .and_then(|v| Scope::parse(&v).ok())
                 .unwrap_or_default(),
             exp,

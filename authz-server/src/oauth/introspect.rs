@@ -1,7 +1,7 @@
 //! RFC 7662 introspection decisions. A resource server sees only tokens minted for its
 //! resource; a confidential client sees only its own tokens.
 
-use oauth_protocol::introspect::IntrospectionResponse;
+use oauth_protocol::introspect::{Audience, IntrospectionResponse};
 use oauth_protocol::secret::digest;
 
 use crate::clients::{Credentials, authenticate};
@@ -84,7 +84,7 @@ pub async fn introspect(
             exp: Some(row.expires_at),
             iat: Some(row.issued_at),
             sub: Some(claims.sub),
-            aud: Some(row.resource),
+            aud: Some(Audience::One(row.resource)),
             iss: Some(issuer.clone()),
             jti: Some(row.jti),
             email: row.email,
@@ -113,7 +113,7 @@ pub async fn introspect(
                 exp: Some(ctx.expires_at),
                 iat: None,
                 sub: Some(ctx.user_id.unwrap_or(ctx.client_id)),
-                aud: Some(ctx.resource),
+                aud: Some(Audience::One(ctx.resource)),
                 iss: Some(issuer.clone()),
                 jti: None,
                 email: None,
