@@ -1,13 +1,12 @@
 //! Observability shared by both servers: tracing set-up (human or JSON lines on stderr), a
-//! request id on every request and log line, and a small Prometheus registry (counters and
-//! latency histograms in the text exposition format).
+//! request id on every request and log line, and Prometheus metrics (`prometheus-client`:
+//! counters and latency histograms, OpenMetrics text).
 //!
 //! Nothing here ever records a header value other than the request id, so tokens, cookies
 //! and secrets cannot reach the logs through it.
 
-use std::collections::BTreeMap;
-use std::fmt::Write;
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use axum::Router;
@@ -15,6 +14,10 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use tracing_subscriber::EnvFilter;
@@ -35,53 +38,38 @@ pub fn init_tracing(format: &str) {
     };
 }
 
-type Labels = Vec<(&'static str, String)>;
+type Labels = Vec<(String, String)>;
 
 const BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
 
-#[derive(Default)]
-struct Histogram {
-    counts: [u64; BUCKETS.len()],
-    sum: f64,
-    count: u64,
+fn histogram() -> Histogram {
+    Histogram::new(BUCKETS)
 }
 
+type HistogramFamily = Family<Labels, Histogram, fn() -> Histogram>;
+
 #[derive(Default)]
-struct Registry {
-    help: BTreeMap<&'static str, (&'static str, &'static str)>,
-    counters: BTreeMap<(&'static str, Labels), u64>,
-    histograms: BTreeMap<(&'static str, Labels), Histogram>,
+struct Inner {
+    registry: RwLock<Registry>,
+    counters: RwLock<HashMap<&'static str, Family<Labels, Counter>>>,
+    histograms: RwLock<HashMap<&'static str, HistogramFamily>>,
 }
 
-/// A Prometheus registry. Cheap to clone.
+/// A Prometheus registry (`prometheus-client`), by metric name. Cheap to clone. Counting
+/// takes a read lock on the name table and the family's own lock; nothing is serialised
+/// across metrics.
 #[derive(Clone, Default)]
 pub struct Metrics {
-    inner: Arc<Mutex<Registry>>,
+    inner: Arc<Inner>,
 }
 
 fn labels(pairs: &[(&'static str, &str)]) -> Labels {
-    pairs.iter().map(|(k, v)| (*k, (*v).to_owned())).collect()
-}
-
-fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-fn render_labels(out: &mut String, l: &Labels, extra: Option<(&str, &str)>) {
-    let mut parts: Vec<String> = l
+    pairs
         .iter()
-        .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
-        .collect();
-    if let Some((k, v)) = extra {
-        parts.push(format!("{k}=\"{v}\""));
-    }
-    if !parts.is_empty() {
-        let _ = write!(out, "{{{}}}", parts.join(","));
-    }
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
 }
 
 impl Metrics {
@@ -100,12 +88,25 @@ impl Metrics {
         m
     }
 
+    /// Registers a metric: `kind` is `counter` (name ending in `_total`) or `histogram`.
     pub fn describe(&self, name: &'static str, kind: &'static str, help: &'static str) {
-        self.inner
-            .lock()
-            .expect("metrics lock")
-            .help
-            .insert(name, (kind, help));
+        let mut registry = self.inner.registry.write().expect("metrics lock");
+        if kind == "histogram" {
+            let mut map = self.inner.histograms.write().expect("metrics lock");
+            if !map.contains_key(name) {
+                let family = HistogramFamily::new_with_constructor(histogram as fn() -> Histogram);
+                registry.register(name, help, family.clone());
+                map.insert(name, family);
+            }
+        } else {
+            let mut map = self.inner.counters.write().expect("metrics lock");
+            if !map.contains_key(name) {
+                let family = Family::<Labels, Counter>::default();
+                // The library adds `_total` to counters itself.
+                registry.register(name.trim_end_matches("_total"), help, family.clone());
+                map.insert(name, family);
+            }
+        }
     }
 
     pub fn inc(&self, name: &'static str, pairs: &[(&'static str, &str)]) {
@@ -113,84 +114,71 @@ impl Metrics {
     }
 
     pub fn add(&self, name: &'static str, pairs: &[(&'static str, &str)], n: u64) {
-        *self
+        if !self
             .inner
-            .lock()
-            .expect("metrics lock")
             .counters
-            .entry((name, labels(pairs)))
-            .or_default() += n;
+            .read()
+            .expect("metrics lock")
+            .contains_key(name)
+        {
+            self.describe(name, "counter", "");
+        }
+        if let Some(f) = self.inner.counters.read().expect("metrics lock").get(name) {
+            f.get_or_create(&labels(pairs)).inc_by(n);
+        }
     }
 
     pub fn observe(&self, name: &'static str, pairs: &[(&'static str, &str)], seconds: f64) {
-        let mut reg = self.inner.lock().expect("metrics lock");
-        let h = reg.histograms.entry((name, labels(pairs))).or_default();
-        for (i, bound) in BUCKETS.iter().enumerate() {
-            if seconds <= *bound {
-                h.counts[i] += 1;
-            }
+        if !self
+            .inner
+            .histograms
+            .read()
+            .expect("metrics lock")
+            .contains_key(name)
+        {
+            self.describe(name, "histogram", "");
         }
-        h.sum += seconds;
-        h.count += 1;
+        if let Some(f) = self
+            .inner
+            .histograms
+            .read()
+            .expect("metrics lock")
+            .get(name)
+        {
+            f.get_or_create(&labels(pairs)).observe(seconds);
+        }
     }
 
     /// The value of a counter (for tests).
     pub fn counter(&self, name: &'static str, pairs: &[(&'static str, &str)]) -> u64 {
         self.inner
-            .lock()
-            .expect("metrics lock")
             .counters
-            .get(&(name, labels(pairs)))
-            .copied()
-            .unwrap_or(0)
+            .read()
+            .expect("metrics lock")
+            .get(name)
+            .map_or(0, |f| f.get_or_create(&labels(pairs)).get())
     }
 
-    /// Text exposition format 0.0.4.
-    pub fn render(&self) -> String {
-        let reg = self.inner.lock().expect("metrics lock");
+    /// OpenMetrics text, with `extra` (families kept elsewhere) before the closing `# EOF`.
+    pub fn render_with(&self, extra: &str) -> String {
         let mut out = String::new();
-        let mut names: Vec<&'static str> = reg
-            .counters
-            .keys()
-            .map(|k| k.0)
-            .chain(reg.histograms.keys().map(|k| k.0))
-            .collect();
-        names.extend(reg.help.keys());
-        names.sort_unstable();
-        names.dedup();
-        for name in names {
-            let (kind, help) = reg.help.get(name).copied().unwrap_or(("counter", ""));
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            for ((n, l), v) in reg.counters.range((name, Vec::new())..) {
-                if *n != name {
-                    break;
-                }
-                out.push_str(name);
-                render_labels(&mut out, l, None);
-                let _ = writeln!(out, " {v}");
-            }
-            for ((n, l), h) in reg.histograms.range((name, Vec::new())..) {
-                if *n != name {
-                    break;
-                }
-                for (i, bound) in BUCKETS.iter().enumerate() {
-                    let _ = write!(out, "{name}_bucket");
-                    render_labels(&mut out, l, Some(("le", &bound.to_string())));
-                    let _ = writeln!(out, " {}", h.counts[i]);
-                }
-                let _ = write!(out, "{name}_bucket");
-                render_labels(&mut out, l, Some(("le", "+Inf")));
-                let _ = writeln!(out, " {}", h.count);
-                let _ = write!(out, "{name}_sum");
-                render_labels(&mut out, l, None);
-                let _ = writeln!(out, " {}", h.sum);
-                let _ = write!(out, "{name}_count");
-                render_labels(&mut out, l, None);
-                let _ = writeln!(out, " {}", h.count);
-            }
+        let registry = self.inner.registry.read().expect("metrics lock");
+        if prometheus_client::encoding::text::encode(&mut out, &registry).is_err() {
+            out.clear();
         }
-        out
+        let body = out.strip_suffix("# EOF\n").unwrap_or(&out);
+        format!("{body}{extra}# EOF\n")
     }
+
+    pub fn render(&self) -> String {
+        self.render_with("")
+    }
+}
+
+/// One counter family in OpenMetrics text, for values kept outside the registry.
+pub fn counter_text(name: &str, help: &str, value: u64) -> String {
+    let family = name.trim_end_matches("_total");
+    format!("# HELP {family} {help}\n# TYPE {family} counter\n{family}_total {value}\n")
 }
 
 /// Counts every request by matched route (never the raw path, which may carry ids) and
@@ -231,12 +219,14 @@ pub fn metrics_route<S: Clone + Send + Sync + 'static>(
     Router::new().route(
         "/metrics",
         axum::routing::get(move || {
-            let body = format!("{}{}", metrics.render(), extra());
+            let body = metrics.render_with(&extra());
             async move {
                 (
                     [(
                         header::CONTENT_TYPE,
-                        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                        HeaderValue::from_static(
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        ),
                     )],
                     body,
                 )
@@ -493,19 +483,20 @@ mod tests {
             0.003,
         );
         let text = m.render();
-        assert!(text.contains("# TYPE tokens_issued_total counter\n"));
+        assert!(text.contains("# TYPE tokens_issued counter\n"), "{text}");
         assert!(text.contains("tokens_issued_total{grant_type=\"authorization_code\"} 2\n"));
         assert!(
             text.contains(
-                "http_request_duration_seconds_bucket{route=\"/token\",le=\"0.005\"} 1\n"
+                "http_request_duration_seconds_bucket{le=\"0.005\",route=\"/token\"} 1\n"
             )
         );
         assert!(
             text.contains(
-                "http_request_duration_seconds_bucket{route=\"/token\",le=\"0.001\"} 0\n"
+                "http_request_duration_seconds_bucket{le=\"0.001\",route=\"/token\"} 0\n"
             )
         );
         assert!(text.contains("http_request_duration_seconds_count{route=\"/token\"} 1\n"));
+        assert!(text.ends_with("# EOF\n"));
         assert_eq!(
             m.counter(
                 "tokens_issued_total",

@@ -244,9 +244,7 @@ fn render_stats(stats: &crate::introspection::Stats) -> String {
             stats.refused_locally.load(Relaxed),
         ),
     ] {
-        out.push_str(&format!(
-            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
-        ));
+        out.push_str(&observe::counter_text(name, help, value));
     }
     out
 }

@@ -514,7 +514,7 @@ async fn metrics_and_health_move() {
         ) >= 1,
         "{after}"
     );
-    assert!(after.contains("http_request_duration_seconds_bucket{route=\"/token\",le=\"+Inf\"}"));
+    assert!(after.contains("http_request_duration_seconds_bucket{le=\"+Inf\",route=\"/token\"}"));
 
     let rs_metrics = stack.resource.replace("/mcp", "/metrics");
     let at = token["access_token"].as_str().unwrap();

@@ -862,6 +862,14 @@ async fn metrics_can_live_on_their_own_address() {
     let stack = TestStack::spawn_with(|c| c.metrics_bind = Some(port)).await;
     let main = stack.http.get(stack.url("/metrics")).send().await.unwrap();
     assert_eq!(main.status(), 404);
+    // A request on the main address, to be counted.
+    let meta = stack
+        .http
+        .get(stack.url("/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(meta.status(), 200);
     let mut ok = false;
     for _ in 0..50 {
         if let Ok(res) = stack
@@ -870,7 +878,12 @@ async fn metrics_can_live_on_their_own_address() {
             .send()
             .await
         {
-            ok = res.status() == 200 && res.text().await.unwrap().contains("http_requests_total");
+            ok = res.status() == 200
+                && res
+                    .text()
+                    .await
+                    .unwrap()
+                    .contains("# TYPE http_requests counter");
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
