@@ -68,7 +68,12 @@ fn rss_mib() -> f64 {
 
 #[tokio::main]
 async fn main() {
-    let stack = Arc::new(TestStack::spawn_with(|c| c.access_token_ttl = 3600).await);
+    let stack = Arc::new(
+        TestStack::builder()
+            .authz(|c| c.access_token_ttl = 3600)
+            .spawn()
+            .await,
+    );
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(CONCURRENCY)
         .timeout(Duration::from_secs(10))

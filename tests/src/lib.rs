@@ -87,23 +87,53 @@ pub struct TestStack {
     rs: Option<Running>,
 }
 
-impl TestStack {
-    pub async fn spawn() -> Self {
-        Self::spawn_with(|_| {}).await
+type AdjustAuthz<'a> = Box<dyn FnOnce(&mut Config) + 'a>;
+type AdjustRs<'a> = Box<dyn FnOnce(&mut resource_server::Config) + 'a>;
+
+/// How a test stack is set up: each server's configuration may be changed before it starts.
+pub struct Builder<'a> {
+    authz: AdjustAuthz<'a>,
+    rs: AdjustRs<'a>,
+}
+
+impl<'a> Builder<'a> {
+    /// Changes the authorization server's configuration.
+    pub fn authz(mut self, adjust: impl FnOnce(&mut Config) + 'a) -> Self {
+        self.authz = Box::new(adjust);
+        self
     }
 
-    /// Starts both servers; `adjust` may change the authorization server's configuration.
-    pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Self {
-        Self::spawn_full(adjust, |_| {}).await
+    /// Changes the resource server's configuration.
+    pub fn resource_server(
+        mut self,
+        adjust: impl FnOnce(&mut resource_server::Config) + 'a,
+    ) -> Self {
+        self.rs = Box::new(adjust);
+        self
+    }
+
+    pub async fn spawn(self) -> TestStack {
+        TestStack::start(self.authz, self.rs).await
+    }
+}
+
+impl TestStack {
+    /// Both servers with the test defaults.
+    pub async fn spawn() -> Self {
+        Self::builder().spawn().await
+    }
+
+    pub fn builder<'a>() -> Builder<'a> {
+        Builder {
+            authz: Box::new(|_| {}),
+            rs: Box::new(|_| {}),
+        }
     }
 
     /// Starts the resource server's listener first (its URL is the resource the
     /// authorization server must know), then the authorization server, then the resource
     /// server pointed at the authorization server's real URL.
-    pub async fn spawn_full(
-        adjust: impl FnOnce(&mut Config),
-        adjust_rs: impl FnOnce(&mut resource_server::Config),
-    ) -> Self {
+    async fn start(adjust: AdjustAuthz<'_>, adjust_rs: AdjustRs<'_>) -> Self {
         let rs_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let resource = format!("http://{}/mcp", rs_listener.local_addr().unwrap());
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -648,6 +678,107 @@ impl TestStack {
             .unwrap();
         assert_eq!(res.status(), 200);
         res.json().await.unwrap()
+    }
+
+    /// POSTs a form to the authorization server, with Basic credentials when given, and
+    /// returns the status and the JSON body (`Null` when there is none).
+    pub async fn post_form(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        basic: Option<(&str, &str)>,
+    ) -> (u16, serde_json::Value) {
+        let mut req = self.http.post(self.url(path)).form(fields);
+        if let Some((id, secret)) = basic {
+            req = req.basic_auth(id, Some(secret));
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// `POST /token`.
+    pub async fn token(
+        &self,
+        fields: &[(&str, &str)],
+        basic: Option<(&str, &str)>,
+    ) -> (u16, serde_json::Value) {
+        self.post_form("/token", fields, basic).await
+    }
+
+    /// `POST /introspect` as the test resource server.
+    pub async fn introspect(&self, token: &str) -> serde_json::Value {
+        self.post_form(
+            "/introspect",
+            &[("token", token)],
+            Some((RS_CLIENT_ID, RS_CLIENT_SECRET)),
+        )
+        .await
+        .1
+    }
+
+    /// `POST /revoke`; the status.
+    pub async fn revoke(&self, fields: &[(&str, &str)], basic: Option<(&str, &str)>) -> u16 {
+        self.post_form("/revoke", fields, basic).await.0
+    }
+
+    /// `GET` a path of the authorization server as JSON.
+    pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
+        let res = self.http.get(self.url(path)).send().await.unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// An authorization URL for `client_id` with PKCE (`VERIFIER`) and `state=st`, plus `extra`.
+    pub fn authorize_url(&self, client_id: &str, extra: &[(&str, &str)]) -> String {
+        let mut url = Url::parse(&self.url("/authorize")).unwrap();
+        url.query_pairs_mut()
+            .append_pair("response_type", "code")
+            .append_pair("client_id", client_id)
+            .append_pair(
+                "code_challenge",
+                &oauth_protocol::pkce::s256_challenge(VERIFIER),
+            )
+            .append_pair("code_challenge_method", "S256")
+            .append_pair("state", "st");
+        for (k, v) in extra {
+            url.query_pairs_mut().append_pair(k, v);
+        }
+        url.to_string()
+    }
+
+    /// Signs in on the account page in `browser`; the status of the form post.
+    pub async fn sign_in(&self, browser: &reqwest::Client, username: &str, password: &str) -> u16 {
+        let page = browser
+            .get(self.url("/account"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let csrf = hidden(&page, "csrf_token").expect("csrf_token field");
+        browser
+            .post(self.url("/login"))
+            .form(&[
+                ("username", username),
+                ("password", password),
+                ("csrf_token", &csrf),
+                ("request", ""),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    /// A second user, `bob`, with a browser of their own.
+    pub async fn second_user(&self) -> (String, reqwest::Client) {
+        (
+            self.add_user("bob", "bob password 123").await,
+            new_browser(),
+        )
     }
 
     /// POSTs one JSON-RPC message to the MCP endpoint.

@@ -366,11 +366,13 @@ async fn login_and_consent_forms_require_the_csrf_token() {
 /// requests are refused exactly as usual.
 #[tokio::test]
 async fn headless_mode_approves_valid_requests_without_pages() {
-    let stack = TestStack::spawn_with(|c| {
-        c.headless_user = Some(USERNAME.into());
-        c.allow_headless = true;
-    })
-    .await;
+    let stack = TestStack::builder()
+        .authz(|c| {
+            c.headless_user = Some(USERNAME.into());
+            c.allow_headless = true;
+        })
+        .spawn()
+        .await;
     let client_id = stack.register_public().await;
     let res = stack
         .http
@@ -483,11 +485,13 @@ async fn a_request_without_resource_gets_the_default_of_several() {
         c.resource_servers.push(rs);
     };
     for default in [None, Some(second)] {
-        let stack = TestStack::spawn_with(|c| {
-            add_second(c);
-            c.default_resource = default.map(str::to_owned);
-        })
-        .await;
+        let stack = TestStack::builder()
+            .authz(|c| {
+                add_second(c);
+                c.default_resource = default.map(str::to_owned);
+            })
+            .spawn()
+            .await;
         let client_id = stack.register_public().await;
         let callback = stack
             .browser_authorize(&auth_url(&stack, &client_id, &[]))
@@ -533,7 +537,7 @@ async fn a_request_without_resource_gets_the_default_of_several() {
         }
     }
     // A wrong resource is still refused.
-    let stack = TestStack::spawn_with(add_second).await;
+    let stack = TestStack::builder().authz(add_second).spawn().await;
     let client_id = stack.register_public().await;
     let res = stack
         .http

@@ -50,7 +50,10 @@ fn authorize_url(stack: &TestStack, client_id: &str, redirect: &str) -> String {
 
 #[tokio::test]
 async fn metadata_document_client_completes_the_flow_and_is_cached() {
-    let stack = TestStack::spawn_with(|c| c.cimd_allow_loopback = true).await;
+    let stack = TestStack::builder()
+        .authz(|c| c.cimd_allow_loopback = true)
+        .spawn()
+        .await;
     let (client_id, hits) = serve_document(
         r#"{"client_id":"{id}","client_name":"Document Client","redirect_uris":["http://127.0.0.1:3000/callback"],
             "grant_types":["authorization_code","refresh_token"],"token_endpoint_auth_method":"none"}"#,
@@ -87,7 +90,10 @@ async fn metadata_document_client_completes_the_flow_and_is_cached() {
 
 #[tokio::test]
 async fn invalid_metadata_documents_are_refused() {
-    let stack = TestStack::spawn_with(|c| c.cimd_allow_loopback = true).await;
+    let stack = TestStack::builder()
+        .authz(|c| c.cimd_allow_loopback = true)
+        .spawn()
+        .await;
     for doc in [
         r#"{"client_id":"https://elsewhere.example/c.json","client_name":"X","redirect_uris":["http://127.0.0.1:3000/callback"]}"#,
         r#"{"client_id":"{id}","redirect_uris":["http://127.0.0.1:3000/callback"]}"#,

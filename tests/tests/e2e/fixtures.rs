@@ -13,7 +13,10 @@ const REGULAR_TOOLS: [&str; 4] = [
 ];
 
 async fn fixture_stack() -> TestStack {
-    TestStack::spawn_full(|_| {}, |rs| rs.fixtures = true).await
+    TestStack::builder()
+        .resource_server(|rs| rs.fixtures = true)
+        .spawn()
+        .await
 }
 
 async fn token(stack: &TestStack, scope: &str) -> String {

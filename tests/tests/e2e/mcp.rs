@@ -189,18 +189,20 @@ async fn challenges_are_exact() {
 /// RFC 8707: a token minted for another resource is refused here.
 #[tokio::test]
 async fn tokens_for_another_audience_are_refused() {
-    let stack = TestStack::spawn_with(|c| {
-        c.resource_servers
-            .push(authz_server::config::ResourceServer {
-                resource: "http://127.0.0.1:9/other".into(),
-                name: None,
-                client_id: e2e::RS_CLIENT_ID.into(),
-                client_secret: oauth_protocol::secret::Secret::new(e2e::RS_CLIENT_SECRET),
-                machine_clients: true,
-                secret_digest: None,
-            })
-    })
-    .await;
+    let stack = TestStack::builder()
+        .authz(|c| {
+            c.resource_servers
+                .push(authz_server::config::ResourceServer {
+                    resource: "http://127.0.0.1:9/other".into(),
+                    name: None,
+                    client_id: e2e::RS_CLIENT_ID.into(),
+                    client_secret: oauth_protocol::secret::Secret::new(e2e::RS_CLIENT_SECRET),
+                    machine_clients: true,
+                    secret_digest: None,
+                })
+        })
+        .spawn()
+        .await;
     let (id, secret) = stack.register_confidential("client_secret_basic").await;
     let token = |resource: &'static str| {
         let stack = &stack;
@@ -509,7 +511,10 @@ async fn concurrent_requests_with_one_new_token_make_one_introspection_call() {
 /// Revocation reaches the resource server once the cache entry ends.
 #[tokio::test]
 async fn revocation_is_seen_after_the_cache_ttl() {
-    let stack = TestStack::spawn_full(|_| {}, |rs| rs.cache_ttl = 1).await;
+    let stack = TestStack::builder()
+        .resource_server(|rs| rs.cache_ttl = 1)
+        .spawn()
+        .await;
     let token = stack
         .user_token(&stack.browser, USERNAME, PASSWORD, "mcp:read")
         .await;

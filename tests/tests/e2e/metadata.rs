@@ -131,7 +131,10 @@ async fn cors_preflight_on_back_channel_endpoints() {
 /// leaves the JWKS once its last token has expired.
 #[tokio::test]
 async fn signing_key_rotation_keeps_old_tokens_valid_until_they_expire() {
-    let stack = e2e::TestStack::spawn_with(|c| c.access_token_ttl = 2).await;
+    let stack = e2e::TestStack::builder()
+        .authz(|c| c.access_token_ttl = 2)
+        .spawn()
+        .await;
     let (id, secret) = stack.register_confidential("client_secret_basic").await;
     let token = || async {
         let res = stack

@@ -20,7 +20,10 @@ fn text(result: &rmcp::model::CallToolResult) -> serde_json::Value {
 #[tokio::test]
 async fn rmcp_oauth_client_completes_the_whole_flow() {
     // Short-lived access tokens so the client has to refresh during the test.
-    let stack = TestStack::spawn_with(|c| c.access_token_ttl = 4).await;
+    let stack = TestStack::builder()
+        .authz(|c| c.access_token_ttl = 4)
+        .spawn()
+        .await;
 
     // 1. Unauthenticated: the client is told where to go.
     let err = ()

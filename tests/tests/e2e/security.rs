@@ -3,37 +3,7 @@
 
 use authz_server::store::Table;
 use e2e::{PASSWORD, REDIRECT_URI, TestStack, USERNAME, VERIFIER, hidden, location, query};
-use oauth_protocol::pkce::s256_challenge;
 use serde_json::{Value, json};
-
-fn authorize_url(stack: &TestStack, client_id: &str, extra: &[(&str, &str)]) -> String {
-    let mut url = url::Url::parse(&stack.url("/authorize")).unwrap();
-    url.query_pairs_mut()
-        .append_pair("response_type", "code")
-        .append_pair("client_id", client_id)
-        .append_pair("code_challenge", &s256_challenge(VERIFIER))
-        .append_pair("code_challenge_method", "S256")
-        .append_pair("state", "st");
-    for (k, v) in extra {
-        url.query_pairs_mut().append_pair(k, v);
-    }
-    url.to_string()
-}
-
-async fn form(
-    stack: &TestStack,
-    path: &str,
-    fields: &[(&str, &str)],
-    basic: Option<(&str, &str)>,
-) -> (u16, Value) {
-    let mut req = stack.http.post(stack.url(path)).form(fields);
-    if let Some((id, secret)) = basic {
-        req = req.basic_auth(id, Some(secret));
-    }
-    let res = req.send().await.unwrap();
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
 
 async fn redeem(
     stack: &TestStack,
@@ -50,24 +20,13 @@ async fn redeem(
     if let Some(r) = redirect {
         fields.push(("redirect_uri", r));
     }
-    form(stack, "/token", &fields, None).await
-}
-
-async fn introspect(stack: &TestStack, token: &str) -> Value {
-    form(
-        stack,
-        "/introspect",
-        &[("token", token)],
-        Some((e2e::RS_CLIENT_ID, e2e::RS_CLIENT_SECRET)),
-    )
-    .await
-    .1
+    stack.post_form("/token", &fields, None).await
 }
 
 /// A code flow for alice with a fresh public client; returns (client_id, token response).
 async fn user_tokens(stack: &TestStack) -> (String, Value) {
     let client_id = stack.register_public().await;
-    let url = authorize_url(stack, &client_id, &[("redirect_uri", REDIRECT_URI)]);
+    let url = stack.authorize_url(&client_id, &[("redirect_uri", REDIRECT_URI)]);
     let code = query(&stack.browser_authorize(&url).await)["code"].clone();
     let (s, body) = redeem(stack, &client_id, &code, Some(REDIRECT_URI)).await;
     assert_eq!(s, 200, "{body}");
@@ -120,13 +79,13 @@ async fn self_registered_clients_cannot_obtain_client_credentials() {
         })
         .await
         .unwrap();
-    let (s, body) = form(
-        &stack,
-        "/token",
-        &[("grant_type", "client_credentials")],
-        Some(("legacy-dynamic", secret)),
-    )
-    .await;
+    let (s, body) = stack
+        .post_form(
+            "/token",
+            &[("grant_type", "client_credentials")],
+            Some(("legacy-dynamic", secret)),
+        )
+        .await;
     assert_eq!(
         (s, body["error"].as_str()),
         (400, Some("unauthorized_client"))
@@ -136,7 +95,10 @@ async fn self_registered_clients_cannot_obtain_client_credentials() {
 
 #[tokio::test]
 async fn machine_clients_get_only_their_scope_and_only_resources_that_accept_them() {
-    let stack = TestStack::spawn_with(|c| c.resource_servers[0].machine_clients = false).await;
+    let stack = TestStack::builder()
+        .authz(|c| c.resource_servers[0].machine_clients = false)
+        .spawn()
+        .await;
     let created = authz_server::admin::client_add(
         &stack.store,
         &stack.config,
@@ -151,13 +113,9 @@ async fn machine_clients_get_only_their_scope_and_only_resources_that_accept_the
         created.client_id.as_str(),
         created.client_secret.as_deref().unwrap(),
     ));
-    let (s, body) = form(
-        &stack,
-        "/token",
-        &[("grant_type", "client_credentials")],
-        basic,
-    )
-    .await;
+    let (s, body) = stack
+        .post_form("/token", &[("grant_type", "client_credentials")], basic)
+        .await;
     assert_eq!(
         (s, body["error"].as_str()),
         (400, Some("invalid_target")),
@@ -167,16 +125,16 @@ async fn machine_clients_get_only_their_scope_and_only_resources_that_accept_the
         authz_server::admin::client_add(&stack.store, &stack.config, "No scope", true, &[], None)
             .await
             .unwrap();
-    let (s, body) = form(
-        &stack,
-        "/token",
-        &[("grant_type", "client_credentials")],
-        Some((
-            &unscoped.client_id,
-            unscoped.client_secret.as_deref().unwrap(),
-        )),
-    )
-    .await;
+    let (s, body) = stack
+        .post_form(
+            "/token",
+            &[("grant_type", "client_credentials")],
+            Some((
+                &unscoped.client_id,
+                unscoped.client_secret.as_deref().unwrap(),
+            )),
+        )
+        .await;
     assert_eq!(
         (s, body["error"].as_str()),
         (400, Some("invalid_scope")),
@@ -198,40 +156,39 @@ async fn machine_clients_get_only_their_scope_and_only_resources_that_accept_the
         created.client_id.as_str(),
         created.client_secret.as_deref().unwrap(),
     ));
-    let (s, body) = form(
-        &stack,
-        "/token",
-        &[("grant_type", "client_credentials")],
-        basic,
-    )
-    .await;
+    let (s, body) = stack
+        .post_form("/token", &[("grant_type", "client_credentials")], basic)
+        .await;
     assert_eq!(s, 200, "{body}");
     assert_eq!(
         body["scope"], "mcp:read",
         "the scope the administrator gave"
     );
-    let (s, body) = form(
-        &stack,
-        "/token",
-        &[("grant_type", "client_credentials"), ("scope", "mcp:write")],
-        basic,
-    )
-    .await;
+    let (s, body) = stack
+        .post_form(
+            "/token",
+            &[("grant_type", "client_credentials"), ("scope", "mcp:write")],
+            basic,
+        )
+        .await;
     assert_eq!((s, body["error"].as_str()), (400, Some("invalid_scope")));
 }
 
 #[tokio::test]
 async fn resource_server_refuses_tokens_without_a_user_unless_configured() {
     for accept in [false, true] {
-        let stack = TestStack::spawn_full(|_| {}, |rs| rs.accept_machine_clients = accept).await;
+        let stack = TestStack::builder()
+            .resource_server(|rs| rs.accept_machine_clients = accept)
+            .spawn()
+            .await;
         let (id, secret) = stack.register_confidential("client_secret_basic").await;
-        let (s, body) = form(
-            &stack,
-            "/token",
-            &[("grant_type", "client_credentials")],
-            Some((&id, &secret)),
-        )
-        .await;
+        let (s, body) = stack
+            .post_form(
+                "/token",
+                &[("grant_type", "client_credentials")],
+                Some((&id, &secret)),
+            )
+            .await;
         assert_eq!(s, 200, "{body}");
         let token = body["access_token"].as_str().unwrap();
         let res = stack
@@ -270,36 +227,6 @@ async fn resource_server_refuses_tokens_without_a_user_unless_configured() {
 
 // ---- 2 and 3. sign-in cost and throttle ----
 
-async fn sign_in(
-    stack: &TestStack,
-    browser: &reqwest::Client,
-    username: &str,
-    password: &str,
-) -> u16 {
-    let page = browser
-        .get(stack.url("/account"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = hidden(&page, "csrf_token").unwrap();
-    browser
-        .post(stack.url("/login"))
-        .form(&[
-            ("username", username),
-            ("password", password),
-            ("csrf_token", &csrf),
-            ("request", ""),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
-}
-
 #[tokio::test]
 async fn parallel_wrong_passwords_are_counted_before_the_hash_and_a_success_resets_nothing() {
     let stack = TestStack::spawn().await;
@@ -310,7 +237,7 @@ async fn parallel_wrong_passwords_are_counted_before_the_hash_and_a_success_rese
             async move {
                 // One correct password inside the burst.
                 let pw = if i == 20 { PASSWORD } else { "wrong password" };
-                sign_in(stack, &browser, USERNAME, pw).await
+                stack.sign_in(&browser, USERNAME, pw).await
             }
         })
         .collect();
@@ -323,7 +250,7 @@ async fn parallel_wrong_passwords_are_counted_before_the_hash_and_a_success_rese
     );
     // Whatever allowance is left (the success gave back only its own attempt), the total
     // number of wrong passwords ever checked in the window is the limit, not more.
-    while sign_in(&stack, &browser, USERNAME, "wrong password").await == 200 {
+    while stack.sign_in(&browser, USERNAME, "wrong password").await == 200 {
         checked += 1;
         assert!(checked <= 10, "more than 10 guesses were checked");
     }
@@ -332,11 +259,18 @@ async fn parallel_wrong_passwords_are_counted_before_the_hash_and_a_success_rese
 
 #[tokio::test]
 async fn one_address_guessing_many_usernames_is_throttled_with_retry_after() {
-    let stack = TestStack::spawn_with(|c| c.login_max_failures_per_address = 5).await;
+    let stack = TestStack::builder()
+        .authz(|c| c.login_max_failures_per_address = 5)
+        .spawn()
+        .await;
     let browser = e2e::new_browser();
     let mut statuses = Vec::new();
     for i in 0..8 {
-        statuses.push(sign_in(&stack, &browser, &format!("nobody{i}"), "guess").await);
+        statuses.push(
+            stack
+                .sign_in(&browser, &format!("nobody{i}"), "guess")
+                .await,
+        );
     }
     assert_eq!(statuses, [200, 200, 200, 200, 200, 429, 429, 429]);
     let page = browser
@@ -371,16 +305,17 @@ async fn one_address_guessing_many_usernames_is_throttled_with_retry_after() {
 
 #[tokio::test]
 async fn approving_one_resource_does_not_approve_another() {
-    let stack = TestStack::spawn_with(|c| {
-        let mut second = c.resource_servers[0].clone();
-        second.resource = "http://127.0.0.1:9/second".into();
-        second.client_id = "rs2".into();
-        c.resource_servers.push(second);
-    })
-    .await;
+    let stack = TestStack::builder()
+        .authz(|c| {
+            let mut second = c.resource_servers[0].clone();
+            second.resource = "http://127.0.0.1:9/second".into();
+            second.client_id = "rs2".into();
+            c.resource_servers.push(second);
+        })
+        .spawn()
+        .await;
     let client_id = stack.register_public().await;
-    let first = authorize_url(
-        &stack,
+    let first = stack.authorize_url(
         &client_id,
         &[
             ("redirect_uri", REDIRECT_URI),
@@ -394,8 +329,7 @@ async fn approving_one_resource_does_not_approve_another() {
     assert_eq!(res.status(), 303);
     assert!(location(&res).starts_with(REDIRECT_URI));
     // For the second resource the user is asked.
-    let second = authorize_url(
-        &stack,
+    let second = stack.authorize_url(
         &client_id,
         &[
             ("redirect_uri", REDIRECT_URI),
@@ -416,7 +350,7 @@ async fn approving_one_resource_does_not_approve_another() {
 async fn a_code_issued_before_disable_is_worthless_after_it() {
     let stack = TestStack::spawn().await;
     let client_id = stack.register_public().await;
-    let url = authorize_url(&stack, &client_id, &[("redirect_uri", REDIRECT_URI)]);
+    let url = stack.authorize_url(&client_id, &[("redirect_uri", REDIRECT_URI)]);
     let code = query(&stack.browser_authorize(&url).await)["code"].clone();
     authz_server::admin::user_disable(&stack.store, USERNAME, true)
         .await
@@ -437,19 +371,19 @@ async fn a_disabled_user_s_tokens_neither_introspect_nor_refresh() {
         .unwrap();
     let at = tokens["access_token"].as_str().unwrap();
     let rt = tokens["refresh_token"].as_str().unwrap();
-    assert_eq!(introspect(&stack, at).await, json!({"active": false}));
-    assert_eq!(introspect(&stack, rt).await, json!({"active": false}));
-    let (s, body) = form(
-        &stack,
-        "/token",
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", rt),
-            ("client_id", &client_id),
-        ],
-        None,
-    )
-    .await;
+    assert_eq!(stack.introspect(at).await, json!({"active": false}));
+    assert_eq!(stack.introspect(rt).await, json!({"active": false}));
+    let (s, body) = stack
+        .post_form(
+            "/token",
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", rt),
+                ("client_id", &client_id),
+            ],
+            None,
+        )
+        .await;
     assert_eq!((s, body["error"].as_str()), (400, Some("invalid_grant")));
 }
 
@@ -462,7 +396,7 @@ async fn set_password_ends_sessions_and_grants_unless_told_to_keep_them() {
         .await
         .unwrap();
     assert_eq!(
-        introspect(&stack, &at).await["active"],
+        stack.introspect(&at).await["active"],
         true,
         "--keep-sessions keeps"
     );
@@ -471,7 +405,7 @@ async fn set_password_ends_sessions_and_grants_unless_told_to_keep_them() {
             .await
             .unwrap();
     assert!(out.contains("sessions ended"), "{out}");
-    assert_eq!(introspect(&stack, &at).await["active"], false);
+    assert_eq!(stack.introspect(&at).await["active"], false);
     assert_eq!(stack.count(Table::Sessions).await, 0);
 }
 
@@ -481,7 +415,7 @@ async fn set_password_ends_sessions_and_grants_unless_told_to_keep_them() {
 async fn a_planted_csrf_cookie_does_not_pass_and_consent_tokens_fit_one_request() {
     let stack = TestStack::spawn().await;
     let client_id = stack.register_public().await;
-    let url = authorize_url(&stack, &client_id, &[("redirect_uri", REDIRECT_URI)]);
+    let url = stack.authorize_url(&client_id, &[("redirect_uri", REDIRECT_URI)]);
     // Double-submit with a value the attacker chose (a cookie planted from a sibling origin).
     let planted = "planted-value-planted-value-planted-value";
     let res = stack
@@ -551,8 +485,7 @@ async fn a_planted_csrf_cookie_does_not_pass_and_consent_tokens_fit_one_request(
         .await
         .unwrap();
     let consent_csrf = hidden(&consent, "csrf_token").unwrap();
-    let other = authorize_url(
-        &stack,
+    let other = stack.authorize_url(
         &client_id,
         &[("redirect_uri", REDIRECT_URI), ("scope", "mcp:write")],
     );
@@ -574,7 +507,10 @@ async fn a_planted_csrf_cookie_does_not_pass_and_consent_tokens_fit_one_request(
 
 #[tokio::test]
 async fn cookies_use_the_host_prefix_under_https() {
-    let stack = TestStack::spawn_with(|c| c.issuer = "https://auth.example.com".into()).await;
+    let stack = TestStack::builder()
+        .authz(|c| c.issuer = "https://auth.example.com".into())
+        .spawn()
+        .await;
     let res = stack
         .http
         .get(format!("http://{}/account", stack.config.bind))
@@ -590,7 +526,10 @@ async fn cookies_use_the_host_prefix_under_https() {
 
 #[tokio::test]
 async fn registration_is_rate_limited_per_address() {
-    let stack = TestStack::spawn_with(|c| c.registrations_per_hour = 3).await;
+    let stack = TestStack::builder()
+        .authz(|c| c.registrations_per_hour = 3)
+        .spawn()
+        .await;
     let body = json!({"redirect_uris": [REDIRECT_URI], "token_endpoint_auth_method": "none"});
     for _ in 0..3 {
         stack.register(body.clone()).await;
@@ -612,7 +551,7 @@ async fn audit_rows_are_bounded_and_unused_registrations_and_old_events_are_purg
     let stack = TestStack::spawn().await;
     let browser = e2e::new_browser();
     let huge = format!("a b\u{1b}[2J\nforged line{}", "u".repeat(20_000));
-    sign_in(&stack, &browser, &huge, "pw").await;
+    stack.sign_in(&browser, &huge, "pw").await;
     let out = authz_server::admin::audit_list(&stack.store, 10)
         .await
         .unwrap();
@@ -658,7 +597,7 @@ async fn unvetted_remote_redirects_get_an_interstitial_until_a_person_decides() 
         .register(json!({"redirect_uris": [remote], "token_endpoint_auth_method": "none"}))
         .await;
     let dcr = info["client_id"].as_str().unwrap();
-    let bad = authorize_url(&stack, dcr, &[("redirect_uri", remote), ("scope", "nope")]);
+    let bad = stack.authorize_url(dcr, &[("redirect_uri", remote), ("scope", "nope")]);
     let res = stack.http.get(&bad).send().await.unwrap();
     assert_eq!(res.status(), 400, "no automatic redirect");
     let html = res.text().await.unwrap();
@@ -678,24 +617,19 @@ async fn unvetted_remote_redirects_get_an_interstitial_until_a_person_decides() 
     )
     .await
     .unwrap();
-    let bad = authorize_url(
-        &stack,
+    let bad = stack.authorize_url(
         &vetted.client_id,
         &[("redirect_uri", remote), ("scope", "nope")],
     );
     let res = stack.http.get(&bad).send().await.unwrap();
     assert_eq!(res.status(), 303);
     // A person who saw the consent page and said no is sent back.
-    let ok = authorize_url(&stack, dcr, &[("redirect_uri", remote)]);
+    let ok = stack.authorize_url(dcr, &[("redirect_uri", remote)]);
     let back = stack.browser_authorize_with(&ok, "deny").await;
     assert_eq!(query(&back)["error"], "access_denied");
     // Loopback addresses cannot be someone else's page: redirected as before.
     let local = stack.register_public().await;
-    let bad = authorize_url(
-        &stack,
-        &local,
-        &[("redirect_uri", REDIRECT_URI), ("scope", "nope")],
-    );
+    let bad = stack.authorize_url(&local, &[("redirect_uri", REDIRECT_URI), ("scope", "nope")]);
     assert_eq!(stack.http.get(&bad).send().await.unwrap().status(), 303);
 }
 
@@ -711,8 +645,8 @@ async fn a_refresh_retried_within_the_grace_window_gets_the_same_successor() {
         ("refresh_token", rt),
         ("client_id", client_id.as_str()),
     ];
-    let (s1, a) = form(&stack, "/token", &fields, None).await;
-    let (s2, b) = form(&stack, "/token", &fields, None).await;
+    let (s1, a) = stack.post_form("/token", &fields, None).await;
+    let (s2, b) = stack.post_form("/token", &fields, None).await;
     assert_eq!((s1, s2), (200, 200));
     assert_eq!(a["refresh_token"], b["refresh_token"], "one chain, not two");
     assert_ne!(a["refresh_token"], tokens["refresh_token"]);
@@ -723,7 +657,7 @@ async fn a_refresh_retried_within_the_grace_window_gets_the_same_successor() {
 async fn redirect_uri_is_required_at_the_token_endpoint_when_the_request_had_one() {
     let stack = TestStack::spawn().await;
     let client_id = stack.register_public().await;
-    let url = authorize_url(&stack, &client_id, &[("redirect_uri", REDIRECT_URI)]);
+    let url = stack.authorize_url(&client_id, &[("redirect_uri", REDIRECT_URI)]);
     let code = query(&stack.browser_authorize(&url).await)["code"].clone();
     let (s, body) = redeem(&stack, &client_id, &code, None).await;
     assert_eq!(
@@ -732,7 +666,7 @@ async fn redirect_uri_is_required_at_the_token_endpoint_when_the_request_had_one
         "{body}"
     );
     // Without one in the request (one registered URI), none is needed.
-    let url = authorize_url(&stack, &client_id, &[]);
+    let url = stack.authorize_url(&client_id, &[]);
     let code = query(&stack.browser_authorize(&url).await)["code"].clone();
     assert_eq!(redeem(&stack, &client_id, &code, None).await.0, 200);
 }
@@ -748,8 +682,7 @@ async fn a_registered_scope_bounds_what_authorize_offers_and_the_consent_page_sa
         .await;
     assert_eq!(info["client_name"], "Readerevil", "bidi override stripped");
     let client_id = info["client_id"].as_str().unwrap();
-    let url = authorize_url(
-        &stack,
+    let url = stack.authorize_url(
         client_id,
         &[
             ("redirect_uri", REDIRECT_URI),
@@ -859,7 +792,10 @@ async fn metrics_can_live_on_their_own_address() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let stack = TestStack::spawn_with(|c| c.metrics_bind = Some(port)).await;
+    let stack = TestStack::builder()
+        .authz(|c| c.metrics_bind = Some(port))
+        .spawn()
+        .await;
     let main = stack.http.get(stack.url("/metrics")).send().await.unwrap();
     assert_eq!(main.status(), 404);
     // A request on the main address, to be counted.

@@ -389,7 +389,10 @@ async fn the_same_code_redeemed_twenty_times_at_once_yields_one_token() {
 /// it, a replay revokes the whole grant.
 #[tokio::test]
 async fn refresh_rotation_with_grace_window_then_family_revocation() {
-    let stack = TestStack::spawn_with(|c| c.refresh_grace = 1).await;
+    let stack = TestStack::builder()
+        .authz(|c| c.refresh_grace = 1)
+        .spawn()
+        .await;
     let client_id = stack.register_public().await;
     let code = code_for(&stack, &client_id).await;
     let (_, first) = exchange(&stack, &client_id, &code).await;
@@ -524,18 +527,22 @@ async fn introspection_requires_authentication_and_hides_foreign_tokens() {
 /// A resource server sees only tokens minted for its own resource.
 #[tokio::test]
 async fn introspection_is_audience_scoped_per_resource_server() {
-    let stack = TestStack::spawn_with(|c| {
-        c.resource_servers
-            .push(authz_server::config::ResourceServer {
-                resource: "http://127.0.0.1:9999/mcp".into(),
-                name: None,
-                client_id: "other-rs".into(),
-                client_secret: oauth_protocol::secret::Secret::new("other-rs-secret-0123456789"),
-                machine_clients: true,
-                secret_digest: None,
-            })
-    })
-    .await;
+    let stack = TestStack::builder()
+        .authz(|c| {
+            c.resource_servers
+                .push(authz_server::config::ResourceServer {
+                    resource: "http://127.0.0.1:9999/mcp".into(),
+                    name: None,
+                    client_id: "other-rs".into(),
+                    client_secret: oauth_protocol::secret::Secret::new(
+                        "other-rs-secret-0123456789",
+                    ),
+                    machine_clients: true,
+                    secret_digest: None,
+                })
+        })
+        .spawn()
+        .await;
     let (id, secret) = stack.register_confidential("client_secret_basic").await;
     let (_, body, _) = post(
         &stack,
