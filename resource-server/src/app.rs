@@ -148,7 +148,7 @@ pub fn router(state: AppState, shutdown: CancellationToken) -> Router {
     let mut protected = Router::new().nest_service(&config.mcp_path(), service);
     if config.fixtures {
         protected = protected.layer(axum::middleware::from_fn(
-            crate::mcp::fixtures::reconnect::cut_reconnection_stream,
+            crate::mcp::conformance::reconnect::cut_reconnection_stream,
         ));
     }
     // Outermost first: the bearer check, then usage counting, then the MCP endpoint.

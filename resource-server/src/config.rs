@@ -40,7 +40,7 @@ pub struct Config {
     pub allowed_hosts: Vec<String>,
     pub log_format: String,
     /// Also serve the MCP conformance suite's test tools, resources and prompts
-    /// (`mcp::fixtures`), behind the same bearer protection. For conformance runs only.
+    /// (`mcp::conformance`), behind the same bearer protection. For conformance runs only.
     pub fixtures: bool,
     /// Accept tokens that act for no user (client credentials, `sub` = `client_id`).
     pub accept_machine_clients: bool,

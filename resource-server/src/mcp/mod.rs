@@ -5,7 +5,7 @@
 //! With `fixtures` on, the conformance suite's test items are served too (`fixtures`); they
 //! need `mcp:read` at most.
 
-pub mod fixtures;
+pub mod conformance;
 pub mod prompts;
 pub mod scopes;
 pub mod tools;
@@ -42,7 +42,7 @@ pub struct McpServer {
     tool_router: ToolRouter<Self>,
     store: Store,
     /// The conformance fixtures, when configured.
-    fixtures: Option<fixtures::Fixtures>,
+    fixtures: Option<conformance::Fixtures>,
     clock: Arc<dyn oauth_protocol::clock::Clock>,
 }
 
@@ -76,7 +76,7 @@ fn profile(p: &Principal) -> serde_json::Value {
 impl ServerHandler for McpServer {
     fn get_info(&self) -> ServerConfig {
         let capabilities = match &self.fixtures {
-            Some(_) => fixtures::capabilities(),
+            Some(_) => conformance::capabilities(),
             None => ServerCapabilities::builder()
                 .enable_tools()
                 .enable_resources()
@@ -91,7 +91,7 @@ impl ServerHandler for McpServer {
     async fn discover(&self, _ctx: RequestContext<RoleServer>) -> Result<DiscoverResult, McpError> {
         let mut info = self.get_info();
         if self.fixtures.is_some() {
-            fixtures::stateless_capabilities(&mut info.capabilities);
+            conformance::stateless_capabilities(&mut info.capabilities);
         }
         Ok(DiscoverResult::from_server_info(
             self.supported_protocol_versions().into_owned(),
@@ -111,7 +111,7 @@ impl ServerHandler for McpServer {
                 .with_mime_type("application/json"),
         ];
         if self.fixtures.is_some() {
-            resources.extend(fixtures::resources());
+            resources.extend(conformance::resources());
         }
         Ok(ListResourcesResult::with_all_items(resources))
     }
@@ -127,7 +127,7 @@ impl ServerHandler for McpServer {
                 .with_mime_type("application/json"),
         ];
         if self.fixtures.is_some() {
-            templates.extend(fixtures::resource_templates());
+            templates.extend(conformance::resource_templates());
         }
         Ok(ListResourceTemplatesResult::with_all_items(templates))
     }
@@ -137,8 +137,8 @@ impl ServerHandler for McpServer {
         request: ReadResourceRequestParams,
         ctx: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
-        if self.fixtures.is_some() && fixtures::is_fixture_uri(&request.uri) {
-            return fixtures::read(&request.uri).map(Into::into);
+        if self.fixtures.is_some() && conformance::is_fixture_uri(&request.uri) {
+            return conformance::read(&request.uri).map(Into::into);
         }
         let parts = ctx
             .extensions
@@ -174,7 +174,7 @@ impl ServerHandler for McpServer {
     ) -> Result<ListPromptsResult, McpError> {
         let mut all = prompts::list();
         if self.fixtures.is_some() {
-            all.extend(fixtures::prompts());
+            all.extend(conformance::prompts());
         }
         Ok(ListPromptsResult::with_all_items(all))
     }
@@ -203,7 +203,7 @@ impl ServerHandler for McpServer {
         _ctx: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, McpError> {
         self.fixtures::<CompleteRequestMethod>()?;
-        fixtures::complete(&request)
+        conformance::complete(&request)
     }
 
     #[expect(deprecated)]
@@ -222,7 +222,7 @@ impl ServerHandler for McpServer {
         _ctx: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
         self.fixtures::<SubscribeRequestMethod>()?;
-        fixtures::subscribable(&request.uri)
+        conformance::subscribable(&request.uri)
     }
 
     async fn unsubscribe(
@@ -231,13 +231,13 @@ impl ServerHandler for McpServer {
         _ctx: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
         self.fixtures::<UnsubscribeRequestMethod>()?;
-        fixtures::subscribable(&request.uri)
+        conformance::subscribable(&request.uri)
     }
 }
 
 impl McpServer {
     /// The fixtures, or what method `M` answers without them: "method not found".
-    fn fixtures<M: ConstString>(&self) -> Result<&fixtures::Fixtures, McpError> {
+    fn fixtures<M: ConstString>(&self) -> Result<&conformance::Fixtures, McpError> {
         self.fixtures
             .as_ref()
             .ok_or_else(McpError::method_not_found::<M>)

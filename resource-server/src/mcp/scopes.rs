@@ -2,7 +2,7 @@
 //! Default-deny: a tool without an entry here is refused, so a tool added to the router
 //! cannot become callable by everyone by accident (a test checks every routed tool has one).
 
-use super::fixtures;
+use super::conformance;
 
 pub const READ: &str = "mcp:read";
 pub const WRITE: &str = "mcp:write";
@@ -33,7 +33,7 @@ pub fn required_scope(method: &str, params: &serde_json::Value) -> Need {
             };
             match TOOL_SCOPES.iter().find(|(tool, _)| *tool == name) {
                 Some((_, scope)) => Need::Scope(scope),
-                None if fixtures::is_fixture_tool(name) => Need::Scope(READ),
+                None if conformance::is_fixture_tool(name) => Need::Scope(READ),
                 None => Need::Refused,
             }
         }

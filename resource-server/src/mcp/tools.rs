@@ -9,7 +9,7 @@ use rmcp::model::{CallToolResult, ContentBlock};
 use rmcp::{ErrorData as McpError, schemars, tool, tool_router};
 use serde_json::json;
 
-use super::{McpServer, NOTE_PREFIX, Parts, fixtures, internal, principal, profile};
+use super::{McpServer, NOTE_PREFIX, Parts, conformance, internal, principal, profile};
 use crate::store::{Note, Store};
 
 const MAX_TITLE: usize = 200;
@@ -53,7 +53,7 @@ impl McpServer {
         let mut tool_router = Self::tool_router();
         let fixtures = with_fixtures.then(|| {
             tool_router += Self::fixture_tools() + Self::input_required_tools();
-            fixtures::Fixtures::generate()
+            conformance::Fixtures::generate()
         });
         Self {
             tool_router,
@@ -72,7 +72,10 @@ impl McpServer {
     /// with fresh per-session fixture state (the logging level).
     pub fn for_session(&self) -> Self {
         Self {
-            fixtures: self.fixtures.as_ref().map(fixtures::Fixtures::for_session),
+            fixtures: self
+                .fixtures
+                .as_ref()
+                .map(conformance::Fixtures::for_session),
             ..self.clone()
         }
     }
