@@ -307,6 +307,47 @@ pub fn stateless_capabilities(capabilities: &mut ServerCapabilities) {
     }
 }
 
+impl McpServer {
+    /// The three log messages of the logging fixtures, 50 ms apart.
+    pub(super) async fn log_steps(&self, ctx: &RequestContext<RoleServer>) -> Result<(), McpError> {
+        let fx = self.fx()?;
+        for (i, message) in [
+            "Tool execution started",
+            "Tool processing data",
+            "Tool execution completed",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if i > 0 {
+                tokio::time::sleep(STEP).await;
+            }
+            fx.log(ctx, LoggingLevel::Info, message).await?;
+        }
+        Ok(())
+    }
+
+    /// Asks one elicitation question and reports the answer as `<label>: action=…, content=…`.
+    pub(super) async fn elicit(
+        &self,
+        name: &'static str,
+        ctx: &RequestContext<RoleServer>,
+        responses: Option<rmcp::model::InputResponses>,
+        question: rmcp::model::InputRequest,
+        label: &str,
+    ) -> Result<CallToolResponse, McpError> {
+        let round = Round::new(name, responses, None);
+        let answers = answers!(
+            self.fx()?
+                .ask(ctx, &round, vec![("form", question)], None)
+                .await?
+        );
+        let (action, content) = input::elicited(&answers, "form")?;
+        let content = content.map(Value::Object).unwrap_or_else(|| json!({}));
+        Ok(text(format!("{label}: action={action}, content={content}")).into())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
