@@ -138,14 +138,25 @@ pub fn router(state: AppState, shutdown: CancellationToken) -> Router {
         .with_allowed_hosts(hosts)
         .with_cancellation_token(shutdown);
     let server = McpServer::new(state.store.clone(), config.fixtures, state.clock.clone());
-    // Called for each new session (and each stateless request): per-session state starts fresh.
-    let service = StreamableHttpService::new(
-        move || Ok(server.for_session()),
-        Arc::new(LocalSessionManager::default()),
-        mcp_config,
-    );
-
-    let mut protected = Router::new().nest_service(&config.mcp_path(), service);
+    // Called for each new session (and each stateless request): per-session state starts
+    // fresh. With fixtures the conformance wrapper is served instead of the plain server.
+    let sessions = Arc::new(LocalSessionManager::default());
+    let mut protected = if config.fixtures {
+        let service = StreamableHttpService::new(
+            move || {
+                Ok(crate::mcp::conformance::server::Conformance(
+                    server.for_session(),
+                ))
+            },
+            sessions,
+            mcp_config,
+        );
+        Router::new().nest_service(&config.mcp_path(), service)
+    } else {
+        let service =
+            StreamableHttpService::new(move || Ok(server.for_session()), sessions, mcp_config);
+        Router::new().nest_service(&config.mcp_path(), service)
+    };
     if config.fixtures {
         protected = protected.layer(axum::middleware::from_fn(
             crate::mcp::conformance::reconnect::cut_reconnection_stream,

@@ -2,8 +2,8 @@
 //! bearer middleware put into the request; tools never see the token.
 //!
 //! Scopes: `mcp:read` for reading tools and resources, `mcp:write` for `create_secure_note`.
-//! With `fixtures` on, the conformance suite's test items are served too (`fixtures`); they
-//! need `mcp:read` at most.
+//! With `fixtures` on, the conformance suite's test items are served too, by the wrapper in
+//! `conformance::server` (this handler knows nothing of them); they need `mcp:read` at most.
 
 pub mod conformance;
 pub mod prompts;
@@ -15,17 +15,12 @@ use std::sync::Arc;
 
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::model::{
-    CompleteRequestMethod, CompleteRequestParams, CompleteResult, ConstString, DiscoverResult,
-    GetPromptRequestMethod, GetPromptRequestParams, GetPromptResponse, Implementation,
-    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams,
+    DiscoverResult, GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams,
     ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Resource,
-    ResourceContents, ResourceTemplate, ServerCapabilities, ServerConfig, SetLevelRequestMethod,
-    SubscribeRequestMethod, SubscribeRequestParams, UnsubscribeRequestMethod,
-    UnsubscribeRequestParams,
+    ResourceContents, ResourceTemplate, ServerCapabilities, ServerConfig,
 };
 // Logging is deprecated by SEP-2577 but still part of the 2025-11-25 wire.
-#[expect(deprecated)]
-use rmcp::model::SetLevelRequestParams;
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, tool_handler};
 use serde_json::json;
@@ -75,24 +70,18 @@ fn profile(p: &Principal) -> serde_json::Value {
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for McpServer {
     fn get_info(&self) -> ServerConfig {
-        let capabilities = match &self.fixtures {
-            Some(_) => conformance::capabilities(),
-            None => ServerCapabilities::builder()
-                .enable_tools()
-                .enable_resources()
-                .enable_prompts()
-                .build(),
-        };
+        let capabilities = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_resources()
+            .enable_prompts()
+            .build();
         ServerConfig::new(capabilities)
             .with_server_info(Implementation::new("resource-server", env!("CARGO_PKG_VERSION")))
             .with_instructions("Per-user profile, private notes and usage counts. Reading needs mcp:read; creating notes needs mcp:write.")
     }
 
     async fn discover(&self, _ctx: RequestContext<RoleServer>) -> Result<DiscoverResult, McpError> {
-        let mut info = self.get_info();
-        if self.fixtures.is_some() {
-            conformance::stateless_capabilities(&mut info.capabilities);
-        }
+        let info = self.get_info();
         Ok(DiscoverResult::from_server_info(
             self.supported_protocol_versions().into_owned(),
             info,
@@ -105,14 +94,11 @@ impl ServerHandler for McpServer {
         _ctx: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
         // The profile stays first: clients that read "the first resource" get a real one.
-        let mut resources = vec![
+        let resources = vec![
             Resource::new("user://profile", "profile")
                 .with_description("The signed-in user's profile")
                 .with_mime_type("application/json"),
         ];
-        if self.fixtures.is_some() {
-            resources.extend(conformance::resources());
-        }
         Ok(ListResourcesResult::with_all_items(resources))
     }
 
@@ -121,14 +107,11 @@ impl ServerHandler for McpServer {
         _request: Option<PaginatedRequestParams>,
         _ctx: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, McpError> {
-        let mut templates = vec![
+        let templates = vec![
             ResourceTemplate::new("user://notes/{note_id}", "note")
                 .with_description("One of the signed-in user's notes")
                 .with_mime_type("application/json"),
         ];
-        if self.fixtures.is_some() {
-            templates.extend(conformance::resource_templates());
-        }
         Ok(ListResourceTemplatesResult::with_all_items(templates))
     }
 
@@ -137,9 +120,6 @@ impl ServerHandler for McpServer {
         request: ReadResourceRequestParams,
         ctx: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
-        if self.fixtures.is_some() && conformance::is_fixture_uri(&request.uri) {
-            return conformance::read(&request.uri).map(Into::into);
-        }
         let parts = ctx
             .extensions
             .get::<Parts>()
@@ -172,11 +152,7 @@ impl ServerHandler for McpServer {
         _request: Option<PaginatedRequestParams>,
         _ctx: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, McpError> {
-        let mut all = prompts::list();
-        if self.fixtures.is_some() {
-            all.extend(conformance::prompts());
-        }
-        Ok(ListPromptsResult::with_all_items(all))
+        Ok(ListPromptsResult::with_all_items(prompts::list()))
     }
 
     async fn get_prompt(
@@ -189,58 +165,13 @@ impl ServerHandler for McpServer {
             .get::<Parts>()
             .ok_or_else(|| McpError::internal_error("request is not authenticated", None))?;
         let user = principal(parts)?;
-        if let Some(prompt) = prompts::get(&self.store, &user.sub, &request).await? {
-            return Ok(prompt.into());
+        match prompts::get(&self.store, &user.sub, &request).await? {
+            Some(prompt) => Ok(prompt.into()),
+            None => Err(McpError::invalid_params(
+                format!("no prompt named {:?}", request.name),
+                None,
+            )),
         }
-        self.fixtures::<GetPromptRequestMethod>()?
-            .get_prompt(request, &ctx)
-            .await
-    }
-
-    async fn complete(
-        &self,
-        request: CompleteRequestParams,
-        _ctx: RequestContext<RoleServer>,
-    ) -> Result<CompleteResult, McpError> {
-        self.fixtures::<CompleteRequestMethod>()?;
-        conformance::complete(&request)
-    }
-
-    #[expect(deprecated)]
-    async fn set_level(
-        &self,
-        request: SetLevelRequestParams,
-        ctx: RequestContext<RoleServer>,
-    ) -> Result<(), McpError> {
-        self.fixtures::<SetLevelRequestMethod>()?
-            .set_level(request, &ctx)
-    }
-
-    async fn subscribe(
-        &self,
-        request: SubscribeRequestParams,
-        _ctx: RequestContext<RoleServer>,
-    ) -> Result<(), McpError> {
-        self.fixtures::<SubscribeRequestMethod>()?;
-        conformance::subscribable(&request.uri)
-    }
-
-    async fn unsubscribe(
-        &self,
-        request: UnsubscribeRequestParams,
-        _ctx: RequestContext<RoleServer>,
-    ) -> Result<(), McpError> {
-        self.fixtures::<UnsubscribeRequestMethod>()?;
-        conformance::subscribable(&request.uri)
-    }
-}
-
-impl McpServer {
-    /// The fixtures, or what method `M` answers without them: "method not found".
-    fn fixtures<M: ConstString>(&self) -> Result<&conformance::Fixtures, McpError> {
-        self.fixtures
-            .as_ref()
-            .ok_or_else(McpError::method_not_found::<M>)
     }
 }
 

@@ -27,6 +27,7 @@ macro_rules! answers {
 mod catalog;
 mod input;
 pub mod reconnect;
+pub mod server;
 mod tools;
 
 pub use catalog::*;
