@@ -9,8 +9,8 @@ use axum::routing::{get, post};
 use oauth_protocol::paths;
 
 use super::pages::{account_login_page, see_other};
-use super::session::{self as web, ACCOUNT_FORMS, login_csrf, session_csrf, session_csrf_ok};
-use crate::extract::PageForm;
+use super::session::AccountForm;
+use super::session::{self as web, ACCOUNT_FORMS, login_csrf, session_csrf};
 use crate::state::AppState;
 use crate::templates::{GrantLine, GrantsPage, error_page, render};
 
@@ -85,15 +85,8 @@ async fn account(State(state): State<AppState>, headers: HeaderMap) -> Response 
 async fn revoke(
     State(state): State<AppState>,
     headers: HeaderMap,
-    PageForm(form): PageForm,
+    AccountForm(form): AccountForm,
 ) -> Response {
-    if !session_csrf_ok(&state, &headers, ACCOUNT_FORMS, form.get("csrf_token")) {
-        return error_page(
-            StatusCode::FORBIDDEN,
-            "Form expired",
-            "Reload the page and try again.",
-        );
-    }
     let now = state.now();
     let session = match web::session(&state, &headers, now).await {
         Ok(Some(s)) => s,

@@ -12,10 +12,8 @@ use super::Peer;
 use super::pages::{
     account_login_page, login_page, refuse, see_other, with_cookie, with_form_target,
 };
-use super::session::{
-    self, ACCOUNT_FORMS, login_csrf, login_csrf_ok, session_cookie_name, session_csrf_ok,
-    set_cookie,
-};
+use super::session::AccountForm;
+use super::session::{self, login_csrf, login_csrf_ok, session_cookie_name, set_cookie};
 use crate::extract::PageForm;
 use crate::oauth::authorize::{AuthorizeError, validate, without_prompt_login};
 use crate::oauth::sign_in::{SignInError, sign_in};
@@ -119,15 +117,8 @@ async fn login(
 async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
-    PageForm(form): PageForm,
+    AccountForm(_): AccountForm,
 ) -> Response {
-    if !session_csrf_ok(&state, &headers, ACCOUNT_FORMS, form.get("csrf_token")) {
-        return error_page(
-            StatusCode::FORBIDDEN,
-            "Form expired",
-            "Reload the page and try again.",
-        );
-    }
     let name = session_cookie_name(&state);
     if let Some(id) = session::cookie(&headers, &name)
         && let Err(e) = crate::oauth::session::end(&state, id).await

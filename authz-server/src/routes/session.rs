@@ -1,13 +1,18 @@
 //! The browser's side of a session: cookies (with the `__Host-` prefix under https), the
 //! CSRF tokens of the forms, and the same-origin check of form posts.
 
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use oauth_protocol::form::Params;
 use oauth_protocol::secret::constant_time_eq;
 
+use crate::extract::{PageForm, PageFormRejection};
 use crate::ids::new_secret;
 use crate::oauth::authorize::AuthorizeError;
 use crate::oauth::session::SessionRow;
 use crate::state::AppState;
+use crate::templates::error_page;
 
 const SESSION_COOKIE: &str = "authz_session";
 const CSRF_COOKIE: &str = "authz_csrf";
@@ -143,4 +148,49 @@ pub async fn session(
         crate::oauth::session::current(state, cookie(headers, &session_cookie_name(state)), now)
             .await?,
     )
+}
+
+/// A form of the signed-in user's pages (sign out, revoke an application): a `PageForm`
+/// whose CSRF token is the one bound to this browser's session, posted from our own origin.
+pub struct AccountForm(pub Params);
+
+pub struct Forbidden;
+
+impl IntoResponse for Forbidden {
+    fn into_response(self) -> Response {
+        error_page(
+            StatusCode::FORBIDDEN,
+            "Form expired",
+            "Reload the page and try again.",
+        )
+    }
+}
+
+pub enum AccountFormRejection {
+    Form(PageFormRejection),
+    Csrf(Forbidden),
+}
+
+impl IntoResponse for AccountFormRejection {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Form(r) => r.into_response(),
+            Self::Csrf(r) => r.into_response(),
+        }
+    }
+}
+
+impl FromRequest<AppState> for AccountForm {
+    type Rejection = AccountFormRejection;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let headers = req.headers().clone();
+        let PageForm(params) = PageForm::from_request(req, state)
+            .await
+            .map_err(AccountFormRejection::Form)?;
+        if !session_csrf_ok(state, &headers, ACCOUNT_FORMS, params.get("csrf_token")) {
+            return Err(AccountFormRejection::Csrf(Forbidden));
+        }
+        Ok(Self(params))
+    }
 }
