@@ -97,6 +97,26 @@ impl Application {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let token = self.shutdown.clone();
+        // Once at start-up: wrong introspection credentials are a configuration error the
+        // operator should see now, not as 503s on the first MCP request.
+        let introspector = self.state.introspector.clone();
+        let check = tokio::spawn(async move {
+            for attempt in 0..10 {
+                match introspector.probe_credentials().await {
+                    Ok(()) => return tracing::info!("introspection credentials accepted"),
+                    Err(crate::introspection::Unavailable::CredentialsRefused) => {
+                        return tracing::error!(
+                            "the authorization server refused this server's introspection credentials: \
+                             check RS_CLIENT_ID and RS_CLIENT_SECRET against its resource server entry"
+                        );
+                    }
+                    Err(e) if attempt == 9 => {
+                        return tracing::warn!(error = %e, "could not check the introspection credentials");
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
+                }
+            }
+        });
         let metrics = match self.state.config.metrics_bind {
             Some(addr) => {
                 let listener = TcpListener::bind(addr).await?;
@@ -121,6 +141,7 @@ impl Application {
         if let Some(m) = metrics {
             let _ = m.await;
         }
+        check.abort();
         self.state.store.close().await;
         result
     }

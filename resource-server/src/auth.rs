@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use oauth_protocol::challenge::BearerChallenge;
 use oauth_protocol::{ErrorCode, Scope};
 
-use crate::introspection::Verdict;
+use crate::introspection::{Unavailable, Verdict};
 use crate::mcp::{Need, required_scope};
 use crate::state::AppState;
 
@@ -143,11 +143,20 @@ async fn check(
             ));
         }
         Err(e) => {
-            tracing::warn!(error = %e, "token validation unavailable");
-            let mut res = plain(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the authorization server is unreachable; retry shortly",
-            );
+            let message = match &e {
+                Unavailable::CredentialsRefused => {
+                    tracing::error!(
+                        "the authorization server refused this server's introspection credentials: \
+                         check RS_CLIENT_ID and RS_CLIENT_SECRET against the authorization server's resource server entry"
+                    );
+                    "the authorization server refused this server's introspection credentials (a configuration error)"
+                }
+                Unavailable::Unreachable(_) => {
+                    tracing::warn!(error = %e, "token validation unavailable");
+                    "the authorization server is unreachable; retry shortly"
+                }
+            };
+            let mut res = plain(StatusCode::SERVICE_UNAVAILABLE, message);
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             return Err(res);

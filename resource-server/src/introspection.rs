@@ -32,9 +32,16 @@ pub enum Verdict {
     Inactive,
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("the authorization server could not be asked: {0}")]
-pub struct Unavailable(pub String);
+/// Why a token could not be judged. Never cached.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Unavailable {
+    #[error("the authorization server could not be asked: {0}")]
+    Unreachable(String),
+    /// The authorization server answered 401: this server's introspection credentials are
+    /// wrong (a configuration error, not an outage).
+    #[error("the authorization server refused this server's introspection credentials")]
+    CredentialsRefused,
+}
 
 #[derive(Clone)]
 struct Entry {
@@ -109,6 +116,17 @@ impl Introspector {
 
     /// Validates a bearer token for this resource.
     pub async fn check(&self, token: &str) -> Result<Verdict, Unavailable> {
+        self.check_inner(token).await
+    }
+
+    /// Asks the authorization server about a token that cannot exist, to find out whether
+    /// the configured introspection credentials work. `Ok` when it answered at all.
+    pub async fn probe_credentials(&self) -> Result<(), Unavailable> {
+        // Not counted in the stats: it is no token check.
+        self.send("credentials-check").await.map(|_| ())
+    }
+
+    async fn check_inner(&self, token: &str) -> Result<Verdict, Unavailable> {
         let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         if let Some(entry) = self.cache.get(&key).await {
             if entry.until > self.clock.now() {
@@ -133,13 +151,17 @@ impl Introspector {
             Ok(entry) => Ok(entry.verdict),
             Err(e) => {
                 self.stats.errors.fetch_add(1, Ordering::Relaxed);
-                Err(Unavailable(e.to_string()))
+                Err((*e).clone())
             }
         }
     }
 
-    async fn introspect(&self, token: &str) -> Result<Entry, String> {
+    async fn introspect(&self, token: &str) -> Result<Entry, Unavailable> {
         self.stats.calls.fetch_add(1, Ordering::Relaxed);
+        self.send(token).await
+    }
+
+    async fn send(&self, token: &str) -> Result<Entry, Unavailable> {
         let res = self
             .http
             .post(&self.endpoint)
@@ -151,14 +173,20 @@ impl Introspector {
             .form(&[("token", token), ("token_type_hint", "access_token")])
             .send()
             .await
-            .map_err(|e| format!("request failed: {e}"))?;
+            .map_err(|e| Unavailable::Unreachable(format!("request failed: {e}")))?;
+        if res.status() == reqwest::StatusCode::UNAUTHORIZED {
+            return Err(Unavailable::CredentialsRefused);
+        }
         if !res.status().is_success() {
-            return Err(format!("introspection answered {}", res.status()));
+            return Err(Unavailable::Unreachable(format!(
+                "introspection answered {}",
+                res.status()
+            )));
         }
         let body: serde_json::Value = res
             .json()
             .await
-            .map_err(|e| format!("unreadable answer: {e}"))?;
+            .map_err(|e| Unavailable::Unreachable(format!("unreadable answer: {e}")))?;
         let now = self.clock.now();
         let verdict = self.judge(&body, now);
         let ttl = match &verdict {

@@ -826,3 +826,40 @@ async fn metrics_can_live_on_their_own_address() {
     }
     assert!(ok, "served on the metrics address");
 }
+
+// ---- issue: introspection credentials sent the RFC 6749 §2.3.1 way ----
+
+/// Secrets with characters that Basic and form-encoding treat specially work end to end;
+/// a wrong one is told apart from an outage.
+#[tokio::test]
+async fn introspection_credentials_survive_hostile_characters_and_refusal_is_named() {
+    let hostile = "a+b/c=d%e:f g&h?0123456789";
+    let stack = TestStack::builder()
+        .authz(|c| {
+            c.resource_servers[0].client_secret = oauth_protocol::secret::Secret::new(hostile)
+        })
+        .resource_server(|rs| rs.client_secret = oauth_protocol::secret::Secret::new(hostile))
+        .spawn()
+        .await;
+    let (_, tokens) = user_tokens(&stack).await;
+    let at = tokens["access_token"].as_str().unwrap();
+    let session = stack.mcp_session(at).await;
+    assert!(!session.is_empty(), "introspection worked with {hostile:?}");
+    let stack = TestStack::builder()
+        .resource_server(|rs| {
+            rs.client_secret = oauth_protocol::secret::Secret::new("wrong secret 0123456789")
+        })
+        .spawn()
+        .await;
+    let (_, tokens) = user_tokens(&stack).await;
+    let res = stack
+        .http
+        .get(&stack.resource)
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 503);
+    let body = res.text().await.unwrap();
+    assert!(body.contains("introspection credentials"), "{body}");
+}
