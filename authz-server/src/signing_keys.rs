@@ -211,18 +211,16 @@ impl Keys {
     /// Verifies the signature of a token we issued and returns its claims. Expiry and
     /// revocation are the caller's to check.
     pub fn verify(&self, token: &str, now: i64) -> Result<AccessTokenClaims, JwtError> {
-        let published: Vec<VerifyingKey> = {
-            let keys = self.inner.read().expect("key lock poisoned");
-            keys.iter()
-                .filter(|k| self.is_published(k, now))
-                .map(|k| k.verifying.clone())
-                .collect()
-        };
-        jose::verify(
+        let keys = self.inner.read().expect("key lock poisoned");
+        jose::verify_with(
             token,
-            &published,
             &[Algorithm::ES256],
             Some(jose::ACCESS_TOKEN_TYP),
+            |kid, alg| {
+                keys.iter()
+                    .find(|k| k.kid == kid && k.verifying.alg == alg && self.is_published(k, now))
+                    .map(|k| &k.verifying)
+            },
         )
         .map_err(|e| match e {
             JoseError::UnknownKey => JwtError::UnknownKey,

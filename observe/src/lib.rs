@@ -114,30 +114,16 @@ impl Metrics {
     }
 
     pub fn add(&self, name: &'static str, pairs: &[(&'static str, &str)], n: u64) {
-        if !self
-            .inner
-            .counters
-            .read()
-            .expect("metrics lock")
-            .contains_key(name)
-        {
-            self.describe(name, "counter", "");
-        }
+        // One read lock on the usual path; an undeclared name is registered once.
         if let Some(f) = self.inner.counters.read().expect("metrics lock").get(name) {
             f.get_or_create(&labels(pairs)).inc_by(n);
+            return;
         }
+        self.describe(name, "counter", "");
+        self.add(name, pairs, n);
     }
 
     pub fn observe(&self, name: &'static str, pairs: &[(&'static str, &str)], seconds: f64) {
-        if !self
-            .inner
-            .histograms
-            .read()
-            .expect("metrics lock")
-            .contains_key(name)
-        {
-            self.describe(name, "histogram", "");
-        }
         if let Some(f) = self
             .inner
             .histograms
@@ -146,7 +132,10 @@ impl Metrics {
             .get(name)
         {
             f.get_or_create(&labels(pairs)).observe(seconds);
+            return;
         }
+        self.describe(name, "histogram", "");
+        self.observe(name, pairs, seconds);
     }
 
     /// The value of a counter (for tests).

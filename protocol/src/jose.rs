@@ -136,11 +136,6 @@ fn check_header(
     Ok((kid.to_owned(), alg))
 }
 
-/// The `kid` a token names, after the header checks.
-pub fn key_id(token: &str, allowed: &[Algorithm], typ: Option<&str>) -> Result<String, JoseError> {
-    check_header(token, allowed, typ).map(|(kid, _)| kid)
-}
-
 /// Verifies `token` with the key of its `kid` among `keys` and returns its claims.
 pub fn verify<T: DeserializeOwned>(
     token: &str,
@@ -148,11 +143,21 @@ pub fn verify<T: DeserializeOwned>(
     allowed: &[Algorithm],
     typ: Option<&str>,
 ) -> Result<T, JoseError> {
+    verify_with(token, allowed, typ, |kid, alg| {
+        keys.iter().find(|k| k.kid == kid && k.alg == alg)
+    })
+}
+
+/// `verify`, with the key found by `key(kid, alg)`: for callers whose keys are not one slice
+/// (the authorization server filters its own by publication time).
+pub fn verify_with<'k, T: DeserializeOwned>(
+    token: &str,
+    allowed: &[Algorithm],
+    typ: Option<&str>,
+    key: impl FnOnce(&str, Algorithm) -> Option<&'k VerifyingKey>,
+) -> Result<T, JoseError> {
     let (kid, alg) = check_header(token, allowed, typ)?;
-    let key = keys
-        .iter()
-        .find(|k| k.kid == kid && k.alg == alg)
-        .ok_or(JoseError::UnknownKey)?;
+    let key = key(&kid, alg).ok_or(JoseError::UnknownKey)?;
     if alg == Algorithm::ES256 {
         let sig = token.rsplit('.').next().unwrap_or_default();
         let sig = B64.decode(sig).map_err(|_| JoseError::Malformed)?;

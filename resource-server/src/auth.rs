@@ -204,12 +204,6 @@ async fn authorized(
             return res;
         };
         let calls = rpc_calls(&bytes);
-        let counted = crate::mcp::usage::RpcCalls(std::sync::Arc::new(
-            calls
-                .iter()
-                .map(|(_, m, p)| (m.clone(), p.clone()))
-                .collect(),
-        ));
         let mut needed = Scope::default();
         for (id, method, params) in &calls {
             match required_scope(method, params) {
@@ -239,7 +233,11 @@ async fn authorized(
             );
         }
         req = Request::from_parts(parts, Body::from(bytes));
-        req.extensions_mut().insert(counted);
+        // The parsed calls are handed on (for usage counting), not parsed again.
+        req.extensions_mut()
+            .insert(crate::mcp::usage::RpcCalls(std::sync::Arc::new(
+                calls.into_iter().map(|(_, m, p)| (m, p)).collect(),
+            )));
     }
     req.extensions_mut().insert(principal.clone());
     let res = next.run(req).await;

@@ -183,12 +183,12 @@ impl Introspector {
                 res.status()
             )));
         }
-        let body: serde_json::Value = res
+        let body: IntrospectionResponse = res
             .json()
             .await
             .map_err(|e| Unavailable::Unreachable(format!("unreadable answer: {e}")))?;
         let now = self.clock.now();
-        let verdict = self.judge(&body, now);
+        let verdict = self.judge(body, now);
         let ttl = match &verdict {
             Verdict::Active(p) => self
                 .ttl
@@ -204,10 +204,7 @@ impl Introspector {
 
     /// Turns an RFC 7662 answer into a verdict: active, from our issuer, for our resource,
     /// an access token, not expired.
-    pub fn judge(&self, body: &serde_json::Value, now: i64) -> Verdict {
-        let Ok(r) = serde_json::from_value::<IntrospectionResponse>(body.clone()) else {
-            return Verdict::Inactive;
-        };
+    pub fn judge(&self, r: IntrospectionResponse, now: i64) -> Verdict {
         let aud_ok = r.aud.as_ref().is_some_and(|a| a.contains(&self.resource));
         let exp = r.exp.unwrap_or(0);
         let is_access = r
@@ -245,6 +242,14 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// An answer as it arrives: what does not parse is inactive.
+    fn judge(i: &Introspector, body: &serde_json::Value, now: i64) -> Verdict {
+        match serde_json::from_value(body.clone()) {
+            Ok(r) => i.judge(r, now),
+            Err(_) => Verdict::Inactive,
+        }
+    }
+
     fn introspector() -> Introspector {
         let config = Config {
             client_id: "rs".into(),
@@ -265,7 +270,7 @@ mod tests {
         let ok = json!({"active":true,"sub":"u","client_id":"c","scope":"mcp:read","aud":"http://127.0.0.1:8002/mcp",
             "iss":"http://127.0.0.1:8001","exp":2000,"token_type":"Bearer","username":"alice"});
         assert!(
-            matches!(i.judge(&ok, 1000), Verdict::Active(p) if p.username.as_deref() == Some("alice"))
+            matches!(judge(&i, &ok, 1000), Verdict::Active(p) if p.username.as_deref() == Some("alice"))
         );
         let cases = [
             ("inactive", json!({"active":false})),
@@ -283,10 +288,10 @@ mod tests {
             for (k, v) in patch.as_object().unwrap() {
                 body[k] = v.clone();
             }
-            assert!(matches!(i.judge(&body, 1000), Verdict::Inactive), "{why}");
+            assert!(matches!(judge(&i, &body, 1000), Verdict::Inactive), "{why}");
         }
         let mut list = ok.clone();
         list["aud"] = json!(["x", "http://127.0.0.1:8002/mcp"]);
-        assert!(matches!(i.judge(&list, 1000), Verdict::Active(_)));
+        assert!(matches!(judge(&i, &list, 1000), Verdict::Active(_)));
     }
 }

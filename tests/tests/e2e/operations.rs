@@ -23,28 +23,7 @@ async fn introspect_active(stack: &TestStack, token: &str) -> bool {
 }
 
 async fn sign_in_ok(stack: &TestStack, username: &str, password: &str) -> bool {
-    let browser = new_browser();
-    let page = browser
-        .get(stack.url("/account"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = hidden(&page, "csrf_token").unwrap();
-    let res = browser
-        .post(stack.url("/login"))
-        .form(&[
-            ("username", username),
-            ("password", password),
-            ("csrf_token", &csrf),
-            ("request", ""),
-        ])
-        .send()
-        .await
-        .unwrap();
-    res.status() == 303
+    stack.sign_in(&new_browser(), username, password).await == 303
 }
 
 #[tokio::test]
