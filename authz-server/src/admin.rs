@@ -14,9 +14,24 @@ use crate::signing_keys::Keys;
 use crate::state::now;
 use crate::store::{AuditEvent, ClientRow, ResourceServerRow, Store, User, audit_text};
 
+/// RFC 3339 in UTC (`2026-12-01T21:47:12Z`): unambiguous, sorts as text, and readable.
 fn when(at: i64) -> String {
-    // Seconds since the epoch are unambiguous and sort; `date -d @N` renders them.
-    at.to_string()
+    time::OffsetDateTime::from_unix_timestamp(at)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| at.to_string())
+}
+
+/// The id of `username`, for the audit trail of an event about that user.
+async fn user_id(store: &Store, username: &str) -> anyhow::Result<String> {
+    Ok(store
+        .user_by_username(username)
+        .await?
+        .with_context(|| format!("no user {username}"))?
+        .id)
 }
 
 async fn audit(
@@ -100,6 +115,7 @@ pub async fn user_set_password(
     keep_sessions: bool,
 ) -> anyhow::Result<String> {
     check_password(password)?;
+    let id = user_id(store, username).await?;
     let hash = hash_password_blocking(password.into()).await;
     if !store
         .set_password(username, &hash, keep_sessions, now())
@@ -107,7 +123,7 @@ pub async fn user_set_password(
     {
         bail!("no user {username}");
     }
-    audit(store, "password_changed", None, None, username).await?;
+    audit(store, "password_changed", Some(&id), None, username).await?;
     Ok(if keep_sessions {
         format!("password of {username} changed; sessions and grants kept (--keep-sessions)")
     } else {
@@ -116,6 +132,7 @@ pub async fn user_set_password(
 }
 
 pub async fn user_disable(store: &Store, username: &str, disabled: bool) -> anyhow::Result<String> {
+    let id = user_id(store, username).await?;
     if !store.set_disabled(username, disabled, now()).await? {
         bail!("no user {username}");
     }
@@ -124,7 +141,7 @@ pub async fn user_disable(store: &Store, username: &str, disabled: bool) -> anyh
     } else {
         "user_enabled"
     };
-    audit(store, kind, None, None, username).await?;
+    audit(store, kind, Some(&id), None, username).await?;
     Ok(if disabled {
         format!("{username} disabled: sessions ended, grants revoked")
     } else {
@@ -133,10 +150,11 @@ pub async fn user_disable(store: &Store, username: &str, disabled: bool) -> anyh
 }
 
 pub async fn user_remove(store: &Store, username: &str) -> anyhow::Result<String> {
+    let id = user_id(store, username).await?;
     if !store.delete_user(username).await? {
         bail!("no user {username}");
     }
-    audit(store, "user_removed", None, None, username).await?;
+    audit(store, "user_removed", Some(&id), None, username).await?;
     Ok(format!("removed {username} and everything issued to them"))
 }
 
@@ -244,6 +262,7 @@ pub async fn client_remove(store: &Store, client_id: &str) -> anyhow::Result<Str
 /// Registers a resource server and prints the introspection credentials it must use.
 pub async fn resource_add(
     store: &Store,
+    config: &Config,
     resource: &str,
     name: Option<String>,
     client_id: Option<String>,
@@ -254,6 +273,19 @@ pub async fn resource_add(
             "the resource must be the MCP endpoint URL, e.g. https://mcp.example.com/mcp: {resource:?} {e}"
         )
     })?;
+    // A configured entry takes precedence over the database, so credentials made here for
+    // the same resource (or the same introspection client id) would never be accepted.
+    if let Some(rs) = config
+        .resource_servers
+        .iter()
+        .find(|rs| rs.resource == resource || client_id.as_deref() == Some(rs.client_id.as_str()))
+    {
+        bail!(
+            "refused: {} (introspection client {}) is already set by the configuration              (AUTHZ_RESOURCE or [[resource_servers]] in the file), which takes precedence:              credentials made here would never work. Change the configured entry, or remove              it and run this again",
+            rs.resource,
+            rs.client_id
+        );
+    }
     let client_id = client_id.unwrap_or_else(new_id);
     let secret = new_secret();
     store
@@ -347,6 +379,12 @@ pub async fn grant_revoke(store: &Store, grant_id: &str) -> anyhow::Result<Strin
         .grant(grant_id)
         .await?
         .with_context(|| format!("no grant {grant_id}"))?;
+    if let Some(at) = grant.revoked_at {
+        return Ok(format!(
+            "grant {grant_id} was already revoked at {}; nothing changed",
+            when(at)
+        ));
+    }
     store.revoke_grant_and_consent(grant_id, now()).await?;
     audit(
         store,

@@ -51,6 +51,9 @@ impl Application {
         listener: TcpListener,
         clock: Arc<dyn oauth_protocol::clock::Clock>,
     ) -> anyhow::Result<Self> {
+        for warning in config.warnings(listener.local_addr()?) {
+            tracing::warn!("{warning}");
+        }
         let keys = Keys::load(&store, config.access_token_ttl, clock.now()).await?;
         let documents = MetadataDocuments::new(
             config.cimd_allow_loopback,
@@ -70,6 +73,12 @@ impl Application {
             "counter",
             "Dynamic client registrations.",
         );
+        for grant_type in ["authorization_code", "refresh_token", "client_credentials"] {
+            metrics.zero("tokens_issued_total", &[("grant_type", grant_type)]);
+        }
+        for name in ["logins_total", "logins_failed_total", "registrations_total"] {
+            metrics.zero(name, &[]);
+        }
         if config.is_https() && config.bind.ip().is_loopback() && !config.trust_forwarded_for {
             tracing::warn!(
                 "an https issuer served on a loopback address is usually behind a reverse proxy: \

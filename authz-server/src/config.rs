@@ -230,7 +230,27 @@ impl Config {
                 secret_digest: None,
             });
         }
+        self.follow_bind();
         Ok(())
+    }
+
+    /// An issuer left at its loopback default follows the bind address, so `AUTHZ_BIND`
+    /// alone moves the server and every URL it prints and signs.
+    fn follow_bind(&mut self) {
+        let default = Self::default();
+        if self.issuer == default.issuer
+            && self.bind != default.bind
+            && let Some(url) = settings::loopback_url(self.bind)
+        {
+            self.issuer = url;
+        }
+    }
+
+    /// Start-up warnings for settings that are valid but cannot be what was meant.
+    pub fn warnings(&self, listening: std::net::SocketAddr) -> Vec<String> {
+        settings::port_mismatch("the issuer", &self.issuer, listening)
+            .into_iter()
+            .collect()
     }
 
     pub fn validate(&self) -> anyhow::Result<()> {

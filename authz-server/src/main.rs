@@ -235,7 +235,10 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             name,
             client_id,
             machine_clients,
-        }) => admin::resource_add(&store, &resource, name, client_id, machine_clients).await?,
+        }) => {
+            admin::resource_add(&store, &config, &resource, name, client_id, machine_clients)
+                .await?
+        }
         Admin::Resource(ResourceCmd::List) => admin::resource_list(&store, &config).await?,
         Admin::Key(KeyCmd::Rotate) => admin::key_rotate(&store).await?,
         Admin::Key(KeyCmd::List) => admin::key_list(&store).await?,

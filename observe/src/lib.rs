@@ -29,6 +29,8 @@ pub fn init_tracing(format: &str) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        // Colour codes only for a person at a terminal, never into files or log collectors.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     // A second initialisation (tests start several servers in one process) is harmless.
     let _ = if format == "json" {
@@ -107,6 +109,12 @@ impl Metrics {
                 map.insert(name, family);
             }
         }
+    }
+
+    /// Exports `name` with these labels at 0 before anything is counted, so a dashboard
+    /// or an alert sees the series from the start instead of a gap.
+    pub fn zero(&self, name: &'static str, pairs: &[(&'static str, &str)]) {
+        self.add(name, pairs, 0);
     }
 
     pub fn inc(&self, name: &'static str, pairs: &[(&'static str, &str)]) {
@@ -289,6 +297,22 @@ pub async fn serve(
     .await
 }
 
+/// Counts a request in flight on its connection until dropped.
+struct Busy(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Busy {
+    fn enter(count: &Arc<std::sync::atomic::AtomicUsize>) -> Self {
+        count.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        Self(count.clone())
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
 /// `serve` with the two read timeouts given.
 pub async fn serve_with(
     listener: tokio::net::TcpListener,
@@ -322,11 +346,30 @@ pub async fn serve_with(
         let router = router.clone();
         let mut stop = stop_rx.clone();
         connections.spawn(async move {
+            // Requests this connection is answering: at shutdown a connection with none
+            // (idle keep-alive, or headers only partly sent) is closed at once instead of
+            // holding the process until its read timeout.
+            let busy = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let counted = busy.clone();
             let service = hyper::service::service_fn(
                 move |mut req: hyper::Request<hyper::body::Incoming>| {
                     req.extensions_mut()
                         .insert(axum::extract::ConnectInfo(peer));
-                    router.clone().oneshot(req.map(axum::body::Body::new))
+                    let guard = Busy::enter(&counted);
+                    let call = router.clone().oneshot(req.map(axum::body::Body::new));
+                    async move {
+                        // The request stays counted until its body is sent (or dropped).
+                        let response = call.await;
+                        response.map(|r| {
+                            r.map(|body| {
+                                use http_body_util::BodyExt;
+                                axum::body::Body::new(body.map_frame(move |frame| {
+                                    let _held = &guard;
+                                    frame
+                                }))
+                            })
+                        })
+                    }
                 },
             );
             let mut builder = hyper::server::conn::http1::Builder::new();
@@ -340,6 +383,9 @@ pub async fn serve_with(
             tokio::select! {
                 _ = conn.as_mut() => return,
                 _ = stop.wait_for(|s| *s) => {}
+            }
+            if busy.load(std::sync::atomic::Ordering::Acquire) == 0 {
+                return;
             }
             conn.as_mut().graceful_shutdown();
             let _ = conn.await;

@@ -49,6 +49,9 @@ impl Application {
         clock: Arc<dyn oauth_protocol::clock::Clock>,
     ) -> anyhow::Result<Self> {
         crate::install_crypto_provider();
+        for warning in config.warnings(listener.local_addr()?) {
+            tracing::warn!("{warning}");
+        }
         if config.fixtures {
             tracing::warn!(
                 "fixtures on: the MCP conformance suite's test tools, resources and prompts are served (for conformance runs only)"

@@ -141,7 +141,27 @@ impl Config {
         if let Some(v) = get("RS_METRICS_BIND") {
             self.metrics_bind = Some(parse("RS_METRICS_BIND", v)?);
         }
+        self.follow_bind();
         Ok(())
+    }
+
+    /// A resource left at its loopback default follows the bind address, so `RS_BIND`
+    /// alone moves the server and the resource it announces.
+    fn follow_bind(&mut self) {
+        let default = Self::default();
+        if self.resource == default.resource
+            && self.bind != default.bind
+            && let Some(url) = settings::loopback_url(self.bind)
+        {
+            self.resource = format!("{url}/mcp");
+        }
+    }
+
+    /// Start-up warnings for settings that are valid but cannot be what was meant.
+    pub fn warnings(&self, listening: std::net::SocketAddr) -> Vec<String> {
+        settings::port_mismatch("the resource", &self.resource, listening)
+            .into_iter()
+            .collect()
     }
 
     pub fn validate(&self) -> anyhow::Result<()> {

@@ -18,18 +18,11 @@ pub struct Note {
 impl Store {
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
         let (pool, backend) = db::connect(url).await?;
-        match backend {
-            db::Backend::Sqlite => {
-                sqlx::migrate!("../migrations/resource-server/sqlite")
-                    .run(&pool)
-                    .await?
-            }
-            db::Backend::Postgres => {
-                sqlx::migrate!("../migrations/resource-server/postgres")
-                    .run(&pool)
-                    .await?
-            }
-        }
+        let migrator = match backend {
+            db::Backend::Sqlite => sqlx::migrate!("../migrations/resource-server/sqlite"),
+            db::Backend::Postgres => sqlx::migrate!("../migrations/resource-server/postgres"),
+        };
+        db::migrate(&pool, &migrator, "the resource server", url).await?;
         Ok(Self { pool })
     }
 

@@ -22,6 +22,42 @@ pub fn parse_var<T: std::str::FromStr>(key: &str, value: String) -> anyhow::Resu
         .map_err(|_| anyhow::anyhow!("{key}={value:?} is not a valid value"))
 }
 
+/// The URL a server bound to `bind` answers at on this machine, when `bind` is a loopback or
+/// wildcard address: `http://127.0.0.1:8101` for `0.0.0.0:8101`. Defaults that name a
+/// loopback URL follow it, so that moving a port takes one variable.
+pub fn loopback_url(bind: std::net::SocketAddr) -> Option<String> {
+    let ip = bind.ip();
+    if ip.is_loopback() {
+        Some(format!("http://{bind}"))
+    } else if ip.is_unspecified() {
+        Some(format!("http://127.0.0.1:{}", bind.port()))
+    } else {
+        None
+    }
+}
+
+/// A warning when `url` names a loopback host on another port than the one this server
+/// listens on (`bind`, loopback or wildcard): clients would be sent where nothing answers.
+pub fn port_mismatch(what: &str, url: &str, bind: std::net::SocketAddr) -> Option<String> {
+    let rest = url.strip_prefix("http://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !p.contains(']') => (h, p.parse::<u16>().ok()?),
+        _ => (authority, 80),
+    };
+    let loopback_host = matches!(host, "localhost" | "[::1]")
+        || host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    let local_bind = bind.ip().is_loopback() || bind.ip().is_unspecified();
+    (loopback_host && local_bind && port != bind.port()).then(|| {
+        format!(
+            "{what} {url} names port {port}, but this server listens on {bind}: \
+             clients will be sent where nothing answers"
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,5 +100,33 @@ mod tests {
             r#"X="eighty" is not a valid value"#
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::*;
+
+    #[test]
+    fn loopback_defaults_follow_the_bind_address() {
+        assert_eq!(
+            loopback_url("0.0.0.0:8101".parse().unwrap()).as_deref(),
+            Some("http://127.0.0.1:8101")
+        );
+        assert_eq!(
+            loopback_url("127.0.0.1:9".parse().unwrap()).as_deref(),
+            Some("http://127.0.0.1:9")
+        );
+        assert_eq!(loopback_url("10.0.0.5:8001".parse().unwrap()), None);
+    }
+
+    #[test]
+    fn a_loopback_url_on_another_port_is_named() {
+        let bind = "127.0.0.1:8101".parse().unwrap();
+        let w = port_mismatch("issuer", "http://127.0.0.1:8001", bind).unwrap();
+        assert!(w.contains("8001") && w.contains("127.0.0.1:8101"), "{w}");
+        assert!(port_mismatch("issuer", "http://127.0.0.1:8101/mcp", bind).is_none());
+        assert!(port_mismatch("issuer", "https://auth.example.com", bind).is_none());
+        assert!(port_mismatch("issuer", "http://localhost/mcp", bind).is_some());
     }
 }

@@ -33,8 +33,12 @@ pub async fn sign_in(
         Ok(r) => r,
         Err(wait) => {
             state.metrics.inc("logins_failed_total", &[]);
+            let user_id = match state.store.user_by_username(username).await {
+                Ok(user) => user.map(|u| u.id),
+                Err(_) => None,
+            };
             state
-                .audit("login_throttled", None, client_id, username)
+                .audit("login_throttled", user_id.as_deref(), client_id, username)
                 .await;
             return Err(SignInError::Throttled(wait));
         }

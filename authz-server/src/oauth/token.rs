@@ -30,7 +30,7 @@ pub async fn exchange(
             format!("this client is not registered for the {name} grant"),
         ));
     }
-    let response = match grant {
+    let (response, user_id) = match grant {
         Grant::AuthorizationCode {
             code,
             code_verifier,
@@ -53,9 +53,10 @@ pub async fn exchange(
             scope,
             resource,
         } => refresh_token(state, client, &token, scope, resource.as_deref(), now).await?,
-        Grant::ClientCredentials { scope, resource } => {
-            client_credentials(state, client, scope, resource.as_deref(), now).await?
-        }
+        Grant::ClientCredentials { scope, resource } => (
+            client_credentials(state, client, scope, resource.as_deref(), now).await?,
+            None,
+        ),
     };
     state
         .metrics
@@ -66,7 +67,9 @@ pub async fn exchange(
     } else {
         "token_issued"
     };
-    state.audit(kind, None, Some(&client.client_id), name).await;
+    state
+        .audit(kind, user_id.as_deref(), Some(&client.client_id), name)
+        .await;
     Ok(response)
 }
 
@@ -84,6 +87,9 @@ fn requested_resource(
     }
 }
 
+/// A token response and the user it was issued for (none for a machine client).
+type Issued = (TokenResponse, Option<String>);
+
 /// RFC 6749 §4.1.3 / OAuth 2.1 §4.1.3: redeems a code exactly once.
 async fn authorization_code(
     state: &AppState,
@@ -93,7 +99,7 @@ async fn authorization_code(
     redirect_uri: Option<&str>,
     resource: Option<&str>,
     now: i64,
-) -> Result<TokenResponse, OAuthError> {
+) -> Result<Issued, OAuthError> {
     let resource = requested_resource(state, resource)?;
     let with_refresh = client.metadata.allows_grant(GRANT_REFRESH_TOKEN);
     let mut response = None;
@@ -157,7 +163,7 @@ async fn authorization_code(
                     with_refresh,
                 },
             );
-            response = Some(resp);
+            response = Some((resp, Some(row.user_id.clone())));
             Ok(tokens)
         })
         .await?;
@@ -172,7 +178,7 @@ async fn refresh_token(
     scope: Option<Scope>,
     resource: Option<&str>,
     now: i64,
-) -> Result<TokenResponse, OAuthError> {
+) -> Result<Issued, OAuthError> {
     let resource = requested_resource(state, resource)?;
     // The successor is derived from the presented token, so a retry within the grace
     // window gets the same successor instead of starting a second live chain.
@@ -218,7 +224,7 @@ async fn refresh_token(
                     refresh_token: Some(successor),
                 },
             );
-            response = Some(resp);
+            response = Some((resp, ctx.user_id.clone()));
             Ok(tokens)
         })
         .await?;
@@ -231,9 +237,9 @@ async fn finish(
     state: &AppState,
     client: &Client,
     outcome: Exchange<OAuthError>,
-    response: Option<TokenResponse>,
+    response: Option<Issued>,
     what: &str,
-) -> Result<TokenResponse, OAuthError> {
+) -> Result<Issued, OAuthError> {
     match outcome {
         Exchange::Issued => Ok(response.expect("set when issued")),
         Exchange::Rejected(e) => Err(e),

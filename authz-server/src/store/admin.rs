@@ -236,7 +236,7 @@ impl Store {
     /// The newest events first.
     pub async fn audit_events(&self, limit: i64) -> StoreResult<Vec<AuditEvent>> {
         Ok(
-            sqlx::query_as("SELECT * FROM audit_events ORDER BY at DESC, id DESC LIMIT $1")
+            sqlx::query_as("SELECT id, at, kind, user_id, client_id, detail FROM audit_events ORDER BY at DESC, seq DESC LIMIT $1")
                 .bind(limit)
                 .fetch_all(&self.pool)
                 .await?,

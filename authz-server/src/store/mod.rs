@@ -65,7 +65,7 @@ pub enum StoreError {
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Setup(#[from] db::SetupError),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -78,23 +78,17 @@ impl Store {
     pub async fn connect(url: &str) -> StoreResult<Self> {
         let (pool, backend) = db::connect(url).await?;
         let store = Self { pool, backend };
-        store.migrate().await?;
+        store.migrate(url).await?;
         Ok(store)
     }
 
-    pub async fn migrate(&self) -> StoreResult<()> {
-        match self.backend {
-            Backend::Sqlite => {
-                sqlx::migrate!("../migrations/authz-server/sqlite")
-                    .run(&self.pool)
-                    .await?
-            }
-            Backend::Postgres => {
-                sqlx::migrate!("../migrations/authz-server/postgres")
-                    .run(&self.pool)
-                    .await?
-            }
-        }
+    /// Brings the schema up to date; `url` only names the database in an error.
+    pub async fn migrate(&self, url: &str) -> StoreResult<()> {
+        let migrator = match self.backend {
+            Backend::Sqlite => sqlx::migrate!("../migrations/authz-server/sqlite"),
+            Backend::Postgres => sqlx::migrate!("../migrations/authz-server/postgres"),
+        };
+        db::migrate(&self.pool, &migrator, "the authorization server", url).await?;
         Ok(())
     }
 

@@ -214,6 +214,7 @@ async fn resource_key_grant_and_audit_commands() {
     // A resource server added at run time can introspect once the server has reloaded.
     let out = admin::resource_add(
         &stack.store,
+        &stack.config,
         "https://mcp2.example.com/mcp",
         Some("Second".into()),
         Some("rs2".into()),
@@ -229,6 +230,7 @@ async fn resource_key_grant_and_audit_commands() {
     assert!(
         admin::resource_add(
             &stack.store,
+            &stack.config,
             "https://mcp2.example.com/mcp",
             None,
             None,
@@ -239,10 +241,48 @@ async fn resource_key_grant_and_audit_commands() {
         "duplicate"
     );
     assert!(
-        admin::resource_add(&stack.store, "https://mcp3.example.com/", None, None, false)
-            .await
-            .is_err(),
+        admin::resource_add(
+            &stack.store,
+            &stack.config,
+            "https://mcp3.example.com/",
+            None,
+            None,
+            false
+        )
+        .await
+        .is_err(),
         "no path"
+    );
+    // The configured resource (and its introspection client id) shadow any database entry:
+    // adding either is refused with a message that says why, and nothing is stored.
+    let configured = &stack.config.resource_servers[0];
+    for (resource, client_id) in [
+        (configured.resource.as_str(), None),
+        (
+            "https://mcp4.example.com/mcp",
+            Some(configured.client_id.clone()),
+        ),
+    ] {
+        let err = admin::resource_add(
+            &stack.store,
+            &stack.config,
+            resource,
+            None,
+            client_id,
+            false,
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("already set by the configuration") && err.contains("never work"),
+            "{err}"
+        );
+    }
+    assert_eq!(
+        stack.store.list_resource_servers().await.unwrap().len(),
+        1,
+        "only mcp2 was stored"
     );
     let list = admin::resource_list(&stack.store, &stack.config)
         .await
