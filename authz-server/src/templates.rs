@@ -8,7 +8,8 @@ use axum::response::{Html, IntoResponse, Response};
 #[template(path = "login.html")]
 pub struct LoginPage {
     pub client_name: String,
-    pub redirect_host: String,
+    /// Where the user goes back to; none on the account page's own sign-in.
+    pub redirect_host: Option<String>,
     pub error: Option<String>,
     pub csrf_token: String,
     pub request: String,

@@ -21,24 +21,40 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn temp_db() -> String {
-    let dir = std::env::temp_dir().join(format!(
-        "authz-smoke-{}-{}",
-        std::process::id(),
-        free_port()
-    ));
-    format!("sqlite://{}/authz.db?mode=rwc", dir.display())
+/// A SQLite database in a directory of its own, removed when the test ends (also when it
+/// fails).
+struct TempDb(std::path::PathBuf);
+
+impl TempDb {
+    fn new() -> Self {
+        Self(std::env::temp_dir().join(format!(
+            "authz-smoke-{}-{}",
+            std::process::id(),
+            free_port()
+        )))
+    }
+
+    fn url(&self) -> String {
+        format!("sqlite://{}/authz.db", self.0.display())
+    }
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 #[test]
 fn binary_serves_metadata_and_stops_on_sigterm() {
+    let db = TempDb::new();
     let port = free_port();
     let issuer = format!("http://127.0.0.1:{port}");
     let mut child = Command::new(env!("CARGO_BIN_EXE_authz-server"))
         .arg("serve")
         .env("AUTHZ_BIND", format!("127.0.0.1:{port}"))
         .env("AUTHZ_ISSUER", &issuer)
-        .env("AUTHZ_DATABASE_URL", temp_db())
+        .env("AUTHZ_DATABASE_URL", db.url())
         .env_remove("DATABASE_URL")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -75,6 +91,7 @@ fn binary_serves_metadata_and_stops_on_sigterm() {
 
 #[test]
 fn broken_configuration_is_refused_with_what_to_change() {
+    let db = TempDb::new();
     for (issuer, want) in [
         ("http://127.0.0.1:8001/", "trailing slash"),
         ("http://auth.example.com", "AUTHZ_ALLOW_INSECURE_ISSUER"),
@@ -82,7 +99,7 @@ fn broken_configuration_is_refused_with_what_to_change() {
         let out = Command::new(env!("CARGO_BIN_EXE_authz-server"))
             .arg("serve")
             .env("AUTHZ_ISSUER", issuer)
-            .env("AUTHZ_DATABASE_URL", temp_db())
+            .env("AUTHZ_DATABASE_URL", db.url())
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(2), "{issuer}");

@@ -6,6 +6,7 @@
 //! and secrets cannot reach the logs through it.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
@@ -298,18 +299,18 @@ pub async fn serve(
 }
 
 /// Counts a request in flight on its connection until dropped.
-struct Busy(Arc<std::sync::atomic::AtomicUsize>);
+struct Busy(Arc<AtomicUsize>);
 
 impl Busy {
-    fn enter(count: &Arc<std::sync::atomic::AtomicUsize>) -> Self {
-        count.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    fn enter(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::AcqRel);
         Self(count.clone())
     }
 }
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -349,7 +350,7 @@ pub async fn serve_with(
             // Requests this connection is answering: at shutdown a connection with none
             // (idle keep-alive, or headers only partly sent) is closed at once instead of
             // holding the process until its read timeout.
-            let busy = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let busy = Arc::new(AtomicUsize::new(0));
             let counted = busy.clone();
             let service = hyper::service::service_fn(
                 move |mut req: hyper::Request<hyper::body::Incoming>| {
@@ -357,18 +358,16 @@ pub async fn serve_with(
                         .insert(axum::extract::ConnectInfo(peer));
                     let guard = Busy::enter(&counted);
                     let call = router.clone().oneshot(req.map(axum::body::Body::new));
+                    // The request stays counted until its body is sent (or dropped).
                     async move {
-                        // The request stays counted until its body is sent (or dropped).
-                        let response = call.await;
-                        response.map(|r| {
-                            r.map(|body| {
-                                use http_body_util::BodyExt;
-                                axum::body::Body::new(body.map_frame(move |frame| {
-                                    let _held = &guard;
-                                    frame
-                                }))
-                            })
-                        })
+                        use http_body_util::BodyExt;
+                        let res = call.await?;
+                        Ok::<_, std::convert::Infallible>(res.map(|body| {
+                            axum::body::Body::new(body.map_frame(move |frame| {
+                                let _held = &guard;
+                                frame
+                            }))
+                        }))
                     }
                 },
             );
@@ -384,7 +383,7 @@ pub async fn serve_with(
                 _ = conn.as_mut() => return,
                 _ = stop.wait_for(|s| *s) => {}
             }
-            if busy.load(std::sync::atomic::Ordering::Acquire) == 0 {
+            if busy.load(Ordering::Acquire) == 0 {
                 return;
             }
             conn.as_mut().graceful_shutdown();
@@ -494,6 +493,71 @@ mod tests {
         assert!(String::from_utf8_lossy(&buf).starts_with("HTTP/1.1 200"));
         let _ = stop.send(());
         server.await.unwrap().unwrap();
+    }
+
+    /// Shutdown closes idle connections (kept alive, or with headers only begun) at once,
+    /// and lets a request in flight finish and deliver its whole body.
+    #[tokio::test]
+    async fn shutdown_does_not_wait_for_idle_connections() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (entered, entered_rx) = tokio::sync::mpsc::channel::<()>(1);
+        let app = Router::new()
+            .route("/", axum::routing::get(|| async { "ok" }))
+            .route(
+                "/slow",
+                axum::routing::get(move || {
+                    let entered = entered.clone();
+                    async move {
+                        let _ = entered.send(()).await;
+                        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                        "x".repeat(100_000)
+                    }
+                }),
+            );
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        // Read timeouts far beyond the test's own limit: only closing idle connections
+        // at once lets the server stop in time.
+        let server = tokio::spawn(serve_with(
+            listener,
+            app,
+            async move {
+                let _ = stopped.await;
+            },
+            std::time::Duration::from_secs(600),
+            std::time::Duration::from_secs(600),
+        ));
+        let mut kept_alive = tokio::net::TcpStream::connect(addr).await.unwrap();
+        kept_alive
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 1024];
+        let n = kept_alive.read(&mut buf).await.unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+        let mut partial = tokio::net::TcpStream::connect(addr).await.unwrap();
+        partial.write_all(b"GET / HT").await.unwrap();
+        let _silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut busy = tokio::net::TcpStream::connect(addr).await.unwrap();
+        busy.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut entered_rx = entered_rx;
+        entered_rx.recv().await.unwrap();
+        let _ = stop.send(());
+        let finished = tokio::time::timeout(std::time::Duration::from_secs(30), server).await;
+        assert!(
+            finished.is_ok(),
+            "the server stopped without waiting for idle clients"
+        );
+        let mut answer = Vec::new();
+        busy.read_to_end(&mut answer).await.unwrap();
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(
+            answer.starts_with("HTTP/1.1 200") && answer.ends_with(&"x".repeat(1000)),
+            "the request in flight was answered in full"
+        );
     }
 
     #[test]

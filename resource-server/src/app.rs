@@ -186,8 +186,12 @@ pub fn router(state: AppState, shutdown: CancellationToken) -> Router {
             crate::mcp::conformance::reconnect::cut_reconnection_stream,
         ));
     }
-    // Outermost first: the bearer check, then usage counting, then the MCP endpoint.
+    // Outermost first: the bearer check, then usage counting, then JSON for one-message
+    // replies, then the MCP endpoint.
     let protected = protected
+        .layer(axum::middleware::from_fn(
+            crate::mcp::json_reply::prefer_json,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::mcp::usage::count,

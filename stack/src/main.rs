@@ -90,15 +90,22 @@ fn oauth_protocol_secret(s: &str) -> authz_server::config::Secret {
     authz_server::config::Secret::new(s)
 }
 
+/// The demo's PKCE pair (RFC 7636 appendix B): printed, so a person can redeem a code by hand.
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+
 fn print_quick_start(authz: &authz_server::Application, rs: &resource_server::Application) {
-    let iss = &authz.state().config.issuer;
+    let config = &authz.state().config;
+    let iss = &config.issuer;
     let rs_config = &rs.state().config;
     let resource = &rs_config.resource;
     let (user, password, client) = (demo::DEMO_USER, demo::DEMO_PASSWORD, demo::DEMO_CLIENT);
-    let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    let verifier = VERIFIER;
     let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
     let enc_resource = resource.replace(':', "%3A").replace('/', "%2F");
-    if let Some(user) = &authz.state().config.headless_user {
+    let authorize = format!(
+        "{iss}/authorize?response_type=code&client_id={client}&redirect_uri=http%3A%2F%2F127.0.0.1%3A8976%2Fcallback&code_challenge={challenge}&code_challenge_method=S256&scope=mcp%3Aread+mcp%3Awrite&resource={enc_resource}&state=demo"
+    );
+    if let Some(user) = &config.headless_user {
         println!(
             "HEADLESS MODE: authorization requests are approved as {user} without login or consent (testing only)"
         );
@@ -120,19 +127,42 @@ resource-server listening on http://{rs_addr} (resource {resource})
 
   Try it with MCP Inspector:  npx @modelcontextprotocol/inspector  → Streamable HTTP → {resource}
 
-  Or by hand: open this URL, sign in as {user}, approve, and copy `code` from the address bar
-  {iss}/authorize?response_type=code&client_id={client}&redirect_uri=http%3A%2F%2F127.0.0.1%3A8976%2Fcallback&code_challenge={challenge}&code_challenge_method=S256&scope=mcp%3Aread+mcp%3Awrite&resource={enc_resource}&state=demo
+  With a browser: open this URL, sign in as {user}, approve, and copy `code` from the address
+  bar (nothing listens on port 8976, so the page itself does not load)
+  {authorize}
+  curl -s {iss}/token -d grant_type=authorization_code -d client_id={client}        -d redirect_uri=http://127.0.0.1:8976/callback -d code_verifier={verifier} -d code=<code>
 
-  curl -s {iss}/token -d grant_type=authorization_code -d client_id={client} \
-       -d redirect_uri=http://127.0.0.1:8976/callback -d code_verifier={verifier} -d code=<code>
-  curl -s {resource} -H "Authorization: Bearer <access_token>" \
-       -H "Content-Type: application/json" -H "Accept: application/json, text/event-stream" \
-       -d '{{"jsonrpc":"2.0","id":1,"method":"initialize","params":{{"protocolVersion":"2025-11-25","capabilities":{{}},"clientInfo":{{"name":"curl","version":"1"}}}}}}'
-"#,
+  Or all of it in bash with curl, no browser. A code lives {code_ttl} s and is redeemed once:
+  redeeming it again revokes what it gave, so for a new token run the whole block again.
+
+{block}"#,
         as_addr = authz.local_addr(),
         rs_addr = rs.local_addr(),
         prm = rs_config.metadata_url(),
-        as_db = authz.state().config.database_url,
-        rs_db = rs_config.database_url,
+        as_db = db::redacted(&config.database_url),
+        rs_db = db::redacted(&rs_config.database_url),
+        code_ttl = config.code_ttl,
+        block = shell_block(authz, rs, &authorize),
     );
+}
+
+/// The no-browser walk-through, for the running servers: each line indented, so the block
+/// stands apart in the banner and pastes into bash as it is.
+fn shell_block(
+    authz: &authz_server::Application,
+    rs: &resource_server::Application,
+    authorize: &str,
+) -> String {
+    let config = &authz.state().config;
+    include_str!("quick_start.sh")
+        .replace("@ISS@", &config.issuer)
+        .replace("@MCP@", &rs.state().config.resource)
+        .replace("@AUTHORIZE@", authorize)
+        .replace("@USER@", demo::DEMO_USER)
+        .replace("@PASSWORD@", demo::DEMO_PASSWORD)
+        .replace("@CLIENT@", demo::DEMO_CLIENT)
+        .replace("@VERIFIER@", VERIFIER)
+        .lines()
+        .map(|l| format!("    {l}\n"))
+        .collect()
 }

@@ -36,15 +36,31 @@ fn free_port() -> u16 {
 }
 
 fn start(data: &std::path::Path, as_port: u16, rs_port: u16) -> (Stack, Duration) {
+    start_with(
+        data,
+        &[
+            ("AUTHZ_BIND", format!("127.0.0.1:{as_port}")),
+            ("AUTHZ_ISSUER", format!("http://127.0.0.1:{as_port}")),
+            ("RS_BIND", format!("127.0.0.1:{rs_port}")),
+            ("RS_RESOURCE", format!("http://127.0.0.1:{rs_port}/mcp")),
+            ("RUST_LOG", "debug".into()),
+        ],
+    )
+}
+
+/// Starts `mcp-stack` with exactly these variables of ours (none inherited) and reads its
+/// banner to the end.
+fn start_with(data: &std::path::Path, vars: &[(&str, String)]) -> (Stack, Duration) {
     let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-stack"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mcp-stack"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("AUTHZ_") || key.starts_with("RS_") || key == "DATABASE_URL" {
+            command.env_remove(key);
+        }
+    }
+    let mut child = command
         .args(["--data-dir", data.to_str().unwrap()])
-        .env("AUTHZ_BIND", format!("127.0.0.1:{as_port}"))
-        .env("AUTHZ_ISSUER", format!("http://127.0.0.1:{as_port}"))
-        .env("RS_BIND", format!("127.0.0.1:{rs_port}"))
-        .env("RS_RESOURCE", format!("http://127.0.0.1:{rs_port}/mcp"))
-        .env("RUST_LOG", "debug")
-        .env_remove("DATABASE_URL")
+        .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -65,7 +81,7 @@ fn start(data: &std::path::Path, as_port: u16, rs_port: u16) -> (Stack, Duration
     });
     let mut reader = BufReader::new(child.stdout.take().unwrap());
     let mut stdout = String::new();
-    while !stdout.contains("curl -s") {
+    while !stdout.contains("tools/call") {
         let mut line = String::new();
         if reader.read_line(&mut line).unwrap() == 0 {
             panic!(
@@ -180,11 +196,9 @@ fn stop(mut stack: Stack) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_command_serves_the_stack_and_keeps_its_data() {
     resource_server::install_crypto_provider();
-    let data = std::env::temp_dir().join(format!(
-        "mcp-stack-smoke-{}-{}",
-        std::process::id(),
-        free_port()
-    ));
+    // Removed when the test ends, also when it fails.
+    let scratch = e2e::Scratch::new("mcp-stack-smoke");
+    let data = scratch.0.join("data");
     let (as_port, rs_port) = (free_port(), free_port());
 
     let (stack, ready) = start(&data, as_port, rs_port);
@@ -228,5 +242,70 @@ async fn run_command_serves_the_stack_and_keeps_its_data() {
         !logs.to_ascii_lowercase().contains("bearer ey"),
         "no bearer token in the logs"
     );
-    let _ = std::fs::remove_dir_all(&data);
+}
+
+/// The banner's no-browser walk-through, pasted into bash as printed, against a stack moved
+/// to other ports by `AUTHZ_BIND` and `RS_BIND` alone: sign-in, consent, token, initialize
+/// (its `Mcp-Session-Id` visible), tools/list and tools/call all succeed, with JSON answers.
+#[test]
+fn the_printed_walkthrough_runs_in_bash_on_moved_ports() {
+    let scratch = e2e::Scratch::new("mcp-stack-walkthrough");
+    let data = scratch.0.join("data");
+    let (as_port, rs_port) = (free_port(), free_port());
+    let (stack, _) = start_with(
+        &data,
+        &[
+            ("AUTHZ_BIND", format!("127.0.0.1:{as_port}")),
+            ("RS_BIND", format!("127.0.0.1:{rs_port}")),
+        ],
+    );
+    let out = stack.stdout.clone();
+    assert!(
+        out.contains(&format!("(issuer http://127.0.0.1:{as_port})"))
+            && out.contains(&format!(
+                "MCP endpoint                    http://127.0.0.1:{rs_port}/mcp"
+            )),
+        "the issuer and the resource follow the bind ports:\n{out}"
+    );
+    assert!(
+        out.contains("A code lives 60 s and is redeemed once"),
+        "{out}"
+    );
+    let block: String = out
+        .lines()
+        .skip_while(|l| !l.contains("no browser"))
+        .filter_map(|l| l.strip_prefix("    "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    // The block's own temporary files (the cookie jar) go to the scratch directory too.
+    let run = Command::new("bash")
+        .args(["-c", &block])
+        .env("TMPDIR", &scratch.0)
+        .output()
+        .expect("bash runs");
+    let shown = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{shown}{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let lower = shown.to_ascii_lowercase();
+    assert!(lower.contains("mcp-session-id: "), "{shown}");
+    assert!(lower.contains("content-type: application/json"), "{shown}");
+    for expected in [
+        r#"{"jsonrpc":"2.0","id":1,"result":{"protocolVersion""#,
+        r#"{"jsonrpc":"2.0","id":2,"result":{"tools":[{"name":"create_secure_note""#,
+        r#"{"jsonrpc":"2.0","id":3,"result":{"content":[{"type":"text""#,
+    ] {
+        assert!(shown.contains(expected), "{expected} in\n{shown}");
+    }
+    assert!(
+        !shown.contains("data: "),
+        "JSON answers, not event streams:\n{shown}"
+    );
+    let logs = stop(stack);
+    assert!(
+        !logs.contains('\u{1b}'),
+        "no colour codes when stderr is not a terminal"
+    );
 }

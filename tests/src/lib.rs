@@ -24,28 +24,95 @@ pub const REDIRECT_URI: &str = "http://127.0.0.1:3000/callback";
 /// use client_credentials).
 pub const REGISTRATION_TOKEN: &str = "e2e-initial-access-token-0123456789";
 
-/// A fresh database URL: a new PostgreSQL database when `DATABASE_URL` points at PostgreSQL,
-/// otherwise a new SQLite file under the system temp directory.
-pub async fn fresh_database_url() -> String {
-    match std::env::var("DATABASE_URL") {
-        Ok(url) if url.starts_with("postgres") => {
-            use sqlx::Connection;
-            let name = format!("e2e_{}", new_id().to_lowercase().replace(['-', '_'], ""));
-            let mut conn = sqlx::PgConnection::connect(&url)
-                .await
-                .expect("PostgreSQL reachable at DATABASE_URL");
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&mut conn)
-                .await
-                .expect("create database");
-            let mut base = Url::parse(&url).expect("DATABASE_URL is a URL");
-            base.set_path(&format!("/{name}"));
-            base.to_string()
+/// A directory under the system temp directory, removed with everything in it when the
+/// value is dropped: at the end of the test, and also when it fails (a panic unwinds).
+pub struct Scratch(pub std::path::PathBuf);
+
+impl Scratch {
+    pub fn new(prefix: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("{prefix}-{}", new_id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        Self(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A fresh database for one test, removed when dropped (also when the test fails): a new
+/// PostgreSQL database when `DATABASE_URL` points at PostgreSQL, otherwise a SQLite file
+/// in a scratch directory.
+pub struct TestDatabase {
+    pub url: String,
+    place: Place,
+}
+
+enum Place {
+    Sqlite(#[allow(dead_code)] Scratch),
+    Postgres { admin_url: String, name: String },
+}
+
+impl TestDatabase {
+    pub async fn new() -> Self {
+        match std::env::var("DATABASE_URL") {
+            Ok(admin_url) if admin_url.starts_with("postgres") => {
+                use sqlx::Connection;
+                let name = format!("e2e_{}", new_id().to_lowercase().replace(['-', '_'], ""));
+                let mut conn = sqlx::PgConnection::connect(&admin_url)
+                    .await
+                    .expect("PostgreSQL reachable at DATABASE_URL");
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create database");
+                let _ = conn.close().await;
+                let mut url = Url::parse(&admin_url).expect("DATABASE_URL is a URL");
+                url.set_path(&format!("/{name}"));
+                Self {
+                    url: url.to_string(),
+                    place: Place::Postgres { admin_url, name },
+                }
+            }
+            _ => {
+                let dir = Scratch::new("authz-e2e");
+                Self {
+                    url: format!("sqlite://{}/authz.db?mode=rwc", dir.0.display()),
+                    place: Place::Sqlite(dir),
+                }
+            }
         }
-        _ => {
-            let dir = std::env::temp_dir().join(format!("authz-e2e-{}", new_id()));
-            std::fs::create_dir_all(&dir).expect("temp dir");
-            format!("sqlite://{}/authz.db?mode=rwc", dir.display())
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Place::Postgres { admin_url, name } = &self.place else {
+            return;
+        };
+        // Drop runs inside the test's runtime, which cannot be blocked on: a thread with a
+        // runtime of its own drops the database. FORCE ends the pools still connected.
+        let (admin_url, statement) = (
+            admin_url.clone(),
+            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        );
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                use sqlx::Connection;
+                let mut conn = sqlx::PgConnection::connect(&admin_url).await?;
+                sqlx::query(&statement).execute(&mut conn).await?;
+                conn.close().await
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not drop test database {name}");
         }
     }
 }
@@ -85,6 +152,8 @@ pub struct TestStack {
     pub clock: Arc<oauth_protocol::clock::ManualClock>,
     authz: Option<Running>,
     rs: Option<Running>,
+    /// Dropped last, after the servers were told to stop.
+    _databases: [TestDatabase; 2],
 }
 
 type AdjustAuthz<'a> = Box<dyn FnOnce(&mut Config) + 'a>;
@@ -139,10 +208,11 @@ impl TestStack {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().unwrap();
         let issuer = format!("http://{addr}");
+        let databases = [TestDatabase::new().await, TestDatabase::new().await];
         let mut config = Config {
             issuer: issuer.clone(),
             bind: addr,
-            database_url: fresh_database_url().await,
+            database_url: databases[0].url.clone(),
             resource_servers: vec![ResourceServer {
                 resource: resource.clone(),
                 name: Some("Test MCP server".into()),
@@ -186,7 +256,7 @@ impl TestStack {
             issuer: issuer.clone(),
             client_id: RS_CLIENT_ID.into(),
             client_secret: Secret::new(RS_CLIENT_SECRET),
-            database_url: fresh_database_url().await,
+            database_url: databases[1].url.clone(),
             resource_name: "Test MCP server".into(),
             ..resource_server::Config::default()
         };
@@ -228,6 +298,7 @@ impl TestStack {
             clock,
             authz: Some(authz),
             rs: Some(rs),
+            _databases: databases,
         }
     }
 

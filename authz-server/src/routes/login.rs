@@ -50,7 +50,7 @@ async fn login(
         let (csrf, cookie) = login_csrf(&state, &headers);
         let page = match &req {
             Some(req) => login_page(req, csrf, &query, &username, Some(error)),
-            None => account_login_page(&state, csrf, &username, Some(error)),
+            None => account_login_page(csrf, &username, Some(error)),
         };
         let res = with_cookie(render(status, &page), cookie);
         match &req {
@@ -59,10 +59,9 @@ async fn login(
         }
     };
     if !login_csrf_ok(&state, &headers, form.get("csrf_token")) {
-        return again(
-            "This form expired. Please sign in again.",
-            StatusCode::FORBIDDEN,
-        );
+        let reason = super::session::insecure_origin_hint(&state, &headers)
+            .unwrap_or_else(|| "This form expired. Please sign in again.".into());
+        return again(&reason, StatusCode::FORBIDDEN);
     }
     let password = form.get("password").unwrap_or_default().to_owned();
     let address = state.client_address(&headers, peer.0);

@@ -114,7 +114,7 @@ pub fn login_page(
 ) -> LoginPage {
     LoginPage {
         client_name: req.client.name(),
-        redirect_host: req.redirect_host(),
+        redirect_host: Some(req.redirect_host()),
         error: error.map(str::to_owned),
         csrf_token: csrf,
         request: query.to_owned(),
@@ -123,18 +123,10 @@ pub fn login_page(
 }
 
 /// The sign-in page for managing one's own account (no authorization request).
-pub fn account_login_page(
-    state: &AppState,
-    csrf: String,
-    username: &str,
-    error: Option<&str>,
-) -> LoginPage {
+pub fn account_login_page(csrf: String, username: &str, error: Option<&str>) -> LoginPage {
     LoginPage {
-        client_name: "your account".into(),
-        redirect_host: url::Url::parse(&state.config.issuer)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_owned))
-            .unwrap_or_default(),
+        client_name: String::new(),
+        redirect_host: None,
         error: error.map(str::to_owned),
         csrf_token: csrf,
         request: String::new(),

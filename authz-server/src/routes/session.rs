@@ -43,6 +43,33 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
+/// Why a form's cookie may be missing, when the cause is visible from the request: under
+/// an https issuer the cookies are `Secure`, so a browser that opened the page over plain
+/// http on this machine (`http://127.0.0.1:8001`) never sends them back.
+pub fn insecure_origin_hint(state: &AppState, headers: &HeaderMap) -> Option<String> {
+    if !state.config.is_https() {
+        return None;
+    }
+    let host = headers.get(header::HOST)?.to_str().ok()?;
+    let name = host
+        .rsplit_once(':')
+        .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
+        .map_or(host, |(name, _)| name);
+    let loopback = matches!(name, "localhost" | "[::1]")
+        || name
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    loopback.then(|| {
+        format!(
+            "This page was opened at http://{host}, but the server's address is {}. Its \
+             cookies are Secure (the issuer is https), so the browser does not return them \
+             over plain http and the form cannot be checked. Open {} instead.",
+            state.config.issuer,
+            state.config.endpoint(oauth_protocol::paths::ACCOUNT)
+        )
+    })
+}
+
 /// `Set-Cookie` for our cookies: HttpOnly, SameSite=Lax, Secure under https.
 pub fn set_cookie(state: &AppState, name: &str, value: &str, max_age: i64) -> HeaderValue {
     let secure = if state.config.is_https() {

@@ -6,6 +6,7 @@
 //! `conformance::server` (this handler knows nothing of them); they need `mcp:read` at most.
 
 pub mod conformance;
+pub mod json_reply;
 pub mod prompts;
 pub mod scopes;
 pub mod tools;

@@ -97,6 +97,29 @@ async fn user_commands() {
     );
     assert!(!sign_in_ok(&stack, "carol", "new carol password").await);
     assert!(admin::user_remove(&stack.store, "carol").await.is_err());
+
+    // Every event about carol names her by id, also after she is gone; an id passed to a
+    // command never looks like an option.
+    let carol_id = out
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix('(').and_then(|w| w.strip_suffix(')')))
+        .unwrap()
+        .to_owned();
+    let audit = admin::audit_list(&stack.store, 100).await.unwrap();
+    for kind in [
+        "user_created",
+        "password_changed",
+        "user_disabled",
+        "user_enabled",
+        "user_removed",
+    ] {
+        let row = audit
+            .lines()
+            .find(|l| l.split('\t').nth(1) == Some(kind))
+            .unwrap_or_else(|| panic!("{kind} in\n{audit}"));
+        let user_id = row.split('\t').nth(2).unwrap();
+        assert_eq!(user_id, carol_id, "{row}");
+    }
 }
 
 #[tokio::test]
@@ -355,8 +378,18 @@ async fn resource_key_grant_and_audit_commands() {
         .unwrap()
         .to_owned();
     assert!(introspect_active(&stack, token["access_token"].as_str().unwrap()).await);
-    admin::grant_revoke(&stack.store, &grant_id).await.unwrap();
+    assert!(
+        admin::grant_revoke(&stack.store, &grant_id)
+            .await
+            .unwrap()
+            .starts_with("revoked grant")
+    );
     assert!(!introspect_active(&stack, token["access_token"].as_str().unwrap()).await);
+    let again = admin::grant_revoke(&stack.store, &grant_id).await.unwrap();
+    assert!(
+        again.contains("already revoked at 20") && again.ends_with("nothing changed"),
+        "{again}"
+    );
     assert_eq!(
         admin::grants_list(&stack.store, USERNAME)
             .await
@@ -380,6 +413,49 @@ async fn resource_key_grant_and_audit_commands() {
     ] {
         assert!(audit.contains(&format!("\t{kind}\t")), "{kind} in\n{audit}");
     }
+    // Times are RFC 3339 in UTC; events are listed newest first in the order they
+    // happened, even within one second; user events carry the user's id.
+    let rows: Vec<Vec<&str>> = audit
+        .lines()
+        .skip(1)
+        .map(|l| l.split('\t').collect())
+        .collect();
+    for row in &rows {
+        let at = row[0];
+        assert!(
+            at.len() == 20 && at.ends_with('Z') && at.as_bytes()[10] == b'T',
+            "{at}"
+        );
+    }
+    let kinds: Vec<&str> = rows.iter().map(|r| r[1]).collect();
+    let position = |kind: &str| kinds.iter().position(|k| *k == kind).unwrap();
+    assert!(position("grant_revoked") < position("token_issued"));
+    assert!(position("token_issued") < position("consent_granted"));
+    assert!(position("consent_granted") < position("login_succeeded"));
+    // (A machine client's token has no user.)
+    for row in rows.iter().filter(|r| {
+        [
+            "login_succeeded",
+            "consent_granted",
+            "token_issued",
+            "grant_revoked",
+        ]
+        .contains(&r[1])
+            && r[4] != "client_credentials"
+    }) {
+        assert_eq!(row[2], stack.user_id, "user id on {row:?}");
+    }
+    let keys = admin::key_list(&stack.store).await.unwrap();
+    assert!(
+        keys.lines()
+            .nth(1)
+            .unwrap()
+            .split('\t')
+            .nth(1)
+            .unwrap()
+            .ends_with('Z'),
+        "{keys}"
+    );
 }
 
 /// The account page: a signed-in user sees what they authorized and can revoke it.
@@ -505,13 +581,17 @@ async fn metrics_and_health_move() {
             .unwrap_or(0)
     };
     let before = scrape(stack.url("/metrics")).await;
-    assert_eq!(
-        value(
-            &before,
-            "tokens_issued_total{grant_type=\"authorization_code\"}"
-        ),
-        0
-    );
+    // Every counter is exported from the start, at 0, not only once it has moved.
+    for series in [
+        "tokens_issued_total{grant_type=\"authorization_code\"} 0",
+        "tokens_issued_total{grant_type=\"refresh_token\"} 0",
+        "tokens_issued_total{grant_type=\"client_credentials\"} 0",
+        "logins_total 0",
+        "logins_failed_total 0",
+        "registrations_total 0",
+    ] {
+        assert!(before.lines().any(|l| l == series), "{series} in\n{before}");
+    }
     // A failed sign-in, then a whole flow.
     assert!(!sign_in_ok(&stack, USERNAME, "wrong password").await);
     let token = stack

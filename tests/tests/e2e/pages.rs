@@ -5,9 +5,16 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use tower::ServiceExt;
 
-async fn router() -> axum::Router {
+/// The router and its database, which is removed when the pair is dropped.
+async fn router() -> (axum::Router, e2e::TestDatabase) {
+    router_for("http://127.0.0.1:8001").await
+}
+
+async fn router_for(issuer: &str) -> (axum::Router, e2e::TestDatabase) {
+    let db = e2e::TestDatabase::new().await;
     let mut config = authz_server::Config {
-        database_url: e2e::fresh_database_url().await,
+        database_url: db.url.clone(),
+        issuer: issuer.into(),
         ..authz_server::Config::default()
     };
     config.bind = "127.0.0.1:0".parse().unwrap();
@@ -15,10 +22,10 @@ async fn router() -> axum::Router {
         .await
         .unwrap();
     let listener = tokio::net::TcpListener::bind(config.bind).await.unwrap();
-    authz_server::Application::with_parts(config, store, listener)
+    let app = authz_server::Application::with_parts(config, store, listener)
         .await
-        .unwrap()
-        .router()
+        .unwrap();
+    (app.router(), db)
 }
 
 async fn text(res: axum::response::Response) -> String {
@@ -30,8 +37,8 @@ async fn text(res: axum::response::Response) -> String {
 
 #[tokio::test]
 async fn pages_cannot_be_framed_and_post_only_to_this_server() {
-    let res = router()
-        .await
+    let (app, _db) = router().await;
+    let res = app
         .oneshot(Request::get("/account").body(Body::empty()).unwrap())
         .await
         .unwrap();
@@ -50,12 +57,48 @@ async fn pages_cannot_be_framed_and_post_only_to_this_server() {
         cookie.starts_with("authz_csrf=") && cookie.contains("HttpOnly"),
         "{cookie}"
     );
-    assert!(text(res).await.contains("id=\"login-form\""));
+    let html = text(res).await;
+    assert!(html.contains("id=\"login-form\""));
+    // The account page's own sign-in names the product, not a host to be returned to.
+    assert!(
+        html.contains("Sign in to <span class=\"client-name\">MCP Identity</span>")
+            && !html.contains("You will be returned to"),
+        "{html}"
+    );
+}
+
+/// Under an https issuer the sign-in cookie is Secure: a form posted from the page opened
+/// over plain http on this machine says why it failed and where to go instead.
+#[tokio::test]
+async fn a_secure_cookie_over_plain_http_on_loopback_explains_itself() {
+    let (app, _db) = router_for("https://auth.example.com").await;
+    let post = |host: &'static str| {
+        Request::post("/login")
+            .header(header::HOST, host)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(
+                "username=alice&password=x&csrf_token=t&request=",
+            ))
+            .unwrap()
+    };
+    let res = app.clone().oneshot(post("127.0.0.1:8001")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let html = text(res).await;
+    assert!(
+        html.contains("opened at http://127.0.0.1:8001")
+            && html.contains("Secure")
+            && html.contains("https://auth.example.com/account"),
+        "{html}"
+    );
+    // At the public name the usual message stays: the cause is not visible there.
+    let res = app.oneshot(post("auth.example.com")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert!(text(res).await.contains("This form expired"));
 }
 
 #[tokio::test]
 async fn page_forms_refuse_other_content_types_and_repeated_fields() {
-    let app = router().await;
+    let (app, _db) = router().await;
     for (content_type, body) in [
         ("application/json", r#"{"username":"a"}"#),
         (
@@ -86,8 +129,8 @@ async fn page_forms_refuse_other_content_types_and_repeated_fields() {
 
 #[tokio::test]
 async fn an_authorization_request_without_client_is_shown_never_redirected() {
-    let res = router()
-        .await
+    let (app, _db) = router().await;
+    let res = app
         .oneshot(
             Request::get(
                 "/authorize?response_type=code&redirect_uri=https%3A%2F%2Fevil.example%2F",

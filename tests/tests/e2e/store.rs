@@ -3,10 +3,10 @@
 
 use authz_server::store::{CodeRow, Exchange, GrantRow, NewTokens, Store, Table, User};
 
-async fn store_with_user() -> Store {
-    let store = Store::connect(&e2e::fresh_database_url().await)
-        .await
-        .unwrap();
+/// The store and its database, which is removed when the pair is dropped.
+async fn store_with_user() -> (Store, e2e::TestDatabase) {
+    let db = e2e::TestDatabase::new().await;
+    let store = Store::connect(&db.url).await.unwrap();
     store
         .insert_user(&User {
             id: "u1".into(),
@@ -19,7 +19,7 @@ async fn store_with_user() -> Store {
         })
         .await
         .unwrap();
-    store
+    (store, db)
 }
 
 fn code(hash: &str) -> CodeRow {
@@ -72,7 +72,7 @@ fn tokens(grant: &str, jti: &str, refresh: &str, new_grant: bool) -> NewTokens {
 
 #[tokio::test]
 async fn a_code_is_redeemed_once_a_refusal_writes_nothing_and_a_replay_revokes() {
-    let store = store_with_user().await;
+    let (store, _db) = store_with_user().await;
     store
         .insert_code(&code("h1"), Some(("mcp:read", 0)))
         .await
@@ -123,7 +123,7 @@ async fn a_code_is_redeemed_once_a_refusal_writes_nothing_and_a_replay_revokes()
 
 #[tokio::test]
 async fn a_refresh_token_rotates_with_a_grace_window_then_its_use_revokes_the_grant() {
-    let store = store_with_user().await;
+    let (store, _db) = store_with_user().await;
     store.insert_code(&code("h1"), None).await.unwrap();
     store
         .redeem_code("h1", 10, |_| Ok::<_, ()>(tokens("g1", "j1", "r1", true)))
@@ -168,4 +168,32 @@ async fn a_refresh_token_rotates_with_a_grace_window_then_its_use_revokes_the_gr
         .await
         .unwrap();
     assert!(matches!(after, Exchange::NotFound), "the family is dead");
+}
+
+/// Both servers pointed at one database: whichever starts second stops with a message that
+/// says to give each its own database, and leaves the first one's schema as it was.
+#[tokio::test]
+async fn a_database_holding_the_other_servers_schema_is_refused() {
+    for authorization_server_first in [true, false] {
+        let db = e2e::TestDatabase::new().await;
+        let second = if authorization_server_first {
+            Store::connect(&db.url).await.unwrap();
+            resource_server::store::Store::connect(&db.url)
+                .await
+                .err()
+                .map(|e| e.to_string())
+        } else {
+            resource_server::store::Store::connect(&db.url)
+                .await
+                .unwrap();
+            Store::connect(&db.url).await.err().map(|e| e.to_string())
+        };
+        let message = second.expect("the second server refuses the database");
+        assert!(
+            message.contains("belongs to another server")
+                && message.contains("each need a database of their own"),
+            "{message}"
+        );
+        assert!(!message.contains("password"), "{message}");
+    }
 }

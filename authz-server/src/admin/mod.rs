@@ -1,8 +1,6 @@
 //! The operations behind `authz-server admin …`, usable on SQLite and PostgreSQL alike.
 //! Each returns what the command prints; secrets are shown once, here, and stored hashed.
 
-use std::fmt::Write;
-
 use anyhow::{Context, bail};
 use oauth_protocol::register::ClientMetadata;
 use oauth_protocol::secret::digest;
@@ -12,18 +10,12 @@ use crate::ids::{new_id, new_secret};
 use crate::password::hash_password_blocking;
 use crate::signing_keys::Keys;
 use crate::state::now;
-use crate::store::{AuditEvent, ClientRow, ResourceServerRow, Store, User, audit_text};
+use crate::store::{AuditEvent, ClientRow, ResourceServerRow, Store, User};
 
-/// RFC 3339 in UTC (`2026-12-01T21:47:12Z`): unambiguous, sorts as text, and readable.
-fn when(at: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(at)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| at.to_string())
-}
+mod listings;
+
+use listings::when;
+pub use listings::{audit_list, client_list, grants_list, key_list, resource_list, user_list};
 
 /// The id of `username`, for the audit trail of an event about that user.
 async fn user_id(store: &Store, username: &str) -> anyhow::Result<String> {
@@ -87,25 +79,6 @@ pub async fn user_add(
         .with_context(|| format!("cannot add user {username}"))?;
     audit(store, "user_created", Some(&user.id), None, username).await?;
     Ok(format!("created user {username} ({})", user.id))
-}
-
-pub async fn user_list(store: &Store) -> anyhow::Result<String> {
-    let mut out = String::from("ID\tUSERNAME\tSTATUS\tEMAIL\n");
-    for u in store.list_users().await? {
-        let status = if u.disabled == 0 {
-            "active"
-        } else {
-            "disabled"
-        };
-        let _ = writeln!(
-            out,
-            "{}\t{}\t{status}\t{}",
-            u.id,
-            u.username,
-            u.email.unwrap_or_default()
-        );
-    }
-    Ok(out)
 }
 
 pub async fn user_set_password(
@@ -217,27 +190,6 @@ impl std::fmt::Display for CreatedClient {
     }
 }
 
-pub async fn client_list(store: &Store) -> anyhow::Result<String> {
-    let mut out = String::from("CLIENT_ID\tTYPE\tORIGIN\tNAME\tREDIRECT_URIS\n");
-    for c in store.list_clients().await? {
-        let m: ClientMetadata = serde_json::from_str(&c.metadata)?;
-        let kind = if c.secret_hash.is_some() {
-            "confidential"
-        } else {
-            "public"
-        };
-        let _ = writeln!(
-            out,
-            "{}\t{kind}\t{}\t{}\t{}",
-            c.client_id,
-            c.origin,
-            m.client_name.unwrap_or_default(),
-            m.redirect_uris.join(" ")
-        );
-    }
-    Ok(out)
-}
-
 pub async fn client_rotate_secret(store: &Store, client_id: &str) -> anyhow::Result<String> {
     let secret = new_secret();
     if !store.set_client_secret(client_id, &digest(&secret)).await? {
@@ -311,67 +263,12 @@ pub async fn resource_add(
     ))
 }
 
-pub async fn resource_list(store: &Store, config: &Config) -> anyhow::Result<String> {
-    let mut out = String::from("RESOURCE\tINTROSPECTION_CLIENT_ID\tSOURCE\tNAME\n");
-    for rs in &config.resource_servers {
-        let _ = writeln!(
-            out,
-            "{}\t{}\tconfiguration\t{}",
-            rs.resource,
-            rs.client_id,
-            rs.name.clone().unwrap_or_default()
-        );
-    }
-    for rs in store.list_resource_servers().await? {
-        let _ = writeln!(
-            out,
-            "{}\t{}\tdatabase\t{}",
-            rs.resource,
-            rs.client_id,
-            rs.name.unwrap_or_default()
-        );
-    }
-    Ok(out)
-}
-
 pub async fn key_rotate(store: &Store) -> anyhow::Result<String> {
     let kid = Keys::rotate(store, now()).await?;
     audit(store, "signing_key_rotated", None, None, &kid).await?;
     Ok(format!(
         "new signing key {kid}; running servers sign with it within a minute"
     ))
-}
-
-pub async fn key_list(store: &Store) -> anyhow::Result<String> {
-    let mut out = String::from("KID\tCREATED\tSTATUS\n");
-    for k in store.signing_keys().await? {
-        let status = match k.retired_at {
-            None => "active".to_owned(),
-            Some(at) => format!("retired at {}", when(at)),
-        };
-        let _ = writeln!(out, "{}\t{}\t{status}", k.kid, when(k.created_at));
-    }
-    Ok(out)
-}
-
-pub async fn grants_list(store: &Store, username: &str) -> anyhow::Result<String> {
-    let user = store
-        .user_by_username(username)
-        .await?
-        .with_context(|| format!("no user {username}"))?;
-    let mut out = String::from("GRANT_ID\tCLIENT_ID\tSCOPE\tRESOURCE\tLAST_USED\n");
-    for g in store.user_grants(&user.id).await? {
-        let _ = writeln!(
-            out,
-            "{}\t{}\t{}\t{}\t{}",
-            g.id,
-            g.client_id,
-            g.scope,
-            g.resource,
-            when(g.last_used_at)
-        );
-    }
-    Ok(out)
 }
 
 pub async fn grant_revoke(store: &Store, grant_id: &str) -> anyhow::Result<String> {
@@ -397,20 +294,4 @@ pub async fn grant_revoke(store: &Store, grant_id: &str) -> anyhow::Result<Strin
     Ok(format!(
         "revoked grant {grant_id}: its refresh and access tokens no longer work"
     ))
-}
-
-pub async fn audit_list(store: &Store, limit: i64) -> anyhow::Result<String> {
-    let mut out = String::from("AT\tEVENT\tUSER_ID\tCLIENT_ID\tDETAIL\n");
-    for e in store.audit_events(limit).await? {
-        let _ = writeln!(
-            out,
-            "{}\t{}\t{}\t{}\t{}",
-            when(e.at),
-            audit_text(&e.kind, usize::MAX),
-            audit_text(&e.user_id.unwrap_or_default(), usize::MAX),
-            audit_text(&e.client_id.unwrap_or_default(), usize::MAX),
-            audit_text(&e.detail, usize::MAX)
-        );
-    }
-    Ok(out)
 }
