@@ -516,6 +516,11 @@ class Cell:
         body = getattr(res.contents[0], "text", None)
         require(body is not None and USERNAME in body, f"user://profile does not name {USERNAME}: {body!r}")
 
+        # A deployment's real token lifetime is too long to wait out: its check stops here.
+        if os.environ.get("INTEROP_SKIP_REFRESH"):
+            notes.insert(0, self.handshake)
+            return "; ".join(notes + ["refresh not exercised (INTEROP_SKIP_REFRESH)"])
+
         # refresh: wait past the access token's lifetime, then call again
         auths_before = len(self.authorizations)
         set_at, tok = storage.history[-1]
