@@ -73,7 +73,12 @@ impl Application {
             "counter",
             "Dynamic client registrations.",
         );
-        for grant_type in ["authorization_code", "refresh_token", "client_credentials"] {
+        for grant_type in [
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            oauth_protocol::register::GRANT_DEVICE_CODE,
+        ] {
             metrics.zero("tokens_issued_total", &[("grant_type", grant_type)]);
         }
         for name in ["logins_total", "logins_failed_total", "registrations_total"] {
@@ -136,6 +141,7 @@ impl Application {
                 100_000,
             ),
             registrations: Throttle::quota(config_login.3, Duration::from_secs(3600), 100_000),
+            device_codes: Throttle::new(10, Duration::from_secs(900), 100_000),
             refresh_key: Arc::new(refresh_key.into_bytes()),
             clock,
         };

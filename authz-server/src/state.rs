@@ -28,6 +28,8 @@ pub struct AppState {
     pub login_by_address: Throttle,
     /// Dynamic client registrations per client address.
     pub registrations: Throttle,
+    /// Wrong device codes entered on `/device`, per user and per address (RFC 8628 §5.1).
+    pub device_codes: Throttle,
     /// Key from which the successor of a rotated refresh token is derived, shared by every
     /// instance through the database.
     pub refresh_key: Arc<Vec<u8>>,

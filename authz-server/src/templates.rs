@@ -14,6 +14,9 @@ pub struct LoginPage {
     pub csrf_token: String,
     pub request: String,
     pub username: String,
+    /// Where a sign-in without an authorization request continues (`/device?…`); empty
+    /// for the account page.
+    pub then: String,
 }
 
 pub struct ScopeLine {
@@ -40,6 +43,27 @@ pub struct ConsentPage {
     /// Registered by itself (RFC 7591 without the initial access token, or a document).
     pub unverified: bool,
     pub localhost_only: bool,
+}
+
+/// The confirmation part of the device page: what the person is about to allow.
+pub struct DeviceConfirm {
+    pub client_name: String,
+    /// As the device shows it, `XXXX-XXXX`.
+    pub user_code: String,
+    pub resource_name: String,
+    pub resource: String,
+    pub scopes: Vec<ScopeLine>,
+}
+
+/// `/device` (RFC 8628 §3.3): enter a code, or confirm the request it names.
+#[derive(Template)]
+#[template(path = "device.html")]
+pub struct DevicePage {
+    pub username: String,
+    pub csrf_token: String,
+    pub confirm: Option<DeviceConfirm>,
+    pub typed: String,
+    pub error: Option<String>,
 }
 
 #[derive(Template)]

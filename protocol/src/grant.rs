@@ -5,7 +5,9 @@
 
 use crate::error::{ErrorCode, Refusal};
 use crate::form::Params;
-use crate::register::{GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN};
+use crate::register::{
+    GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_DEVICE_CODE, GRANT_REFRESH_TOKEN,
+};
 use crate::scope::Scope;
 
 /// The grant types this server implements.
@@ -14,6 +16,8 @@ pub enum GrantType {
     AuthorizationCode,
     RefreshToken,
     ClientCredentials,
+    /// RFC 8628 §3.4.
+    DeviceCode,
 }
 
 impl GrantType {
@@ -22,6 +26,7 @@ impl GrantType {
             Self::AuthorizationCode => GRANT_AUTHORIZATION_CODE,
             Self::RefreshToken => GRANT_REFRESH_TOKEN,
             Self::ClientCredentials => GRANT_CLIENT_CREDENTIALS,
+            Self::DeviceCode => GRANT_DEVICE_CODE,
         }
     }
 
@@ -36,6 +41,7 @@ impl GrantType {
             Some(GRANT_AUTHORIZATION_CODE) => Ok(Self::AuthorizationCode),
             Some(GRANT_REFRESH_TOKEN) => Ok(Self::RefreshToken),
             Some(GRANT_CLIENT_CREDENTIALS) => Ok(Self::ClientCredentials),
+            Some(GRANT_DEVICE_CODE) => Ok(Self::DeviceCode),
             Some(other) => Err(Refusal::new(
                 ErrorCode::UnsupportedGrantType,
                 format!("grant_type {other:?} is not supported"),
@@ -63,6 +69,9 @@ pub enum Grant {
     ClientCredentials {
         scope: Option<Scope>,
         resource: Option<String>,
+    },
+    DeviceCode {
+        device_code: String,
     },
 }
 
@@ -102,6 +111,9 @@ impl Grant {
                 scope: scope(p)?,
                 resource,
             },
+            GrantType::DeviceCode => Self::DeviceCode {
+                device_code: required(p, "device_code", "")?,
+            },
         })
     }
 
@@ -110,6 +122,7 @@ impl Grant {
             Self::AuthorizationCode { .. } => GrantType::AuthorizationCode,
             Self::RefreshToken { .. } => GrantType::RefreshToken,
             Self::ClientCredentials { .. } => GrantType::ClientCredentials,
+            Self::DeviceCode { .. } => GrantType::DeviceCode,
         }
     }
 }

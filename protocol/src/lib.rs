@@ -9,6 +9,7 @@
 pub mod authorize;
 pub mod challenge;
 pub mod clock;
+pub mod device;
 pub mod error;
 pub mod form;
 pub mod grant;

@@ -10,6 +10,9 @@ pub const LOGOUT: &str = "/logout";
 pub const ACCOUNT: &str = "/account";
 pub const ACCOUNT_REVOKE: &str = "/account/grants/revoke";
 pub const TOKEN: &str = "/token";
+/// RFC 8628 §3.1 and the page where a person enters the code (§3.3).
+pub const DEVICE_AUTHORIZATION: &str = "/device_authorization";
+pub const DEVICE: &str = "/device";
 pub const REGISTER: &str = "/register";
 pub const INTROSPECT: &str = "/introspect";
 pub const REVOKE: &str = "/revoke";

@@ -43,6 +43,8 @@ impl AuthMethod {
 pub const GRANT_AUTHORIZATION_CODE: &str = "authorization_code";
 pub const GRANT_REFRESH_TOKEN: &str = "refresh_token";
 pub const GRANT_CLIENT_CREDENTIALS: &str = "client_credentials";
+/// RFC 8628 §7.2.
+pub const GRANT_DEVICE_CODE: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 /// Validated client metadata: what is stored and echoed back.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -247,6 +249,7 @@ impl ClientMetadata {
                 GRANT_AUTHORIZATION_CODE,
                 GRANT_REFRESH_TOKEN,
                 GRANT_CLIENT_CREDENTIALS,
+                GRANT_DEVICE_CODE,
             ]
             .contains(&g.as_str())
             {

@@ -179,7 +179,11 @@ pub async fn validate(state: &AppState, query: &str) -> Result<AuthRequest, Auth
 /// The scope the person is asked for. A client that registered a scope is offered no more
 /// than that (RFC 6749 §3.3 lets the server narrow what is asked for), and nothing left at
 /// all is an error; a request without scope gets the registered or the supported scope.
-fn offered_scope(client: &Client, requested: Scope, supported: Scope) -> Result<Scope, Refusal> {
+pub(crate) fn offered_scope(
+    client: &Client,
+    requested: Scope,
+    supported: Scope,
+) -> Result<Scope, Refusal> {
     let registered = client
         .metadata
         .scope

@@ -5,6 +5,7 @@
 pub mod account;
 pub mod authorize;
 pub mod consent;
+pub mod device;
 pub mod introspect;
 pub mod mint;
 pub mod register;

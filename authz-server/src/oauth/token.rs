@@ -57,6 +57,9 @@ pub async fn exchange(
             client_credentials(state, client, scope, resource.as_deref(), now).await?,
             None,
         ),
+        Grant::DeviceCode { device_code } => {
+            super::device::poll(state, client, &device_code, now).await?
+        }
     };
     state
         .metrics

@@ -46,11 +46,25 @@ async fn login(
     };
     let client_id = req.as_ref().map(|r| r.client.client_id.clone());
     let username = form.get("username").unwrap_or_default().to_owned();
+    // The one other place a sign-in may continue to: the device page (never a free URL).
+    let then = form
+        .get("then")
+        .filter(|t| *t == paths::DEVICE || t.starts_with("/device?"))
+        .map(|t| {
+            let code = form_urlencoded::parse(t.split_once('?').map_or("", |(_, q)| q).as_bytes())
+                .find(|(k, _)| k == "user_code")
+                .map(|(_, v)| v.into_owned());
+            super::device::return_path(code.as_deref())
+        });
     let again = |error: &str, status: StatusCode| {
         let (csrf, cookie) = login_csrf(&state, &headers);
         let page = match &req {
             Some(req) => login_page(req, csrf, &query, &username, Some(error)),
-            None => account_login_page(csrf, &username, Some(error)),
+            None => {
+                let mut page = account_login_page(csrf, &username, Some(error));
+                page.then = then.clone().unwrap_or_default();
+                page
+            }
         };
         let res = with_cookie(render(status, &page), cookie);
         match &req {
@@ -97,7 +111,7 @@ async fn login(
     };
     let next = match &req {
         Some(_) => format!("{}?{}", paths::AUTHORIZE, without_prompt_login(&query)),
-        None => paths::ACCOUNT.to_owned(),
+        None => then.unwrap_or_else(|| paths::ACCOUNT.to_owned()),
     };
     let mut res = see_other(&next);
     res.headers_mut().append(

@@ -7,6 +7,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use oauth_protocol::metadata::AuthorizationServerMetadata;
 use oauth_protocol::paths;
+use oauth_protocol::register::GRANT_DEVICE_CODE;
 
 use crate::state::AppState;
 
@@ -29,6 +30,7 @@ pub fn document(state: &AppState) -> AuthorizationServerMetadata {
         issuer: c.issuer.clone(),
         authorization_endpoint: c.endpoint(paths::AUTHORIZE),
         token_endpoint: c.endpoint(paths::TOKEN),
+        device_authorization_endpoint: Some(c.endpoint(paths::DEVICE_AUTHORIZATION)),
         registration_endpoint: Some(c.endpoint(paths::REGISTER)),
         jwks_uri: c.endpoint(paths::JWKS),
         scopes_supported: c.scopes.clone(),
@@ -38,6 +40,7 @@ pub fn document(state: &AppState) -> AuthorizationServerMetadata {
             "authorization_code".into(),
             "refresh_token".into(),
             "client_credentials".into(),
+            GRANT_DEVICE_CODE.into(),
         ],
         token_endpoint_auth_methods_supported: auth_methods(),
         revocation_endpoint: c.endpoint(paths::REVOKE),

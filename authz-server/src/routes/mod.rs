@@ -12,6 +12,7 @@ use crate::state::AppState;
 pub mod account;
 pub mod authorize;
 pub mod consent;
+pub mod device;
 pub mod introspect;
 pub mod login;
 pub mod metadata;
@@ -41,11 +42,13 @@ pub fn router(state: AppState) -> Router {
         .merge(token::router())
         .merge(introspect::router())
         .merge(revoke::router())
+        .merge(device::api())
         .layer(cors);
     let pages = Router::new()
         .merge(authorize::router())
         .merge(login::router())
         .merge(consent::router())
+        .merge(device::router())
         .merge(account::router())
         .merge(pages::router())
         .layer(SetResponseHeaderLayer::overriding(

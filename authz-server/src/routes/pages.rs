@@ -119,6 +119,7 @@ pub fn login_page(
         csrf_token: csrf,
         request: query.to_owned(),
         username: username.to_owned(),
+        then: String::new(),
     }
 }
 
@@ -131,5 +132,6 @@ pub fn account_login_page(csrf: String, username: &str, error: Option<&str>) -> 
         csrf_token: csrf,
         request: String::new(),
         username: username.to_owned(),
+        then: String::new(),
     }
 }

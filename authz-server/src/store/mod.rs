@@ -9,10 +9,12 @@
 use sqlx::{AnyPool, FromRow};
 
 mod admin;
+pub mod device;
 mod exchange;
 mod grants;
 mod maintenance;
 pub use admin::*;
+pub use device::{DeviceRow, Poll};
 pub use grants::*;
 pub use maintenance::Table;
 

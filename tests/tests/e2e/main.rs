@@ -4,6 +4,7 @@
 
 mod authorize;
 mod cimd;
+mod device;
 mod fixtures;
 mod flow;
 mod mcp;

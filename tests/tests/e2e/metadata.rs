@@ -31,6 +31,7 @@ async fn metadata_document_has_every_field_clients_need() {
         ("revocation_endpoint", "/revoke"),
         ("introspection_endpoint", "/introspect"),
         ("jwks_uri", "/jwks.json"),
+        ("device_authorization_endpoint", "/device_authorization"),
     ] {
         assert_eq!(m[field], format!("{iss}{path}"), "{field}");
     }
@@ -41,7 +42,12 @@ async fn metadata_document_has_every_field_clients_need() {
     );
     assert_eq!(
         m["grant_types_supported"],
-        serde_json::json!(["authorization_code", "refresh_token", "client_credentials"])
+        serde_json::json!([
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            "urn:ietf:params:oauth:grant-type:device_code"
+        ])
     );
     assert_eq!(
         m["token_endpoint_auth_methods_supported"],
