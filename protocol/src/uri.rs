@@ -22,6 +22,12 @@ pub enum UriError {
     UserInfo,
     #[error("must include the MCP endpoint path, e.g. /mcp")]
     NoPath,
+    #[error(
+        "the out-of-band redirect (urn:ietf:wg:oauth:2.0:oob, paste the code back) is retired \
+         (OAuth 2.1, RFC 8252 §8.4): a client without a browser uses the device flow instead \
+         (RFC 8628, device_authorization_endpoint in this server's metadata)"
+    )]
+    OutOfBand,
 }
 
 /// True for `localhost` and IP literals in 127.0.0.0/8 or `::1`.
@@ -117,6 +123,9 @@ pub fn validate_issuer(issuer: &str, allow_http: bool) -> Result<Url, UriError> 
 /// "Communication Security"): absolute, no fragment, https or loopback http or a
 /// private-use scheme for native apps; never a script-bearing scheme.
 pub fn validate_redirect_uri(uri: &str) -> Result<Url, UriError> {
+    if uri.starts_with("urn:ietf:wg:oauth:2.0:oob") {
+        return Err(UriError::OutOfBand);
+    }
     let url = Url::parse(uri).map_err(|_| UriError::NotAbsolute)?;
     if url.fragment().is_some() || uri.contains('#') {
         return Err(UriError::Fragment);
@@ -287,6 +296,18 @@ mod tests {
         ];
         for (uri, ok, why) in cases {
             assert_eq!(validate_redirect_uri(uri).is_ok(), *ok, "{why}: {uri}");
+        }
+    }
+
+    #[test]
+    fn the_out_of_band_redirect_points_at_the_device_flow() {
+        for uri in [
+            "urn:ietf:wg:oauth:2.0:oob",
+            "urn:ietf:wg:oauth:2.0:oob:auto",
+        ] {
+            let e = validate_redirect_uri(uri).unwrap_err();
+            assert_eq!(e, UriError::OutOfBand);
+            assert!(e.to_string().contains("device flow"), "{e}");
         }
     }
 

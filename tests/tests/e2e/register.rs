@@ -102,3 +102,32 @@ async fn registration_refuses_bad_metadata_without_writing() {
     assert_eq!(res.status(), 400);
     assert_eq!(stack.count(Table::Clients).await, 0, "nothing was written");
 }
+
+/// The retired out-of-band redirect ("paste the code back") is refused with an error that
+/// points at the device flow, and nothing is stored.
+#[tokio::test]
+async fn the_out_of_band_redirect_is_refused_in_favour_of_the_device_flow() {
+    let stack = TestStack::spawn().await;
+    let before = stack.count(Table::Clients).await;
+    let res = stack
+        .http
+        .post(stack.url("/register"))
+        .json(&json!({
+            "client_name": "Old CLI",
+            "redirect_uris": ["urn:ietf:wg:oauth:2.0:oob"],
+            "token_endpoint_auth_method": "none",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_redirect_uri");
+    let description = body["error_description"].as_str().unwrap();
+    assert!(
+        description.contains("device flow")
+            && description.contains("device_authorization_endpoint"),
+        "{description}"
+    );
+    assert_eq!(stack.count(Table::Clients).await, before);
+}

@@ -1,0 +1,145 @@
+//! `mcp-client`: signs in to OAuth-protected MCP servers (PKCE through a loopback redirect,
+//! or the device flow), keeps the tokens in a private file, prints fresh access tokens for
+//! scripts, and calls tools.
+
+mod discover;
+mod flows;
+mod mcp;
+mod oauth;
+mod session;
+mod store;
+
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "mcp-client", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Sign in for an MCP server: discovery, registration, then the browser or the device flow.
+    Login {
+        url: String,
+        /// A client registered beforehand, instead of dynamic registration.
+        #[arg(long, env = "MCP_CLIENT_ID")]
+        client_id: Option<String>,
+        /// Its secret, for a confidential client.
+        #[arg(long, env = "MCP_CLIENT_SECRET", hide_env_values = true)]
+        client_secret: Option<String>,
+        /// The scope to ask for (default: what the server names).
+        #[arg(long)]
+        scope: Option<String>,
+        /// The loopback port of the redirect (default: one the system picks).
+        #[arg(long)]
+        port: Option<u16>,
+        /// Print the URL only; do not start a browser.
+        #[arg(long)]
+        no_browser: bool,
+        /// Fetch the authorization URL without a browser (servers that approve at once).
+        #[arg(long, conflicts_with = "device")]
+        fetch: bool,
+        /// RFC 8628: show a code to enter on another device instead.
+        #[arg(long)]
+        device: bool,
+    },
+    /// Print a valid access token (refreshed when it expires within five minutes).
+    Token { url: String },
+    /// What is stored: issuer, resource, scope, expiry.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke at the authorization server and forget (forgotten even if revoking fails).
+    Logout {
+        url: Option<String>,
+        #[arg(long, conflicts_with = "url")]
+        all: bool,
+    },
+    /// List the server's tools.
+    Tools { url: String },
+    /// Call a tool with JSON arguments.
+    Call {
+        url: String,
+        tool: String,
+        #[arg(default_value = "{}")]
+        arguments: String,
+    },
+    /// List the server's resources.
+    Resources { url: String },
+    /// Read a resource.
+    Read { url: String, uri: String },
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    match run(Cli::parse().command).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    let store = store::Store::default_location()?;
+    match command {
+        Command::Login {
+            url,
+            client_id,
+            client_secret,
+            scope,
+            port,
+            no_browser,
+            fetch,
+            device,
+        } => {
+            let browser = if fetch {
+                oauth::Browser::Fetch
+            } else if no_browser {
+                oauth::Browser::Print
+            } else {
+                oauth::Browser::Open
+            };
+            let login = session::Login {
+                client_id,
+                client_secret,
+                scope,
+                port,
+                browser,
+                device,
+                timeout: Duration::from_secs(300),
+            };
+            let entry = session::login(&store, &url, login).await?;
+            eprintln!(
+                "signed in for {} at {} (scope {:?})",
+                entry.resource, entry.issuer, entry.scope
+            );
+        }
+        Command::Token { url } => println!("{}", session::access_token(&store, &url).await?),
+        Command::Status { json } => print!("{}", session::status(&store, json)?),
+        Command::Logout { url, all } => {
+            if url.is_none() && !all {
+                anyhow::bail!("name the MCP server to log out of, or --all");
+            }
+            for line in session::logout(&store, url.as_deref()).await? {
+                eprintln!("{line}");
+            }
+        }
+        Command::Tools { url } => print!("{}", mcp::tools(&store, &url).await?),
+        Command::Call {
+            url,
+            tool,
+            arguments,
+        } => print!("{}", mcp::call(&store, &url, &tool, &arguments).await?),
+        Command::Resources { url } => print!("{}", mcp::resources(&store, &url).await?),
+        Command::Read { url, uri } => print!("{}", mcp::read(&store, &url, &uri).await?),
+    }
+    Ok(())
+}

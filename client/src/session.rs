@@ -1,0 +1,284 @@
+//! Login, fresh tokens, status and logout over the token store. A refresh happens under
+//! the store's lock and re-reads the file first, so of several invocations at once one
+//! refreshes and the others use its result.
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use oauth_protocol::register::GRANT_REFRESH_TOKEN;
+
+use crate::oauth::{self, Browser, ClientAuth, TokenAnswer};
+use crate::store::{Entry, Store};
+
+/// A token expiring sooner than this is refreshed before it is handed out.
+const REFRESH_MARGIN: i64 = 300;
+
+pub struct Login {
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub scope: Option<String>,
+    pub port: Option<u16>,
+    pub browser: Browser,
+    pub device: bool,
+    pub timeout: Duration,
+}
+
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// An entry is for `url` when its resource is that URL (a trailing slash aside).
+fn is_for(entry: &Entry, url: &str) -> bool {
+    entry.resource.trim_end_matches('/') == url.trim_end_matches('/')
+}
+
+/// Unknown lifetimes (no `expires_in`) count as fresh until the server says otherwise.
+fn fresh(entry: &Entry, now: i64) -> bool {
+    entry.access_token.is_some()
+        && (entry.expires_at == 0 || entry.expires_at - now > REFRESH_MARGIN)
+}
+
+fn expires_at(expires_in: Option<i64>, now: i64) -> i64 {
+    expires_in.map_or(0, |s| now + s.max(0))
+}
+
+pub async fn login(store: &Store, url: &str, login: Login) -> anyhow::Result<Entry> {
+    let http = oauth::http();
+    let mut found = oauth::discover(&http, url).await?;
+    if let Some(scope) = login.scope {
+        found.scope = scope;
+    }
+    let (tokens, client_id) = if login.device {
+        let client_id = match login.client_id {
+            Some(id) => id,
+            None => oauth::register(&http, &found.server, None).await?,
+        };
+        let auth = ClientAuth {
+            client_id: &client_id,
+            client_secret: login.client_secret.as_deref(),
+        };
+        (oauth::device_flow(&http, &found, &auth).await?, client_id)
+    } else {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", login.port.unwrap_or(0)))
+            .await
+            .context("cannot listen on 127.0.0.1 for the redirect")?;
+        let redirect = format!("http://{}/callback", listener.local_addr()?);
+        let client_id = match login.client_id {
+            Some(id) => id,
+            None => oauth::register(&http, &found.server, Some(&redirect)).await?,
+        };
+        let auth = ClientAuth {
+            client_id: &client_id,
+            client_secret: login.client_secret.as_deref(),
+        };
+        let tokens =
+            oauth::code_flow(&http, &found, &auth, listener, login.browser, login.timeout).await?;
+        (tokens, client_id)
+    };
+    let entry = Entry {
+        issuer: found.server.issuer.clone(),
+        resource: found.resource.clone(),
+        client_id,
+        client_secret: login.client_secret,
+        token_endpoint: found.server.token_endpoint.clone(),
+        revocation_endpoint: found.server.revocation_endpoint.clone(),
+        access_token: Some(tokens.access_token),
+        refresh_token: tokens.refresh_token,
+        expires_at: expires_at(tokens.expires_in, now()),
+        scope: tokens.scope.unwrap_or(found.scope),
+    };
+    store.update(|c| {
+        c.put(entry.clone());
+        Ok(())
+    })?;
+    Ok(entry)
+}
+
+/// A valid access token for `url`: `MCP_ACCESS_TOKEN` as it is, else the stored one,
+/// refreshed first when it expires within five minutes.
+pub async fn access_token(store: &Store, url: &str) -> anyhow::Result<String> {
+    if let Some(token) = std::env::var("MCP_ACCESS_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty())
+    {
+        return Ok(token);
+    }
+    let contents = store.read()?;
+    let entry = contents
+        .entries
+        .iter()
+        .find(|e| is_for(e, url))
+        .with_context(|| format!("not signed in for {url}: run `mcp-client login {url}`"))?;
+    if fresh(entry, now()) {
+        return Ok(entry.access_token.clone().unwrap_or_default());
+    }
+    refresh(store, url, false).await
+}
+
+/// Refreshes under the lock. Unless `force`, a token another invocation refreshed in the
+/// meantime is used as it is.
+pub async fn refresh(store: &Store, url: &str, force: bool) -> anyhow::Result<String> {
+    let _lock = store.lock()?;
+    let mut contents = store.read()?;
+    let entry = contents
+        .entries
+        .iter_mut()
+        .find(|e| is_for(e, url))
+        .with_context(|| format!("not signed in for {url}: run `mcp-client login {url}`"))?;
+    if !force && fresh(entry, now()) {
+        return Ok(entry.access_token.clone().unwrap_or_default());
+    }
+    let refresh_token = entry.refresh_token.clone().with_context(|| {
+        format!("the access token for {url} has expired and there is no refresh token: run `mcp-client login {url}`")
+    })?;
+    let auth = ClientAuth {
+        client_id: &entry.client_id,
+        client_secret: entry.client_secret.as_deref(),
+    };
+    // A network failure leaves everything as it was.
+    let answer = oauth::token_request(
+        &oauth::http(),
+        &entry.token_endpoint,
+        &auth,
+        vec![
+            ("grant_type", GRANT_REFRESH_TOKEN.to_owned()),
+            ("refresh_token", refresh_token),
+            ("resource", entry.resource.clone()),
+        ],
+    )
+    .await?;
+    match answer {
+        TokenAnswer::Tokens(t) => {
+            entry.access_token = Some(t.access_token.clone());
+            entry.expires_at = expires_at(t.expires_in, now());
+            // No new refresh token in the answer: the old one stays valid (RFC 6749 §6).
+            if let Some(rt) = t.refresh_token {
+                entry.refresh_token = Some(rt);
+            }
+            if let Some(scope) = t.scope {
+                entry.scope = scope;
+            }
+            store.write(&contents)?;
+            Ok(t.access_token)
+        }
+        TokenAnswer::Error { error, description } if error == "invalid_grant" => {
+            entry.access_token = None;
+            entry.refresh_token = None;
+            store.write(&contents)?;
+            bail!(
+                "the authorization server no longer accepts the sign-in for {url} ({description}): run `mcp-client login {url}`"
+            )
+        }
+        TokenAnswer::Error { error, description } => {
+            bail!("refreshing the token failed: {error}: {description}")
+        }
+    }
+}
+
+pub fn status(store: &Store, json: bool) -> anyhow::Result<String> {
+    let contents = store.read()?;
+    let now = now();
+    let manual = std::env::var("MCP_ACCESS_TOKEN").is_ok_and(|t| !t.is_empty());
+    if json {
+        let entries: Vec<serde_json::Value> = contents
+            .entries
+            .iter()
+            .map(|e| {
+                serde_json::json!({
+                    "resource": e.resource,
+                    "issuer": e.issuer,
+                    "client_id": e.client_id,
+                    "scope": e.scope,
+                    "expires_at": (e.expires_at != 0).then_some(e.expires_at),
+                    "has_access_token": e.access_token.is_some(),
+                    "has_refresh_token": e.refresh_token.is_some(),
+                })
+            })
+            .collect();
+        let doc = serde_json::json!({
+            "store": store.path(),
+            "token_from": if manual { "MCP_ACCESS_TOKEN" } else { "store" },
+            "entries": entries,
+        });
+        return Ok(format!("{}\n", serde_json::to_string_pretty(&doc)?));
+    }
+    let mut out = format!("token store: {}\n", store.path().display());
+    if manual {
+        out.push_str("MCP_ACCESS_TOKEN is set: every command uses it instead of the store\n");
+    }
+    if contents.entries.is_empty() {
+        out.push_str("not signed in anywhere\n");
+    }
+    for e in &contents.entries {
+        let expiry = match (&e.access_token, e.expires_at) {
+            (None, _) => "no access token (log in again)".to_owned(),
+            (Some(_), 0) => "access token without a stated lifetime".to_owned(),
+            (Some(_), at) if at <= now => "access token expired".to_owned(),
+            (Some(_), at) => format!("access token valid for {} more minutes", (at - now) / 60),
+        };
+        out.push_str(&format!(
+            "{}\n  issuer   {}\n  scope    {}\n  token    {expiry}{}\n",
+            e.resource,
+            e.issuer,
+            e.scope,
+            if e.refresh_token.is_some() {
+                ", refreshable"
+            } else {
+                ""
+            }
+        ));
+    }
+    Ok(out)
+}
+
+/// Revokes (RFC 7009) and forgets the entries for `url`, or all. An entry is forgotten even
+/// when revoking fails; the lines say what happened.
+pub async fn logout(store: &Store, url: Option<&str>) -> anyhow::Result<Vec<String>> {
+    let _lock = store.lock()?;
+    let mut contents = store.read()?;
+    let (gone, kept): (Vec<Entry>, Vec<Entry>) = contents
+        .entries
+        .drain(..)
+        .partition(|e| url.is_none_or(|u| is_for(e, u)));
+    contents.entries = kept;
+    if gone.is_empty() {
+        bail!("not signed in for {}", url.unwrap_or("any server"));
+    }
+    let http = oauth::http();
+    let mut lines = Vec::new();
+    for e in &gone {
+        let revoked = match &e.revocation_endpoint {
+            None => "the server offers no revocation".to_owned(),
+            Some(endpoint) => {
+                let auth = ClientAuth {
+                    client_id: &e.client_id,
+                    client_secret: e.client_secret.as_deref(),
+                };
+                // The refresh token first: revoking it ends the whole grant on most servers.
+                let mut outcome = "revoked".to_owned();
+                for (token, hint) in [
+                    (&e.refresh_token, "refresh_token"),
+                    (&e.access_token, "access_token"),
+                ] {
+                    let Some(token) = token else { continue };
+                    let mut form = vec![
+                        ("token", token.clone()),
+                        ("token_type_hint", hint.to_owned()),
+                    ];
+                    let req = auth.apply(http.post(endpoint), &mut form);
+                    match req.form(&form).send().await {
+                        Ok(r) if r.status().is_success() => {}
+                        Ok(r) => outcome = format!("revocation answered {}", r.status()),
+                        Err(err) => outcome = format!("revocation failed: {err}"),
+                    }
+                }
+                outcome
+            }
+        };
+        lines.push(format!("logged out of {} ({revoked})", e.resource));
+    }
+    store.write(&contents)?;
+    Ok(lines)
+}
