@@ -18,6 +18,10 @@ pub struct ServerMetadata {
     #[serde(default)]
     pub code_challenge_methods_supported: Vec<String>,
     #[serde(default)]
+    pub token_endpoint_auth_methods_supported: Vec<String>,
+    #[serde(default)]
+    pub client_id_metadata_document_supported: bool,
+    #[serde(default)]
     pub authorization_response_iss_parameter_supported: bool,
 }
 
@@ -33,7 +37,8 @@ pub struct Discovered {
 
 /// RFC 9728 §5: the 401's `resource_metadata`, else the well-known location of the
 /// endpoint's path, then of the host; then RFC 8414 for the first authorization server.
-pub async fn discover(http: &reqwest::Client, mcp_url: &str) -> anyhow::Result<Discovered> {
+/// `None` when the endpoint neither asks for authorization nor publishes metadata for it.
+pub async fn discover(http: &reqwest::Client, mcp_url: &str) -> anyhow::Result<Option<Discovered>> {
     let url = url::Url::parse(mcp_url).with_context(|| format!("{mcp_url:?} is not a URL"))?;
     let probe = http
         .post(mcp_url)
@@ -70,12 +75,22 @@ pub async fn discover(http: &reqwest::Client, mcp_url: &str) -> anyhow::Result<D
             break;
         }
     }
-    let prm = prm.with_context(|| {
-        format!(
-            "{mcp_url} publishes no protected resource metadata (RFC 9728); tried {candidates:?}"
-        )
-    })?;
+    let unauthorized = probe.status() == reqwest::StatusCode::UNAUTHORIZED;
+    let Some(prm) = prm else {
+        if !unauthorized {
+            return Ok(None);
+        }
+        bail!(
+            "{mcp_url} asks for authorization but publishes no protected resource metadata (RFC 9728); tried {candidates:?}"
+        );
+    };
     let resource = prm["resource"].as_str().unwrap_or(mcp_url).to_owned();
+    // RFC 9728 §7.3 and MCP: metadata for another resource must not send tokens elsewhere.
+    if !covers(&resource, &url) {
+        bail!(
+            "the protected resource metadata is for {resource:?}, which is not {mcp_url}: refusing to sign in for it"
+        );
+    }
     let issuer = prm["authorization_servers"][0]
         .as_str()
         .context("the protected resource metadata names no authorization server")?
@@ -99,11 +114,25 @@ pub async fn discover(http: &reqwest::Client, mcp_url: &str) -> anyhow::Result<D
             })
         })
         .unwrap_or_default();
-    Ok(Discovered {
+    Ok(Some(Discovered {
         resource,
         server,
         scope,
-    })
+    }))
+}
+
+/// Whether `resource` is the MCP endpoint `url` or a parent of it on the same origin.
+fn covers(resource: &str, url: &url::Url) -> bool {
+    let Ok(r) = url::Url::parse(resource) else {
+        return false;
+    };
+    let (rp, up) = (
+        r.path().trim_end_matches('/'),
+        url.path().trim_end_matches('/'),
+    );
+    r.origin() == url.origin()
+        && r.fragment().is_none()
+        && (rp.is_empty() || up == rp || up.starts_with(&format!("{rp}/")))
 }
 
 /// RFC 8414 §3 (path-inserted), then OpenID Connect Discovery in both placements.
@@ -140,4 +169,27 @@ pub async fn server_metadata(
         return Ok(meta);
     }
     bail!("{issuer} publishes no authorization server metadata; tried {candidates:?}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::covers;
+
+    #[test]
+    fn metadata_covers_the_endpoint_or_a_parent_on_the_same_origin() {
+        let url = url::Url::parse("https://mcp.example.com/team/mcp").unwrap();
+        for (resource, ok) in [
+            ("https://mcp.example.com/team/mcp", true),
+            ("https://mcp.example.com/team/mcp/", true),
+            ("https://mcp.example.com/team", true),
+            ("https://mcp.example.com", true),
+            ("https://mcp.example.com/te", false),
+            ("https://mcp.example.com/other/mcp", false),
+            ("https://evil.example.com/team/mcp", false),
+            ("http://mcp.example.com/team/mcp", false),
+            ("not a url", false),
+        ] {
+            assert_eq!(covers(resource, &url), ok, "{resource}");
+        }
+    }
 }

@@ -31,6 +31,10 @@ enum Command {
         /// Its secret, for a confidential client.
         #[arg(long, env = "MCP_CLIENT_SECRET", hide_env_values = true)]
         client_secret: Option<String>,
+        /// An https URL of this client's metadata document, used as its client id where the
+        /// server supports client ID metadata documents.
+        #[arg(long, env = "MCP_CLIENT_METADATA_URL")]
+        client_metadata_url: Option<String>,
         /// The scope to ask for (default: what the server names).
         #[arg(long)]
         scope: Option<String>,
@@ -94,6 +98,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             url,
             client_id,
             client_secret,
+            client_metadata_url,
             scope,
             port,
             no_browser,
@@ -110,17 +115,20 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let login = session::Login {
                 client_id,
                 client_secret,
+                client_metadata_url,
                 scope,
                 port,
                 browser,
                 device,
                 timeout: Duration::from_secs(300),
             };
-            let entry = session::login(&store, &url, login).await?;
-            eprintln!(
-                "signed in for {} at {} (scope {:?})",
-                entry.resource, entry.issuer, entry.scope
-            );
+            match session::login(&store, &url, login).await? {
+                Some(entry) => eprintln!(
+                    "signed in for {} at {} (scope {:?})",
+                    entry.resource, entry.issuer, entry.scope
+                ),
+                None => eprintln!("{url} does not ask for authorization: nothing to sign in to"),
+            }
         }
         Command::Token { url } => println!("{}", session::access_token(&store, &url).await?),
         Command::Status { json } => print!("{}", session::status(&store, json)?),
@@ -132,14 +140,24 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 eprintln!("{line}");
             }
         }
-        Command::Tools { url } => print!("{}", mcp::tools(&store, &url).await?),
+        Command::Tools { url } => print!("{}", mcp::execute(&store, &url, mcp::Op::Tools).await?),
         Command::Call {
             url,
             tool,
             arguments,
-        } => print!("{}", mcp::call(&store, &url, &tool, &arguments).await?),
-        Command::Resources { url } => print!("{}", mcp::resources(&store, &url).await?),
-        Command::Read { url, uri } => print!("{}", mcp::read(&store, &url, &uri).await?),
+        } => {
+            let op = mcp::Op::Call { tool, arguments };
+            print!("{}", mcp::execute(&store, &url, op).await?)
+        }
+        Command::Resources { url } => {
+            print!("{}", mcp::execute(&store, &url, mcp::Op::Resources).await?)
+        }
+        Command::Read { url, uri } => {
+            print!(
+                "{}",
+                mcp::execute(&store, &url, mcp::Op::Read { uri }).await?
+            )
+        }
     }
     Ok(())
 }

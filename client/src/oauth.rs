@@ -49,18 +49,41 @@ pub fn random_token() -> String {
     URL_SAFE_NO_PAD.encode(buf)
 }
 
-/// RFC 7591 registration of a native public client.
+/// A client as registered: its id, and for a confidential client its secret and method.
+pub struct Registered {
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    pub method: String,
+}
+
+/// The method a new registration asks for: a public client when the server allows one,
+/// else Basic, else the secret in the body (RFC 8414 §2: Basic is the default).
+pub fn auth_method(server: &ServerMetadata) -> &'static str {
+    let offered = &server.token_endpoint_auth_methods_supported;
+    if offered.is_empty() {
+        "client_secret_basic"
+    } else if offered.iter().any(|m| m == "none") {
+        "none"
+    } else if offered.iter().any(|m| m == "client_secret_basic") {
+        "client_secret_basic"
+    } else {
+        "client_secret_post"
+    }
+}
+
+/// RFC 7591 registration of a native client.
 pub async fn register(
     http: &reqwest::Client,
     server: &ServerMetadata,
     redirect_uri: Option<&str>,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<Registered> {
     let endpoint = server.registration_endpoint.as_deref().with_context(|| {
         format!(
             "{} offers no dynamic registration: pass --client-id",
             server.issuer
         )
     })?;
+    let method = auth_method(server);
     let body = match redirect_uri {
         Some(uri) => serde_json::json!({
             "client_name": "mcp-client",
@@ -68,14 +91,14 @@ pub async fn register(
             "redirect_uris": [uri],
             "grant_types": [GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN],
             "response_types": ["code"],
-            "token_endpoint_auth_method": "none",
+            "token_endpoint_auth_method": method,
         }),
         None => serde_json::json!({
             "client_name": "mcp-client",
             "application_type": "native",
             "grant_types": [GRANT_DEVICE_CODE, GRANT_REFRESH_TOKEN],
             "response_types": [],
-            "token_endpoint_auth_method": "none",
+            "token_endpoint_auth_method": method,
         }),
     };
     let res = http.post(endpoint).json(&body).send().await?;
@@ -84,10 +107,17 @@ pub async fn register(
     if !status.is_success() {
         bail!("registration at {endpoint} was refused ({status}): {doc}");
     }
-    Ok(doc["client_id"]
-        .as_str()
-        .context("the registration response has no client_id")?
-        .to_owned())
+    Ok(Registered {
+        client_id: doc["client_id"]
+            .as_str()
+            .context("the registration response has no client_id")?
+            .to_owned(),
+        client_secret: doc["client_secret"].as_str().map(str::to_owned),
+        method: doc["token_endpoint_auth_method"]
+            .as_str()
+            .unwrap_or(method)
+            .to_owned(),
+    })
 }
 
 /// The client's credentials on a token, device or revocation request: a public client
@@ -95,6 +125,8 @@ pub async fn register(
 pub struct ClientAuth<'a> {
     pub client_id: &'a str,
     pub client_secret: Option<&'a str>,
+    /// `client_secret_post` instead of Basic (when the server offers only that).
+    pub post: bool,
 }
 
 impl ClientAuth<'_> {
@@ -104,6 +136,11 @@ impl ClientAuth<'_> {
         form: &mut Vec<(&'static str, String)>,
     ) -> reqwest::RequestBuilder {
         match self.client_secret {
+            Some(secret) if self.post => {
+                form.push(("client_id", self.client_id.to_owned()));
+                form.push(("client_secret", secret.to_owned()));
+                req
+            }
             Some(secret) => {
                 let enc =
                     |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();

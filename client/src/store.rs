@@ -14,11 +14,17 @@ use serde::{Deserialize, Serialize};
 /// What is kept for one (issuer, resource) pair.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
+    /// The MCP endpoint as the user named it (commands find the entry by it).
+    #[serde(default)]
+    pub url: String,
     pub issuer: String,
     pub resource: String,
     pub client_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<String>,
+    /// `client_secret_post` when the secret goes in the body; Basic otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_method: Option<String>,
     pub token_endpoint: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revocation_endpoint: Option<String>,
@@ -42,8 +48,9 @@ pub struct Contents {
 impl Contents {
     /// Adds or replaces the entry for the same issuer and resource.
     pub fn put(&mut self, entry: Entry) {
-        self.entries
-            .retain(|e| !(e.issuer == entry.issuer && e.resource == entry.resource));
+        self.entries.retain(|e| {
+            !(e.issuer == entry.issuer && e.resource == entry.resource) && e.url != entry.url
+        });
         self.entries.push(entry);
     }
 }
@@ -198,10 +205,12 @@ mod tests {
 
     fn entry(resource: &str, token: &str) -> Entry {
         Entry {
+            url: resource.into(),
             issuer: "https://as".into(),
             resource: resource.into(),
             client_id: "c".into(),
             client_secret: None,
+            auth_method: None,
             token_endpoint: "https://as/token".into(),
             revocation_endpoint: None,
             access_token: Some(token.into()),
