@@ -81,6 +81,19 @@ impl Application {
         ] {
             metrics.zero("tokens_issued_total", &[("grant_type", grant_type)]);
         }
+        metrics.describe(
+            "federation_logins_total",
+            "counter",
+            "Sign-ins through upstream providers, by provider and outcome.",
+        );
+        for up in &config.upstream {
+            for outcome in ["signed_in", "no_account", "email_taken", "disabled"] {
+                metrics.zero(
+                    "federation_logins_total",
+                    &[("provider", &up.name), ("outcome", outcome)],
+                );
+            }
+        }
         for name in ["logins_total", "logins_failed_total", "registrations_total"] {
             metrics.zero(name, &[]);
         }
@@ -142,6 +155,7 @@ impl Application {
             ),
             registrations: Throttle::quota(config_login.3, Duration::from_secs(3600), 100_000),
             device_codes: Throttle::new(10, Duration::from_secs(900), 100_000),
+            upstreams: crate::upstream::Upstreams::default(),
             refresh_key: Arc::new(refresh_key.into_bytes()),
             clock,
         };
@@ -260,24 +274,30 @@ fn health(state: AppState) -> axum::Router {
 }
 
 /// Completes on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+    // Registered now, not when first polled: a SIGTERM right after the "listening" line
+    // must stop the server gracefully, not kill it with the default action.
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    async move {
+        let ctrl_c = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        #[cfg(unix)]
+        let term = async move {
+            match term {
+                Some(mut s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term => {},
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+        tracing::info!("shutting down");
     }
-    tracing::info!("shutting down");
 }

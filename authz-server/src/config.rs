@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
+pub use crate::upstream_config::{Linking, Upstream};
 use oauth_protocol::Scope;
 pub use oauth_protocol::secret::Secret;
 use oauth_protocol::uri::{normalize_resource, validate_issuer};
@@ -53,6 +54,8 @@ pub struct Config {
     pub database_url: String,
     pub scopes: Vec<String>,
     pub resource_servers: Vec<ResourceServer>,
+    /// Upstream OpenID Providers for "Continue with …" on the login page.
+    pub upstream: Vec<Upstream>,
     pub access_token_ttl: i64,
     pub refresh_token_ttl: i64,
     pub code_ttl: i64,
@@ -102,6 +105,7 @@ impl Default for Config {
             database_url: "sqlite://data/authz.db?mode=rwc".into(),
             scopes: vec!["mcp:read".into(), "mcp:write".into()],
             resource_servers: Vec::new(),
+            upstream: Vec::new(),
             access_token_ttl: 3600,
             refresh_token_ttl: 30 * 24 * 3600,
             code_ttl: 60,
@@ -339,6 +343,7 @@ impl Config {
                 );
             }
         }
+        crate::upstream_config::validate(&self.upstream)?;
         Ok(())
     }
 

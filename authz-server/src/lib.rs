@@ -23,6 +23,8 @@ pub mod telemetry;
 pub mod templates;
 pub mod throttle;
 pub mod tls;
+pub mod upstream;
+pub mod upstream_config;
 
 pub use app::Application;
 pub use config::Config;

@@ -172,6 +172,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     let admin = match command {
         Command::Serve => {
             let app = Application::build(config).await?;
+            let stop = shutdown_signal();
             let state = app.state().clone();
             // Printed on stdout so scripts and tests can read the address when port 0 was used.
             println!(
@@ -180,7 +181,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 state.config.issuer
             );
             tracing::info!(addr = %app.local_addr(), issuer = %state.config.issuer, "listening");
-            app.run_until(shutdown_signal()).await?;
+            app.run_until(stop).await?;
             return Ok(());
         }
         Command::Migrate => Admin::Migrate,

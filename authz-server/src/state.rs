@@ -30,6 +30,8 @@ pub struct AppState {
     pub registrations: Throttle,
     /// Wrong device codes entered on `/device`, per user and per address (RFC 8628 §5.1).
     pub device_codes: Throttle,
+    /// Upstream OpenID Providers' metadata and keys.
+    pub upstreams: crate::upstream::Upstreams,
     /// Key from which the successor of a rotated refresh token is derived, shared by every
     /// instance through the database.
     pub refresh_key: Arc<Vec<u8>>,

@@ -17,6 +17,13 @@ pub struct LoginPage {
     /// Where a sign-in without an authorization request continues (`/device?…`); empty
     /// for the account page.
     pub then: String,
+    /// "Continue with …" for each upstream provider.
+    pub providers: Vec<ProviderLink>,
+}
+
+pub struct ProviderLink {
+    pub href: String,
+    pub label: String,
 }
 
 pub struct ScopeLine {

@@ -51,8 +51,11 @@ pub async fn code_flow(
             .append_pair("redirect_uri", &redirect_uri)
             .append_pair("code_challenge", &s256_challenge(&verifier))
             .append_pair("code_challenge_method", "S256")
-            .append_pair("state", &state)
-            .append_pair("resource", &found.resource);
+            .append_pair("state", &state);
+        // RFC 8707; left out for providers configured by hand without a resource.
+        if !found.resource.is_empty() {
+            q.append_pair("resource", &found.resource);
+        }
         if !found.scope.is_empty() {
             q.append_pair("scope", &found.scope);
         }
@@ -116,19 +119,16 @@ pub async fn code_flow(
         );
     }
     let code = params.get("code").context("the callback has no code")?;
-    let answer = token_request(
-        http,
-        &server.token_endpoint,
-        client,
-        vec![
-            ("grant_type", GRANT_AUTHORIZATION_CODE.to_owned()),
-            ("code", code.clone()),
-            ("redirect_uri", redirect_uri),
-            ("code_verifier", verifier),
-            ("resource", found.resource.clone()),
-        ],
-    )
-    .await?;
+    let mut form = vec![
+        ("grant_type", GRANT_AUTHORIZATION_CODE.to_owned()),
+        ("code", code.clone()),
+        ("redirect_uri", redirect_uri),
+        ("code_verifier", verifier),
+    ];
+    if !found.resource.is_empty() {
+        form.push(("resource", found.resource.clone()));
+    }
+    let answer = token_request(http, &server.token_endpoint, client, form).await?;
     tokens_or_fail(answer)
 }
 
@@ -212,7 +212,10 @@ pub async fn device_flow(
                 server.issuer
             )
         })?;
-    let mut form = vec![("resource", found.resource.clone())];
+    let mut form = Vec::new();
+    if !found.resource.is_empty() {
+        form.push(("resource", found.resource.clone()));
+    }
     if !found.scope.is_empty() {
         form.push(("scope", found.scope.clone()));
     }

@@ -4,6 +4,7 @@
 
 mod discover;
 mod flows;
+mod manage;
 mod mcp;
 mod oauth;
 mod session;
@@ -50,6 +51,26 @@ enum Command {
         /// RFC 8628: show a code to enter on another device instead.
         #[arg(long)]
         device: bool,
+        /// A provider without MCP discovery: its authorization endpoint (with
+        /// --token-endpoint and --client-id; URL then only names the entry).
+        #[arg(long, env = "MCP_AUTHORIZATION_ENDPOINT", requires = "token_endpoint")]
+        authorization_endpoint: Option<String>,
+        #[arg(long, env = "MCP_TOKEN_ENDPOINT")]
+        token_endpoint: Option<String>,
+        #[arg(
+            long,
+            env = "MCP_DEVICE_AUTHORIZATION_ENDPOINT",
+            requires = "token_endpoint"
+        )]
+        device_authorization_endpoint: Option<String>,
+        #[arg(long, env = "MCP_REVOCATION_ENDPOINT", requires = "token_endpoint")]
+        revocation_endpoint: Option<String>,
+        /// The provider's issuer, to check RFC 9207 `iss` in its redirects.
+        #[arg(long, env = "MCP_ISSUER", requires = "token_endpoint")]
+        issuer: Option<String>,
+        /// RFC 8707 `resource` to send to such a provider (none by default).
+        #[arg(long, requires = "token_endpoint")]
+        resource: Option<String>,
     },
     /// Print a valid access token (refreshed when it expires within five minutes).
     Token { url: String },
@@ -104,7 +125,21 @@ async fn run(command: Command) -> anyhow::Result<()> {
             no_browser,
             fetch,
             device,
+            authorization_endpoint,
+            token_endpoint,
+            device_authorization_endpoint,
+            revocation_endpoint,
+            issuer,
+            resource,
         } => {
+            let provider = token_endpoint.map(|token_endpoint| session::Provider {
+                authorization_endpoint,
+                token_endpoint,
+                device_authorization_endpoint,
+                revocation_endpoint,
+                issuer,
+                resource,
+            });
             let browser = if fetch {
                 oauth::Browser::Fetch
             } else if no_browser {
@@ -121,6 +156,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 browser,
                 device,
                 timeout: Duration::from_secs(300),
+                provider,
             };
             match session::login(&store, &url, login).await? {
                 Some(entry) => eprintln!(
@@ -131,12 +167,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
             }
         }
         Command::Token { url } => println!("{}", session::access_token(&store, &url).await?),
-        Command::Status { json } => print!("{}", session::status(&store, json)?),
+        Command::Status { json } => print!("{}", manage::status(&store, json)?),
         Command::Logout { url, all } => {
             if url.is_none() && !all {
                 anyhow::bail!("name the MCP server to log out of, or --all");
             }
-            for line in session::logout(&store, url.as_deref()).await? {
+            for line in manage::logout(&store, url.as_deref()).await? {
                 eprintln!("{line}");
             }
         }

@@ -24,6 +24,46 @@ pub struct Login {
     pub browser: Browser,
     pub device: bool,
     pub timeout: Duration,
+    /// A provider without MCP discovery, configured by hand.
+    pub provider: Option<Provider>,
+}
+
+/// Endpoints given by hand (Auth0, Okta, Entra, Google…), instead of discovery.
+pub struct Provider {
+    pub authorization_endpoint: Option<String>,
+    pub token_endpoint: String,
+    pub device_authorization_endpoint: Option<String>,
+    pub revocation_endpoint: Option<String>,
+    /// The issuer, when the provider names it in its redirects (RFC 9207).
+    pub issuer: Option<String>,
+    /// RFC 8707 `resource`; none is sent when empty (Entra refuses it, for one).
+    pub resource: Option<String>,
+}
+
+impl Provider {
+    fn discovered(self, scope: Option<String>) -> oauth::Discovered {
+        let issuer = self.issuer.clone().unwrap_or_else(|| {
+            url::Url::parse(&self.token_endpoint)
+                .map(|u| u.origin().ascii_serialization())
+                .unwrap_or_default()
+        });
+        oauth::Discovered {
+            resource: self.resource.unwrap_or_default(),
+            scope: scope.unwrap_or_default(),
+            server: oauth::ServerMetadata {
+                authorization_response_iss_parameter_supported: self.issuer.is_some(),
+                issuer,
+                authorization_endpoint: self.authorization_endpoint,
+                token_endpoint: self.token_endpoint,
+                registration_endpoint: None,
+                revocation_endpoint: self.revocation_endpoint,
+                device_authorization_endpoint: self.device_authorization_endpoint,
+                code_challenge_methods_supported: vec!["S256".into()],
+                token_endpoint_auth_methods_supported: Vec::new(),
+                client_id_metadata_document_supported: false,
+            },
+        }
+    }
 }
 
 /// The credentials an entry's requests carry.
@@ -61,7 +101,16 @@ fn expires_at(expires_in: Option<i64>, now: i64) -> i64 {
 /// Signs in for `url`; `None` when the server does not ask for authorization at all.
 pub async fn login(store: &Store, url: &str, login: Login) -> anyhow::Result<Option<Entry>> {
     let http = oauth::http();
-    let Some(mut found) = oauth::discover(&http, url).await? else {
+    let found = match login.provider {
+        Some(p) => {
+            if login.client_id.is_none() {
+                bail!("a provider given by its endpoints needs --client-id");
+            }
+            Some(p.discovered(login.scope.clone()))
+        }
+        None => oauth::discover(&http, url).await?,
+    };
+    let Some(mut found) = found else {
         return Ok(None);
     };
     if let Some(scope) = login.scope {
@@ -187,6 +236,7 @@ pub async fn sign_in_again(store: &Store, url: &str) -> anyhow::Result<()> {
         browser: browser_from_env(),
         device: false,
         timeout: Duration::from_secs(300),
+        provider: None,
     };
     login(store, url, again).await?;
     Ok(())
@@ -219,6 +269,7 @@ pub async fn step_up(store: &Store, url: &str, wanted: &str) -> anyhow::Result<(
         browser,
         device: false,
         timeout: Duration::from_secs(300),
+        provider: None,
     };
     login(store, url, again).await?;
     Ok(())
@@ -242,17 +293,14 @@ pub async fn refresh(store: &Store, url: &str, force: bool) -> anyhow::Result<St
     })?;
     let auth = client_auth(entry);
     // A network failure leaves everything as it was.
-    let answer = oauth::token_request(
-        &oauth::http(),
-        &entry.token_endpoint,
-        &auth,
-        vec![
-            ("grant_type", GRANT_REFRESH_TOKEN.to_owned()),
-            ("refresh_token", refresh_token),
-            ("resource", entry.resource.clone()),
-        ],
-    )
-    .await?;
+    let mut form = vec![
+        ("grant_type", GRANT_REFRESH_TOKEN.to_owned()),
+        ("refresh_token", refresh_token),
+    ];
+    if !entry.resource.is_empty() {
+        form.push(("resource", entry.resource.clone()));
+    }
+    let answer = oauth::token_request(&oauth::http(), &entry.token_endpoint, &auth, form).await?;
     match answer {
         TokenAnswer::Tokens(t) => {
             entry.access_token = Some(t.access_token.clone());
@@ -279,107 +327,4 @@ pub async fn refresh(store: &Store, url: &str, force: bool) -> anyhow::Result<St
             bail!("refreshing the token failed: {error}: {description}")
         }
     }
-}
-
-pub fn status(store: &Store, json: bool) -> anyhow::Result<String> {
-    let contents = store.read()?;
-    let now = now();
-    let manual = std::env::var("MCP_ACCESS_TOKEN").is_ok_and(|t| !t.is_empty());
-    if json {
-        let entries: Vec<serde_json::Value> = contents
-            .entries
-            .iter()
-            .map(|e| {
-                serde_json::json!({
-                    "resource": e.resource,
-                    "issuer": e.issuer,
-                    "client_id": e.client_id,
-                    "scope": e.scope,
-                    "expires_at": (e.expires_at != 0).then_some(e.expires_at),
-                    "has_access_token": e.access_token.is_some(),
-                    "has_refresh_token": e.refresh_token.is_some(),
-                })
-            })
-            .collect();
-        let doc = serde_json::json!({
-            "store": store.path(),
-            "token_from": if manual { "MCP_ACCESS_TOKEN" } else { "store" },
-            "entries": entries,
-        });
-        return Ok(format!("{}\n", serde_json::to_string_pretty(&doc)?));
-    }
-    let mut out = format!("token store: {}\n", store.path().display());
-    if manual {
-        out.push_str("MCP_ACCESS_TOKEN is set: every command uses it instead of the store\n");
-    }
-    if contents.entries.is_empty() {
-        out.push_str("not signed in anywhere\n");
-    }
-    for e in &contents.entries {
-        let expiry = match (&e.access_token, e.expires_at) {
-            (None, _) => "no access token (log in again)".to_owned(),
-            (Some(_), 0) => "access token without a stated lifetime".to_owned(),
-            (Some(_), at) if at <= now => "access token expired".to_owned(),
-            (Some(_), at) => format!("access token valid for {} more minutes", (at - now) / 60),
-        };
-        out.push_str(&format!(
-            "{}\n  issuer   {}\n  scope    {}\n  token    {expiry}{}\n",
-            e.resource,
-            e.issuer,
-            e.scope,
-            if e.refresh_token.is_some() {
-                ", refreshable"
-            } else {
-                ""
-            }
-        ));
-    }
-    Ok(out)
-}
-
-/// Revokes (RFC 7009) and forgets the entries for `url`, or all. An entry is forgotten even
-/// when revoking fails; the lines say what happened.
-pub async fn logout(store: &Store, url: Option<&str>) -> anyhow::Result<Vec<String>> {
-    let _lock = store.lock()?;
-    let mut contents = store.read()?;
-    let (gone, kept): (Vec<Entry>, Vec<Entry>) = contents
-        .entries
-        .drain(..)
-        .partition(|e| url.is_none_or(|u| is_for(e, u)));
-    contents.entries = kept;
-    if gone.is_empty() {
-        bail!("not signed in for {}", url.unwrap_or("any server"));
-    }
-    let http = oauth::http();
-    let mut lines = Vec::new();
-    for e in &gone {
-        let revoked = match &e.revocation_endpoint {
-            None => "the server offers no revocation".to_owned(),
-            Some(endpoint) => {
-                let auth = client_auth(e);
-                // The refresh token first: revoking it ends the whole grant on most servers.
-                let mut outcome = "revoked".to_owned();
-                for (token, hint) in [
-                    (&e.refresh_token, "refresh_token"),
-                    (&e.access_token, "access_token"),
-                ] {
-                    let Some(token) = token else { continue };
-                    let mut form = vec![
-                        ("token", token.clone()),
-                        ("token_type_hint", hint.to_owned()),
-                    ];
-                    let req = auth.apply(http.post(endpoint), &mut form);
-                    match req.form(&form).send().await {
-                        Ok(r) if r.status().is_success() => {}
-                        Ok(r) => outcome = format!("revocation answered {}", r.status()),
-                        Err(err) => outcome = format!("revocation failed: {err}"),
-                    }
-                }
-                outcome
-            }
-        };
-        lines.push(format!("logged out of {} ({revoked})", e.resource));
-    }
-    store.write(&contents)?;
-    Ok(lines)
 }

@@ -75,7 +75,14 @@ async fn wait_for<T>(
 }
 
 async fn login(stack: &TestStack, cli: &Cli) {
-    let mut child = cli.spawn(&["login", &stack.resource, "--no-browser"]);
+    login_with(stack, cli, &["login", &stack.resource, "--no-browser"]).await;
+    let (_, status, _) = cli.run(&["status", "--json"]).await;
+    assert!(status.contains(&stack.resource), "{status}");
+}
+
+/// Runs `login` with `args`, playing the person at the login and consent pages.
+async fn login_with(stack: &TestStack, cli: &Cli, args: &[&str]) {
+    let mut child = cli.spawn(args);
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let url = wait_for(&mut lines, |l| {
         l.trim()
@@ -83,10 +90,7 @@ async fn login(stack: &TestStack, cli: &Cli) {
             .then(|| l.trim().to_owned())
     })
     .await;
-    assert!(
-        url.contains("code_challenge_method=S256") && url.contains("resource="),
-        "{url}"
-    );
+    assert!(url.contains("code_challenge_method=S256"), "{url}");
     let browser = new_browser();
     let callback =
         walk_authorization(&browser, &stack.issuer, USERNAME, PASSWORD, &url, "approve").await;
@@ -307,4 +311,111 @@ async fn a_store_others_can_read_or_a_damaged_one_is_refused() {
         .await
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "given");
+}
+
+/// A provider without MCP discovery, configured by its endpoints: the same login, no
+/// metadata fetched, tokens for the label given.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_given_by_its_endpoints_signs_in_without_discovery() {
+    let stack = TestStack::spawn().await;
+    let client_id = stack.register_public().await;
+    let cli = Cli::new();
+    let authorize = stack.url("/authorize");
+    let token = stack.url("/token");
+    login_with(
+        &stack,
+        &cli,
+        &[
+            "login",
+            "corp-idp",
+            "--no-browser",
+            "--authorization-endpoint",
+            &authorize,
+            "--token-endpoint",
+            &token,
+            "--client-id",
+            &client_id,
+            "--issuer",
+            &stack.issuer,
+            "--scope",
+            "mcp:read",
+        ],
+    )
+    .await;
+    let (ok, out, err) = cli.run(&["token", "corp-idp"]).await;
+    assert!(ok, "{err}");
+    let info = stack.introspect(out.trim()).await;
+    assert_eq!(info["active"], true);
+    assert_eq!(info["scope"], "mcp:read");
+    // Without --client-id there is nothing to sign in as.
+    let (ok, _, err) = cli
+        .run(&[
+            "login",
+            "other",
+            "--token-endpoint",
+            &token,
+            "--authorization-endpoint",
+            &authorize,
+        ])
+        .await;
+    assert!(!ok && err.contains("--client-id"), "{err}");
+}
+
+/// Step-up against our own servers: signed in for mcp:read, a call that needs mcp:write is
+/// refused with insufficient_scope; the CLI signs in once more for both scopes (the person
+/// approves again here) and the call then succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_needing_more_scope_signs_in_again_once() {
+    let stack = TestStack::spawn().await;
+    let cli = Cli::new();
+    login_with(
+        &stack,
+        &cli,
+        &[
+            "login",
+            &stack.resource,
+            "--no-browser",
+            "--scope",
+            "mcp:read",
+        ],
+    )
+    .await;
+    let mut command = cli.command(&[
+        "call",
+        &stack.resource,
+        "create_secure_note",
+        r#"{"content":"needs write"}"#,
+    ]);
+    let mut child = command
+        .env("MCP_CLIENT_BROWSER", "print")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let url = wait_for(&mut lines, |l| {
+        l.trim()
+            .starts_with(&format!("{}/authorize?", stack.issuer))
+            .then(|| l.trim().to_owned())
+    })
+    .await;
+    assert!(
+        url.contains("scope=mcp%3Aread+mcp%3Awrite"),
+        "the union of scopes: {url}"
+    );
+    let browser = new_browser();
+    let callback =
+        walk_authorization(&browser, &stack.issuer, USERNAME, PASSWORD, &url, "approve").await;
+    reqwest::get(callback.as_str()).await.unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("\"isError\": false"),
+        "{stdout}"
+    );
+    let (_, status, _) = cli.run(&["status", "--json"]).await;
+    assert!(status.contains("mcp:read mcp:write"), "{status}");
 }

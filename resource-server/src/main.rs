@@ -29,12 +29,13 @@ async fn main() -> std::process::ExitCode {
     resource_server::telemetry_init(&config.log_format);
     let result = async {
         let app = Application::build(config).await?;
+        let stop = shutdown_signal();
         println!(
             "resource-server listening on http://{} (resource {})",
             app.local_addr(),
             app.state().config.resource
         );
-        app.run_until(shutdown_signal()).await?;
+        app.run_until(stop).await?;
         anyhow::Ok(())
     }
     .await;

@@ -69,6 +69,7 @@ async fn run(data_dir: PathBuf) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", authz.bind))?;
     let authz_app = authz_server::Application::with_parts(authz, store, listener).await?;
     let rs_app = resource_server::Application::build(rs).await?;
+    let stop = authz_server::app::shutdown_signal();
     print_quick_start(&authz_app, &rs_app);
 
     let shutdown = tokio::sync::broadcast::channel::<()>(1).0;
@@ -79,7 +80,7 @@ async fn run(data_dir: PathBuf) -> anyhow::Result<()> {
     let rs_task = tokio::spawn(rs_app.run_until(async move {
         let _ = b.recv().await;
     }));
-    authz_server::app::shutdown_signal().await;
+    stop.await;
     let _ = shutdown.send(());
     authz_task.await??;
     rs_task.await??;

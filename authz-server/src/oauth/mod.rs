@@ -6,6 +6,7 @@ pub mod account;
 pub mod authorize;
 pub mod consent;
 pub mod device;
+pub mod federation;
 pub mod introspect;
 pub mod mint;
 pub mod register;

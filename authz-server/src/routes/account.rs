@@ -47,7 +47,7 @@ async fn account(State(state): State<AppState>, headers: HeaderMap) -> Response 
     };
     let Some(session) = session else {
         let (csrf, cookie) = login_csrf(&state, &headers);
-        let mut res = render(StatusCode::OK, &account_login_page(csrf, "", None));
+        let mut res = render(StatusCode::OK, &account_login_page(&state, csrf, "", None));
         if let Some(c) = cookie {
             res.headers_mut().append(axum::http::header::SET_COOKIE, c);
         }

@@ -43,7 +43,7 @@ async fn show(
         Next::Redirect(url) => see_other(&url),
         Next::SignIn => {
             let (csrf, cookie) = login_csrf(state, headers);
-            let page = login_page(&req, csrf, query, "", None);
+            let page = login_page(state, &req, csrf, query, "", None);
             with_form_target(
                 with_cookie(render(StatusCode::OK, &page), cookie),
                 &req.redirect_uri,

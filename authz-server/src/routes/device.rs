@@ -60,6 +60,18 @@ pub fn return_path(typed: Option<&str>) -> String {
     }
 }
 
+/// A `then` field, accepted only when it is the device page (rebuilt, never echoed).
+pub fn then_path(then: &str) -> Option<String> {
+    if then != paths::DEVICE && !then.starts_with("/device?") {
+        return None;
+    }
+    let query = then.split_once('?').map_or("", |(_, q)| q);
+    let code = form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "user_code")
+        .map(|(_, v)| v.into_owned());
+    Some(return_path(code.as_deref()))
+}
+
 #[derive(serde::Deserialize)]
 struct CodeQuery {
     user_code: Option<String>,
@@ -81,8 +93,9 @@ async fn page(
     };
     let Some(current) = current else {
         let (csrf, cookie) = login_csrf(&state, &headers);
-        let mut login = account_login_page(csrf, "", None);
+        let mut login = account_login_page(&state, csrf, "", None);
         login.then = return_path(Some(&typed));
+        login.providers = super::pages::provider_links(&state, "", &login.then);
         let mut res = render(StatusCode::OK, &login);
         if let Some(c) = cookie {
             res.headers_mut().append(header::SET_COOKIE, c);

@@ -47,22 +47,15 @@ async fn login(
     let client_id = req.as_ref().map(|r| r.client.client_id.clone());
     let username = form.get("username").unwrap_or_default().to_owned();
     // The one other place a sign-in may continue to: the device page (never a free URL).
-    let then = form
-        .get("then")
-        .filter(|t| *t == paths::DEVICE || t.starts_with("/device?"))
-        .map(|t| {
-            let code = form_urlencoded::parse(t.split_once('?').map_or("", |(_, q)| q).as_bytes())
-                .find(|(k, _)| k == "user_code")
-                .map(|(_, v)| v.into_owned());
-            super::device::return_path(code.as_deref())
-        });
+    let then = form.get("then").and_then(super::device::then_path);
     let again = |error: &str, status: StatusCode| {
         let (csrf, cookie) = login_csrf(&state, &headers);
         let page = match &req {
-            Some(req) => login_page(req, csrf, &query, &username, Some(error)),
+            Some(req) => login_page(&state, req, csrf, &query, &username, Some(error)),
             None => {
-                let mut page = account_login_page(csrf, &username, Some(error));
+                let mut page = account_login_page(&state, csrf, &username, Some(error));
                 page.then = then.clone().unwrap_or_default();
+                page.providers = super::pages::provider_links(&state, "", &page.then);
                 page
             }
         };

@@ -13,6 +13,7 @@ pub mod account;
 pub mod authorize;
 pub mod consent;
 pub mod device;
+pub mod federation;
 pub mod introspect;
 pub mod login;
 pub mod metadata;
@@ -49,6 +50,7 @@ pub fn router(state: AppState) -> Router {
         .merge(login::router())
         .merge(consent::router())
         .merge(device::router())
+        .merge(federation::router())
         .merge(account::router())
         .merge(pages::router())
         .layer(SetResponseHeaderLayer::overriding(

@@ -10,7 +10,7 @@ use oauth_protocol::paths;
 
 use crate::oauth::authorize::{AuthRequest, AuthorizeError, redirect_host, with_query};
 use crate::state::AppState;
-use crate::templates::{LoginPage, error_page, interstitial};
+use crate::templates::{LoginPage, ProviderLink, error_page, interstitial};
 
 pub fn router() -> Router<AppState> {
     Router::new().route(paths::STYLESHEET, get(stylesheet))
@@ -105,7 +105,36 @@ pub fn refuse(e: AuthorizeError, state: &AppState) -> Response {
     }
 }
 
+/// "Continue with …" links for the login page: each starts an upstream sign-in that comes
+/// back to `request` (or to `then`, or to the account page).
+pub fn provider_links(state: &AppState, request: &str, then: &str) -> Vec<ProviderLink> {
+    state
+        .config
+        .upstream
+        .iter()
+        .map(|up| {
+            let mut q = form_urlencoded::Serializer::new(String::new());
+            if !request.is_empty() {
+                q.append_pair("request", request);
+            }
+            if !then.is_empty() {
+                q.append_pair("then", then);
+            }
+            let q = q.finish();
+            ProviderLink {
+                href: format!(
+                    "/federation/{}/start{}{q}",
+                    up.name,
+                    if q.is_empty() { "" } else { "?" }
+                ),
+                label: up.label().to_owned(),
+            }
+        })
+        .collect()
+}
+
 pub fn login_page(
+    state: &AppState,
     req: &AuthRequest,
     csrf: String,
     query: &str,
@@ -120,11 +149,17 @@ pub fn login_page(
         request: query.to_owned(),
         username: username.to_owned(),
         then: String::new(),
+        providers: provider_links(state, query, ""),
     }
 }
 
 /// The sign-in page for managing one's own account (no authorization request).
-pub fn account_login_page(csrf: String, username: &str, error: Option<&str>) -> LoginPage {
+pub fn account_login_page(
+    state: &AppState,
+    csrf: String,
+    username: &str,
+    error: Option<&str>,
+) -> LoginPage {
     LoginPage {
         client_name: String::new(),
         redirect_host: None,
@@ -133,5 +168,6 @@ pub fn account_login_page(csrf: String, username: &str, error: Option<&str>) -> 
         request: String::new(),
         username: username.to_owned(),
         then: String::new(),
+        providers: provider_links(state, "", ""),
     }
 }

@@ -64,6 +64,8 @@ impl Store {
             Table::Consents => "SELECT COUNT(*) FROM consents",
             Table::Sessions => "SELECT COUNT(*) FROM sessions",
             Table::Audit => "SELECT COUNT(*) FROM audit_events",
+            Table::Users => "SELECT COUNT(*) FROM users",
+            Table::IdentityLinks => "SELECT COUNT(*) FROM identity_links",
         };
         let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&self.pool).await?;
         Ok(n)
@@ -80,4 +82,6 @@ pub enum Table {
     Consents,
     Sessions,
     Audit,
+    Users,
+    IdentityLinks,
 }

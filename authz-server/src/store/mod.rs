@@ -11,6 +11,7 @@ use sqlx::{AnyPool, FromRow};
 mod admin;
 pub mod device;
 mod exchange;
+pub mod federation;
 mod grants;
 mod maintenance;
 pub use admin::*;

@@ -1,0 +1,202 @@
+//! `GET /federation/{provider}/start` (the login page's "Continue with …") and
+//! `GET /federation/{provider}/callback`. `oauth::federation` decides; this sets the
+//! browser-binding and session cookies and maps refusals to pages that say what happened.
+
+use axum::Router;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use axum::routing::get;
+use oauth_protocol::paths;
+
+use super::pages::{refuse, see_other};
+use super::session::{self, session_cookie_name, set_cookie};
+use crate::oauth::authorize::{validate, without_prompt_login};
+use crate::oauth::federation::{self, FederationError, TRANSACTION_TTL};
+use crate::state::AppState;
+use crate::templates::error_page;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/federation/{provider}/start", get(start))
+        .route("/federation/{provider}/callback", get(callback))
+}
+
+fn binding_cookie(state: &AppState) -> String {
+    if state.config.is_https() {
+        "__Host-authz_upstream".into()
+    } else {
+        "authz_upstream".into()
+    }
+}
+
+fn pairs(query: Option<&str>) -> Vec<(String, String)> {
+    form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect()
+}
+
+/// `request` (the pending authorization request) is checked before the browser leaves, so
+/// a bad request is refused here, not after an upstream round trip.
+async fn start(
+    State(state): State<AppState>,
+    Path(provider): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let params = pairs(query.as_deref());
+    let get = |k: &str| {
+        params
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+    };
+    let request = get("request").unwrap_or_default();
+    if !request.is_empty()
+        && let Err(e) = validate(&state, &request).await
+    {
+        return refuse(e, &state);
+    }
+    // Where a sign-in without a request goes: the device page, or the account page.
+    let then = get("then").and_then(|t| super::device::then_path(&t));
+    let carried = match (&request, &then) {
+        (r, _) if !r.is_empty() => r.clone(),
+        (_, Some(t)) => format!(
+            "then={}",
+            form_urlencoded::byte_serialize(t.as_bytes()).collect::<String>()
+        ),
+        _ => String::new(),
+    };
+    match federation::start(&state, &provider, &carried, state.now()).await {
+        Ok(started) => {
+            let mut res = see_other(&started.redirect);
+            res.headers_mut().append(
+                header::SET_COOKIE,
+                set_cookie(
+                    &state,
+                    &binding_cookie(&state),
+                    &started.binding,
+                    TRANSACTION_TTL,
+                ),
+            );
+            res
+        }
+        Err(e) => failure(&state, &provider, e),
+    }
+}
+
+async fn callback(
+    State(state): State<AppState>,
+    Path(provider): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let name = binding_cookie(&state);
+    let binding = session::cookie(&headers, &name).map(str::to_owned);
+    let now = state.now();
+    let finished = federation::finish(
+        &state,
+        &provider,
+        &pairs(query.as_deref()),
+        binding.as_deref(),
+        now,
+    )
+    .await;
+    let mut res = match finished {
+        Ok((user_id, carried)) => match crate::oauth::session::start(&state, &user_id, now).await {
+            Ok(session_id) => {
+                let next = if let Some(then) = carried.strip_prefix("then=") {
+                    form_urlencoded::parse(format!("t={then}").as_bytes())
+                        .next()
+                        .and_then(|(_, t)| super::device::then_path(&t))
+                        .unwrap_or_else(|| paths::ACCOUNT.to_owned())
+                } else if carried.is_empty() {
+                    paths::ACCOUNT.to_owned()
+                } else {
+                    format!("{}?{}", paths::AUTHORIZE, without_prompt_login(&carried))
+                };
+                let mut res = see_other(&next);
+                res.headers_mut().append(
+                    header::SET_COOKIE,
+                    set_cookie(
+                        &state,
+                        &session_cookie_name(&state),
+                        &session_id,
+                        state.config.session_ttl,
+                    ),
+                );
+                res
+            }
+            Err(e) => refuse(e.into(), &state),
+        },
+        Err(e) => failure(&state, &provider, e),
+    };
+    // The transaction is spent either way.
+    res.headers_mut()
+        .append(header::SET_COOKIE, set_cookie(&state, &name, "", 0));
+    res
+}
+
+fn failure(state: &AppState, provider: &str, e: FederationError) -> Response {
+    let label = state
+        .config
+        .upstream
+        .iter()
+        .find(|u| u.name == provider)
+        .map_or(provider, |u| u.label())
+        .to_owned();
+    let (status, title, message) = match &e {
+        FederationError::UnknownProvider => (
+            StatusCode::NOT_FOUND,
+            "Unknown sign-in method",
+            "There is no such sign-in method here.".to_owned(),
+        ),
+        FederationError::Upstream(u) => {
+            tracing::warn!(provider, error = %u, "upstream sign-in failed");
+            (
+                StatusCode::BAD_GATEWAY,
+                "Sign-in unavailable",
+                format!("{label} could not be reached or answered in a way we cannot use. Try again later, or sign in another way."),
+            )
+        }
+        FederationError::Expired => (
+            StatusCode::BAD_REQUEST,
+            "Sign-in expired",
+            "This sign-in expired or was started in another browser. Go back to the application and start again.".to_owned(),
+        ),
+        FederationError::Denied(m) | FederationError::NotAllowed(m) => {
+            (StatusCode::FORBIDDEN, "Sign-in refused", m.clone())
+        }
+        FederationError::BadToken(why) => {
+            tracing::warn!(provider, why, "upstream answer refused");
+            (
+                StatusCode::BAD_GATEWAY,
+                "Sign-in refused",
+                format!("The answer from {label} could not be verified, so it was not used."),
+            )
+        }
+        FederationError::NoAccount => (
+            StatusCode::FORBIDDEN,
+            "No account",
+            format!("No account here is linked to your {label} identity. Ask an administrator for access."),
+        ),
+        FederationError::EmailTaken => (
+            StatusCode::CONFLICT,
+            "Account exists",
+            format!("An account with this email already exists here. To keep it safe it is not linked to your {label} identity automatically: sign in with its password instead."),
+        ),
+        FederationError::Disabled => (
+            StatusCode::FORBIDDEN,
+            "Account disabled",
+            "This account is disabled.".to_owned(),
+        ),
+        FederationError::Store(err) => {
+            tracing::error!(error = %err, "upstream sign-in could not be stored");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                "Please try again in a moment.".to_owned(),
+            )
+        }
+    };
+    error_page(status, title, message)
+}

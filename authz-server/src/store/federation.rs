@@ -1,0 +1,180 @@
+//! Upstream sign-in: the single-use redirect transactions, and identities linked to local
+//! users by (provider, issuer, subject). Resolving an identity is one transaction, so a
+//! refused sign-in writes nothing.
+
+use sqlx::FromRow;
+
+use super::{Store, StoreResult, User};
+
+#[derive(Debug, Clone, FromRow)]
+pub struct UpstreamLogin {
+    pub state_hash: String,
+    pub provider: String,
+    pub nonce: String,
+    pub verifier: String,
+    /// The pending authorization request (its query string), or empty for the account page.
+    pub request: String,
+    pub binding_hash: String,
+    pub expires_at: i64,
+}
+
+/// Who signed in upstream, as the verified id_token says.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub provider: String,
+    pub issuer: String,
+    pub subject: String,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub preferred_username: Option<String>,
+    pub name: Option<String>,
+}
+
+/// What to do with an identity seen for the first time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnFirstSignIn {
+    Refuse,
+    Create,
+    /// Link to the local user with this verified email (when exactly one has it).
+    LinkByVerifiedEmail,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Resolved {
+    User(String),
+    /// Known nowhere, and this provider does not create users.
+    Unknown,
+    /// A local account has this email but it may not be linked automatically.
+    EmailTaken,
+    Disabled,
+}
+
+impl Store {
+    pub async fn insert_upstream_login(&self, row: &UpstreamLogin) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO upstream_logins (state_hash, provider, nonce, verifier, request, binding_hash, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&row.state_hash)
+        .bind(&row.provider)
+        .bind(&row.nonce)
+        .bind(&row.verifier)
+        .bind(&row.request)
+        .bind(&row.binding_hash)
+        .bind(row.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Takes the transaction of `state_hash` out, once: a second callback finds nothing.
+    pub async fn take_upstream_login(
+        &self,
+        state_hash: &str,
+    ) -> StoreResult<Option<UpstreamLogin>> {
+        Ok(
+            sqlx::query_as("DELETE FROM upstream_logins WHERE state_hash = $1 RETURNING *")
+                .bind(state_hash)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    /// The local user of `identity`: an existing link, else what `first` allows, in one
+    /// transaction with the link (and the new user) it creates.
+    pub async fn resolve_identity(
+        &self,
+        identity: &Identity,
+        first: OnFirstSignIn,
+        new_user: impl FnOnce() -> User,
+        now: i64,
+    ) -> StoreResult<Resolved> {
+        let mut tx = self.pool.begin().await?;
+        let linked: Option<(String, i64)> = sqlx::query_as(
+            "SELECT u.id, u.disabled FROM identity_links l JOIN users u ON u.id = l.user_id
+             WHERE l.provider = $1 AND l.issuer = $2 AND l.subject = $3",
+        )
+        .bind(&identity.provider)
+        .bind(&identity.issuer)
+        .bind(&identity.subject)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some((id, disabled)) = linked {
+            tx.rollback().await?;
+            return Ok(if disabled == 0 {
+                Resolved::User(id)
+            } else {
+                Resolved::Disabled
+            });
+        }
+        let verified_email = identity
+            .email
+            .as_deref()
+            .filter(|_| identity.email_verified)
+            .map(str::to_lowercase);
+        let same_email: Vec<(String, i64)> = match &identity.email {
+            Some(email) => {
+                sqlx::query_as("SELECT id, disabled FROM users WHERE LOWER(email) = $1")
+                    .bind(email.to_lowercase())
+                    .fetch_all(&mut *tx)
+                    .await?
+            }
+            None => Vec::new(),
+        };
+        let user_id = match first {
+            OnFirstSignIn::LinkByVerifiedEmail
+                if verified_email.is_some() && same_email.len() == 1 =>
+            {
+                let (id, disabled) = same_email[0].clone();
+                if disabled != 0 {
+                    tx.rollback().await?;
+                    return Ok(Resolved::Disabled);
+                }
+                id
+            }
+            _ if !same_email.is_empty() => {
+                tx.rollback().await?;
+                return Ok(Resolved::EmailTaken);
+            }
+            OnFirstSignIn::Create => {
+                let user = new_user();
+                sqlx::query(
+                    "INSERT INTO users (id, username, password_hash, email, display_name, disabled, created_at)
+                     VALUES ($1, $2, $3, $4, $5, 0, $6)",
+                )
+                .bind(&user.id)
+                .bind(&user.username)
+                .bind(&user.password_hash)
+                .bind(&user.email)
+                .bind(&user.display_name)
+                .bind(user.created_at)
+                .execute(&mut *tx)
+                .await?;
+                user.id
+            }
+            _ => {
+                tx.rollback().await?;
+                return Ok(Resolved::Unknown);
+            }
+        };
+        sqlx::query(
+            "INSERT INTO identity_links (provider, issuer, subject, user_id, email, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&identity.provider)
+        .bind(&identity.issuer)
+        .bind(&identity.subject)
+        .bind(&user_id)
+        .bind(&identity.email)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Resolved::User(user_id))
+    }
+
+    /// Whether a username is free (for users created by a first upstream sign-in).
+    pub async fn username_taken(&self, username: &str) -> StoreResult<bool> {
+        Ok(self.user_by_username(username).await?.is_some())
+    }
+}

@@ -1,0 +1,127 @@
+//! What this server needs from an upstream OpenID Provider: its discovery document and its
+//! signing keys (cached for an hour; fetched again once when a token names an unknown key),
+//! and the code exchange. Only the configured issuer is ever fetched, and a redirect is
+//! never followed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use oauth_protocol::jose::VerifyingKey;
+use serde::Deserialize;
+
+use crate::config::Upstream;
+
+/// The parts of an OpenID Provider's metadata (OpenID Connect Discovery §3) used here.
+#[derive(Clone)]
+pub struct Provider {
+    pub issuer: String,
+    pub authorization_endpoint: String,
+    pub token_endpoint: String,
+    /// RFC 9207: the provider puts `iss` on its redirects.
+    pub iss_parameter: bool,
+    pub keys: Arc<Vec<VerifyingKey>>,
+}
+
+#[derive(Deserialize)]
+struct Discovery {
+    issuer: String,
+    authorization_endpoint: String,
+    token_endpoint: String,
+    jwks_uri: String,
+    #[serde(default)]
+    authorization_response_iss_parameter_supported: bool,
+}
+
+/// Why an upstream could not be used; shown to the person as "could not reach X".
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("{0} could not be reached: {1}")]
+    Unreachable(String, String),
+    #[error("{0} answered something that is not what it should be: {1}")]
+    Invalid(String, String),
+}
+
+#[derive(Clone)]
+pub struct Upstreams {
+    http: reqwest::Client,
+    cache: moka::future::Cache<String, Provider>,
+}
+
+impl Default for Upstreams {
+    fn default() -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .connect_timeout(Duration::from_secs(5))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("HTTP client"),
+            cache: moka::future::Cache::builder()
+                .time_to_live(Duration::from_secs(3600))
+                .max_capacity(64)
+                .build(),
+        }
+    }
+}
+
+impl Upstreams {
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// The provider's metadata and keys; `fresh` skips the cache (an unknown `kid`).
+    pub async fn provider(&self, up: &Upstream, fresh: bool) -> Result<Provider, UpstreamError> {
+        if !fresh && let Some(p) = self.cache.get(&up.name).await {
+            return Ok(p);
+        }
+        let provider = self.fetch(up).await?;
+        self.cache.insert(up.name.clone(), provider.clone()).await;
+        Ok(provider)
+    }
+
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        who: &str,
+        url: &str,
+    ) -> Result<T, UpstreamError> {
+        let res = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| UpstreamError::Unreachable(who.into(), e.to_string()))?;
+        if !res.status().is_success() {
+            return Err(UpstreamError::Unreachable(
+                who.into(),
+                format!("{url} answered {}", res.status()),
+            ));
+        }
+        res.json()
+            .await
+            .map_err(|e| UpstreamError::Invalid(who.into(), format!("{url}: {e}")))
+    }
+
+    async fn fetch(&self, up: &Upstream) -> Result<Provider, UpstreamError> {
+        let who = up.label();
+        let url = format!(
+            "{}/.well-known/openid-configuration",
+            up.issuer.trim_end_matches('/')
+        );
+        let doc: Discovery = self.get_json(who, &url).await?;
+        // OpenID Connect Discovery §4.3: the document must be the issuer's own.
+        if doc.issuer != up.issuer {
+            return Err(UpstreamError::Invalid(
+                who.into(),
+                format!("its metadata names issuer {:?}", doc.issuer),
+            ));
+        }
+        let jwks: serde_json::Value = self.get_json(who, &doc.jwks_uri).await?;
+        Ok(Provider {
+            issuer: doc.issuer,
+            authorization_endpoint: doc.authorization_endpoint,
+            token_endpoint: doc.token_endpoint,
+            iss_parameter: doc.authorization_response_iss_parameter_supported,
+            keys: Arc::new(VerifyingKey::from_jwks(&jwks)),
+        })
+    }
+}

