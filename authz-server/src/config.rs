@@ -234,6 +234,11 @@ impl Config {
                 secret_digest: None,
             });
         }
+        for preset in crate::upstream_config::presets(&get)? {
+            if !self.upstream.iter().any(|u| u.name == preset.name) {
+                self.upstream.push(preset);
+            }
+        }
         self.follow_bind();
         Ok(())
     }

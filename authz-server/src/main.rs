@@ -47,6 +47,10 @@ enum Admin {
     Key(KeyCmd),
     #[command(subcommand)]
     Grant(GrantCmd),
+    /// Upstream OpenID Providers people may sign in through ([[upstream]], or the presets'
+    /// variables): configured, so listed here.
+    #[command(subcommand)]
+    Provider(ProviderCmd),
     /// Security events, newest first.
     Audit {
         #[arg(long, default_value_t = 50)]
@@ -137,6 +141,12 @@ enum ResourceCmd {
 enum KeyCmd {
     /// New signing key; the old one stays in the JWKS until its last token expires.
     Rotate,
+    List,
+}
+
+#[derive(Subcommand)]
+enum ProviderCmd {
+    /// Each provider with the redirect URI to register at it.
     List,
 }
 
@@ -248,6 +258,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             admin::grant_revoke(&store, &grant_id).await?
         }
         Admin::Audit { limit } => admin::audit_list(&store, limit).await?,
+        Admin::Provider(ProviderCmd::List) => admin::provider_list(&config),
     };
     println!("{}", out.trim_end());
     store.close().await;

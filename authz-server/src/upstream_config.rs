@@ -87,3 +87,134 @@ pub fn validate(upstreams: &[Upstream]) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Providers set up by their well-known variables alone: `GOOGLE_OAUTH_CLIENT_ID`/`_SECRET`;
+/// `MICROSOFT_OAUTH_CLIENT_ID`/`_SECRET` with `MICROSOFT_OAUTH_TENANT` (a tenant id or
+/// domain); `OKTA_ORG_URL` (or an Okta authorization server's issuer), `OKTA_CLIENT_ID`/
+/// `OKTA_CLIENT_SECRET`. `<PROVIDER>_OAUTH_LINKING` and `<PROVIDER>_OAUTH_ALLOWED_DOMAINS`
+/// (comma-separated) are optional.
+pub fn presets(get: &impl Fn(&str) -> Option<String>) -> anyhow::Result<Vec<Upstream>> {
+    let mut out = Vec::new();
+    let extra = |prefix: &str| -> anyhow::Result<(Linking, Vec<String>)> {
+        let linking = match get(&format!("{prefix}_OAUTH_LINKING")).as_deref() {
+            None | Some("existing_only") => Linking::ExistingOnly,
+            Some("create") => Linking::Create,
+            Some("link_verified_email") => Linking::LinkVerifiedEmail,
+            Some(other) => anyhow::bail!(
+                "{prefix}_OAUTH_LINKING={other:?}: use existing_only, create or link_verified_email"
+            ),
+        };
+        let domains = get(&format!("{prefix}_OAUTH_ALLOWED_DOMAINS"))
+            .map(|v| {
+                v.split(',')
+                    .map(|d| d.trim().to_owned())
+                    .filter(|d| !d.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok((linking, domains))
+    };
+    let preset =
+        |name: &str, label: &str, issuer: String, id: String, secret: String, prefix: &str| {
+            let (linking, domains) = extra(prefix)?;
+            anyhow::Ok(Upstream {
+                name: name.into(),
+                display_name: Some(label.into()),
+                issuer,
+                client_id: id,
+                client_secret: Secret::new(secret),
+                scopes: default_upstream_scopes(),
+                linking,
+                trust_email: false,
+                allowed_email_domains: domains,
+                allow_loopback_http: false,
+            })
+        };
+    let pair = |id: &str, secret: &str| -> anyhow::Result<Option<(String, String)>> {
+        match (get(id), get(secret)) {
+            (None, None) => Ok(None),
+            (Some(i), Some(s)) => Ok(Some((i, s))),
+            _ => anyhow::bail!("set both {id} and {secret}"),
+        }
+    };
+    if let Some((id, secret)) = pair("GOOGLE_OAUTH_CLIENT_ID", "GOOGLE_OAUTH_CLIENT_SECRET")? {
+        out.push(preset(
+            "google",
+            "Google",
+            "https://accounts.google.com".into(),
+            id,
+            secret,
+            "GOOGLE",
+        )?);
+    }
+    if let Some((id, secret)) = pair("MICROSOFT_OAUTH_CLIENT_ID", "MICROSOFT_OAUTH_CLIENT_SECRET")?
+    {
+        let tenant = get("MICROSOFT_OAUTH_TENANT")
+            .filter(|t| !matches!(t.as_str(), "common" | "organizations" | "consumers"))
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "set MICROSOFT_OAUTH_TENANT to your directory (tenant) id or domain; the multi-tenant issuers are not supported yet"
+                )
+            })?;
+        let issuer = format!("https://login.microsoftonline.com/{tenant}/v2.0");
+        out.push(preset(
+            "microsoft",
+            "Microsoft",
+            issuer,
+            id,
+            secret,
+            "MICROSOFT",
+        )?);
+    }
+    if let Some(org) = get("OKTA_ORG_URL") {
+        let (id, secret) = pair("OKTA_CLIENT_ID", "OKTA_CLIENT_SECRET")?.ok_or_else(|| {
+            anyhow::anyhow!("OKTA_ORG_URL is set: set OKTA_CLIENT_ID and OKTA_CLIENT_SECRET too")
+        })?;
+        let issuer = org.trim_end_matches('/').to_owned();
+        out.push(preset("okta", "Okta", issuer, id, secret, "OKTA")?);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_come_from_their_variables() {
+        let vars = [
+            ("GOOGLE_OAUTH_CLIENT_ID", "g-id"),
+            ("GOOGLE_OAUTH_CLIENT_SECRET", "g-secret"),
+            ("GOOGLE_OAUTH_LINKING", "create"),
+            ("OKTA_ORG_URL", "https://corp.okta.com/"),
+            ("OKTA_CLIENT_ID", "o-id"),
+            ("OKTA_CLIENT_SECRET", "o-secret"),
+            ("OKTA_OAUTH_ALLOWED_DOMAINS", "corp.example, corp.test"),
+        ];
+        let get = |k: &str| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| (*v).to_owned())
+        };
+        let list = presets(&get).unwrap();
+        assert_eq!(list.len(), 2);
+        assert_eq!(list[0].issuer, "https://accounts.google.com");
+        assert_eq!(list[0].linking, Linking::Create);
+        assert_eq!(list[1].issuer, "https://corp.okta.com");
+        assert_eq!(list[1].allowed_email_domains, ["corp.example", "corp.test"]);
+        validate(&list).unwrap();
+        let half = |k: &str| (k == "GOOGLE_OAUTH_CLIENT_ID").then(|| "x".to_owned());
+        assert!(
+            presets(&half)
+                .unwrap_err()
+                .to_string()
+                .contains("GOOGLE_OAUTH_CLIENT_SECRET")
+        );
+        let ms = |k: &str| match k {
+            "MICROSOFT_OAUTH_CLIENT_ID" | "MICROSOFT_OAUTH_CLIENT_SECRET" => Some("x".to_owned()),
+            "MICROSOFT_OAUTH_TENANT" => Some("common".to_owned()),
+            _ => None,
+        };
+        assert!(presets(&ms).unwrap_err().to_string().contains("tenant"));
+    }
+}

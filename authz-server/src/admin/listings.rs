@@ -130,3 +130,18 @@ pub async fn audit_list(store: &Store, limit: i64) -> anyhow::Result<String> {
     }
     Ok(out)
 }
+
+pub fn provider_list(config: &Config) -> String {
+    let mut out = String::from("NAME\tISSUER\tLINKING\tREDIRECT_URI\n");
+    for up in &config.upstream {
+        let _ = writeln!(
+            out,
+            "{}\t{}\t{:?}\t{}",
+            up.name,
+            up.issuer,
+            up.linking,
+            config.endpoint(&format!("/federation/{}/callback", up.name))
+        );
+    }
+    out
+}

@@ -15,7 +15,9 @@ use crate::store::{AuditEvent, ClientRow, ResourceServerRow, Store, User};
 mod listings;
 
 use listings::when;
-pub use listings::{audit_list, client_list, grants_list, key_list, resource_list, user_list};
+pub use listings::{
+    audit_list, client_list, grants_list, key_list, provider_list, resource_list, user_list,
+};
 
 /// The id of `username`, for the audit trail of an event about that user.
 async fn user_id(store: &Store, username: &str) -> anyhow::Result<String> {

@@ -5,6 +5,7 @@
 mod authorize;
 mod cimd;
 mod device;
+mod federation_tokens;
 mod fixtures;
 mod flow;
 mod mcp;
