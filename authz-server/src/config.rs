@@ -56,6 +56,8 @@ pub struct Config {
     pub resource_servers: Vec<ResourceServer>,
     /// Upstream OpenID Providers for "Continue with …" on the login page.
     pub upstream: Vec<Upstream>,
+    /// Whether the login page offers username and password (off: upstream providers only).
+    pub password_login: bool,
     pub access_token_ttl: i64,
     pub refresh_token_ttl: i64,
     pub code_ttl: i64,
@@ -106,6 +108,7 @@ impl Default for Config {
             scopes: vec!["mcp:read".into(), "mcp:write".into()],
             resource_servers: Vec::new(),
             upstream: Vec::new(),
+            password_login: true,
             access_token_ttl: 3600,
             refresh_token_ttl: 30 * 24 * 3600,
             code_ttl: 60,
@@ -202,6 +205,9 @@ impl Config {
         }
         if let Some(v) = get("AUTHZ_CIMD_ALLOW_LOOPBACK") {
             self.cimd_allow_loopback = parse("AUTHZ_CIMD_ALLOW_LOOPBACK", v)?;
+        }
+        if let Some(v) = get("AUTHZ_PASSWORD_LOGIN") {
+            self.password_login = parse("AUTHZ_PASSWORD_LOGIN", v)?;
         }
         if let Some(v) = get("AUTHZ_LOG_FORMAT") {
             self.log_format = v;
@@ -349,6 +355,11 @@ impl Config {
             }
         }
         crate::upstream_config::validate(&self.upstream)?;
+        if !self.password_login && self.upstream.is_empty() {
+            anyhow::bail!(
+                "password_login = false (AUTHZ_PASSWORD_LOGIN=false) needs at least one [[upstream]] provider: nobody could sign in"
+            );
+        }
         Ok(())
     }
 

@@ -73,6 +73,10 @@ enum UserCmd {
         display_name: Option<String>,
     },
     List,
+    /// One user, with the identities at upstream providers linked to it.
+    Show {
+        username: String,
+    },
     /// Set a new password (AUTHZ_NEW_PASSWORD or --password).
     SetPassword {
         username: String,
@@ -207,6 +211,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             display_name,
         }) => admin::user_add(&store, &username, &password, email, display_name).await?,
         Admin::User(UserCmd::List) => admin::user_list(&store).await?,
+        Admin::User(UserCmd::Show { username }) => admin::user_show(&store, &username).await?,
         Admin::User(UserCmd::SetPassword {
             username,
             password,

@@ -19,6 +19,8 @@ pub struct LoginPage {
     pub then: String,
     /// "Continue with …" for each upstream provider.
     pub providers: Vec<ProviderLink>,
+    /// Whether username and password are offered.
+    pub password_form: bool,
 }
 
 pub struct ProviderLink {
@@ -98,6 +100,8 @@ pub struct GrantsPage {
     pub username: String,
     pub csrf_token: String,
     pub grants: Vec<GrantLine>,
+    /// Identities at upstream providers linked to this account.
+    pub identities: Vec<crate::oauth::account::LinkedLine>,
 }
 
 /// Renders a page with a status; pages never go into shared caches.

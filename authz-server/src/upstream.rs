@@ -19,6 +19,8 @@ pub struct Provider {
     pub token_endpoint: String,
     /// RFC 9207: the provider puts `iss` on its redirects.
     pub iss_parameter: bool,
+    /// OpenID Connect Core §5.3, for claims the id_token leaves out.
+    pub userinfo_endpoint: Option<String>,
     pub keys: Arc<Vec<VerifyingKey>>,
 }
 
@@ -30,6 +32,8 @@ struct Discovery {
     jwks_uri: String,
     #[serde(default)]
     authorization_response_iss_parameter_supported: bool,
+    #[serde(default)]
+    userinfo_endpoint: Option<String>,
 }
 
 /// Why an upstream could not be used; shown to the person as "could not reach X".
@@ -121,6 +125,7 @@ impl Upstreams {
             authorization_endpoint: doc.authorization_endpoint,
             token_endpoint: doc.token_endpoint,
             iss_parameter: doc.authorization_response_iss_parameter_supported,
+            userinfo_endpoint: doc.userinfo_endpoint,
             keys: Arc::new(VerifyingKey::from_jwks(&jwks)),
         })
     }

@@ -43,6 +43,12 @@ pub struct Upstream {
     /// When set, only identities with an email in one of these domains may sign in.
     #[serde(default)]
     pub allowed_email_domains: Vec<String>,
+    /// When set, only these Google Workspace domains (the id_token's `hd`).
+    #[serde(default)]
+    pub allowed_hosted_domains: Vec<String>,
+    /// When set, only these Microsoft Entra tenants (the id_token's `tid`).
+    #[serde(default)]
+    pub allowed_tenants: Vec<String>,
     /// Permit a plain-http issuer on a loopback address (tests and development only).
     #[serde(default)]
     pub allow_loopback_http: bool,
@@ -127,6 +133,8 @@ pub fn presets(get: &impl Fn(&str) -> Option<String>) -> anyhow::Result<Vec<Upst
                 linking,
                 trust_email: false,
                 allowed_email_domains: domains,
+                allowed_hosted_domains: Vec::new(),
+                allowed_tenants: Vec::new(),
                 allow_loopback_http: false,
             })
         };

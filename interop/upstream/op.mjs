@@ -26,8 +26,9 @@ const provider = new Provider(issuer, {
   claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name', 'preferred_username', 'hd'] },
   scopes: ['openid', 'email', 'profile'],
   pkce: { required: () => true },
-  // Claims in the id_token itself, as Google, Entra and Okta send them.
-  conformIdTokenClaims: false,
+  // Claims in the id_token itself, as Google, Entra and Okta send them; OP_CLAIMS=userinfo
+  // keeps them out of it (only at userinfo), as the OpenID Connect Core default has it.
+  conformIdTokenClaims: process.env.OP_CLAIMS === 'userinfo',
   features: { devInteractions: { enabled: false } },
   interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
   async findAccount(ctx, sub) {

@@ -36,7 +36,8 @@ fn free_port() -> u16 {
 }
 
 impl Op {
-    fn start(port: u16, redirect_uri: &str) -> Self {
+    /// `claims`: `id_token` (in the token, as most providers) or `userinfo` (only there).
+    fn start_with(port: u16, redirect_uri: &str, claims: &str) -> Self {
         use std::io::BufRead;
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../interop/upstream");
         let node = std::env::var("UPSTREAM_NODE").unwrap_or_else(|_| {
@@ -47,6 +48,7 @@ impl Op {
         let mut child = Command::new(node)
             .arg(dir.join("op.mjs"))
             .args([&port.to_string(), CLIENT_ID, CLIENT_SECRET, redirect_uri])
+            .env("OP_CLAIMS", claims)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -75,6 +77,15 @@ impl Op {
 }
 
 async fn stack_with(linking: Linking, trust_email: bool, domains: &[&str]) -> (TestStack, Op) {
+    stack_with_claims(linking, trust_email, domains, "id_token").await
+}
+
+async fn stack_with_claims(
+    linking: Linking,
+    trust_email: bool,
+    domains: &[&str],
+    claims: &str,
+) -> (TestStack, Op) {
     let port = free_port();
     let domains: Vec<String> = domains.iter().map(|d| (*d).to_owned()).collect();
     let stack = TestStack::builder()
@@ -89,12 +100,14 @@ async fn stack_with(linking: Linking, trust_email: bool, domains: &[&str]) -> (T
                 linking,
                 trust_email,
                 allowed_email_domains: domains,
+                allowed_hosted_domains: Vec::new(),
+                allowed_tenants: Vec::new(),
                 allow_loopback_http: true,
             }];
         })
         .spawn()
         .await;
-    let op = Op::start(port, &stack.url("/federation/op/callback"));
+    let op = Op::start_with(port, &stack.url("/federation/op/callback"), claims);
     (stack, op)
 }
 
@@ -211,6 +224,42 @@ async fn continue_with_the_provider_then_our_consent_then_tokens_for_the_linked_
     );
     assert_ne!(bob.id, stack.user_id);
 
+    // The account page lists the identity; it is bob's only way in, so it stays.
+    let account = browser
+        .get(stack.url("/account"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        account.contains("Sign-in through other providers") && account.contains("bob@example.org"),
+        "{account}"
+    );
+    let unlink = browser
+        .post(stack.url("/account/identities/unlink"))
+        .form(&[
+            (
+                "csrf_token",
+                hidden(&account, "csrf_token").unwrap().as_str(),
+            ),
+            ("provider", "op"),
+            ("subject", "bob-sub"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unlink.status(), 409, "never the last way to sign in");
+    assert_eq!(stack.count(Table::IdentityLinks).await, 1);
+    let shown = authz_server::admin::user_show(&stack.store, "bob")
+        .await
+        .unwrap();
+    assert!(
+        shown.contains("op\t") && shown.contains("bob-sub") && shown.contains("password\tnone"),
+        "{shown}"
+    );
+
     // A second sign-in finds the link: no new user.
     let browser = new_browser();
     let (status, _, _) = continue_with_op(&stack, &browser).await;
@@ -316,10 +365,39 @@ async fn emails_link_only_when_verified_and_trusted_and_domains_are_enforced() {
     )
     .await;
     op.put("/__test/next", json!({"sub":"alice-op"})).await;
-    let (status, page, _) = continue_with_op(&stack, &new_browser()).await;
+    let browser = new_browser();
+    let (status, page, _) = continue_with_op(&stack, &browser).await;
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("id=\"consent-form\""));
     assert_eq!(stack.count(Table::Users).await, users);
+    let shown = authz_server::admin::user_show(&stack.store, e2e::USERNAME)
+        .await
+        .unwrap();
+    assert!(shown.contains("alice-op"), "linked to alice: {shown}");
+    // Alice has a password too, so she may unlink it.
+    let account = browser
+        .get(stack.url("/account"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let unlink = browser
+        .post(stack.url("/account/identities/unlink"))
+        .form(&[
+            (
+                "csrf_token",
+                hidden(&account, "csrf_token").unwrap().as_str(),
+            ),
+            ("provider", "op"),
+            ("subject", "alice-op"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unlink.status(), 303);
+    assert_eq!(stack.count(Table::IdentityLinks).await, 0);
 
     // A domain allow-list refuses other domains before anything is created.
     let (stack, op) = stack_with(Linking::Create, false, &["corp.example"]).await;
@@ -352,5 +430,26 @@ async fn a_provider_that_is_down_gets_a_clear_page_and_readiness_is_unaffected()
             .unwrap()
             .status(),
         200
+    );
+}
+
+/// A provider that keeps the email out of the id_token (the OpenID Connect Core default):
+/// the claims come from its userinfo endpoint, checked to be about the same subject.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_left_out_of_the_id_token_come_from_userinfo() {
+    let (stack, op) = stack_with_claims(Linking::LinkVerifiedEmail, true, &[], "userinfo").await;
+    op.put(
+        "/__test/accounts/alice-op",
+        json!({"email":"alice@example.com","email_verified":true}),
+    )
+    .await;
+    op.put("/__test/next", json!({"sub":"alice-op"})).await;
+    let (status, page, _) = continue_with_op(&stack, &new_browser()).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("id=\"consent-form\""));
+    assert_eq!(
+        stack.count(Table::IdentityLinks).await,
+        1,
+        "linked to alice by the userinfo email"
     );
 }

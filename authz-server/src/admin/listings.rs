@@ -145,3 +145,41 @@ pub fn provider_list(config: &Config) -> String {
     }
     out
 }
+
+pub async fn user_show(store: &Store, username: &str) -> anyhow::Result<String> {
+    let user = store
+        .user_by_username(username)
+        .await?
+        .with_context(|| format!("no user {username}"))?;
+    let mut out = format!(
+        "id\t{}\nusername\t{}\nemail\t{}\ndisplay_name\t{}\nstatus\t{}\ncreated\t{}\npassword\t{}\n",
+        user.id,
+        audit_text(&user.username, usize::MAX),
+        audit_text(user.email.as_deref().unwrap_or_default(), usize::MAX),
+        audit_text(user.display_name.as_deref().unwrap_or_default(), usize::MAX),
+        if user.disabled == 0 {
+            "enabled"
+        } else {
+            "disabled"
+        },
+        when(user.created_at),
+        if user.password_hash == "!" {
+            "none (signs in through a provider)"
+        } else {
+            "set"
+        },
+    );
+    out.push_str("IDENTITY_PROVIDER\tISSUER\tSUBJECT\tEMAIL\tLINKED\n");
+    for l in store.linked_identities(&user.id).await? {
+        let _ = writeln!(
+            out,
+            "{}\t{}\t{}\t{}\t{}",
+            l.provider,
+            l.issuer,
+            audit_text(&l.subject, usize::MAX),
+            audit_text(l.email.as_deref().unwrap_or_default(), usize::MAX),
+            when(l.created_at)
+        );
+    }
+    Ok(out)
+}

@@ -17,6 +17,7 @@ mod listings;
 use listings::when;
 pub use listings::{
     audit_list, client_list, grants_list, key_list, provider_list, resource_list, user_list,
+    user_show,
 };
 
 /// The id of `username`, for the audit trail of an event about that user.

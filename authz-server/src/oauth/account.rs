@@ -3,6 +3,7 @@
 use crate::clients::Client;
 use crate::state::AppState;
 use crate::store::StoreResult;
+pub use crate::store::federation::Unlinked;
 
 /// One authorized application, as the account page lists it.
 pub struct AuthorizedApp {
@@ -72,4 +73,51 @@ pub async fn revoke_own(
         }
         _ => Ok(false),
     }
+}
+
+/// One identity at an upstream provider, as the account page lists it.
+pub struct LinkedLine {
+    pub provider: String,
+    pub label: String,
+    pub subject: String,
+    pub email: Option<String>,
+}
+
+pub async fn linked_identities(state: &AppState, user_id: &str) -> StoreResult<Vec<LinkedLine>> {
+    Ok(state
+        .store
+        .linked_identities(user_id)
+        .await?
+        .into_iter()
+        .map(|l| LinkedLine {
+            label: state
+                .config
+                .upstream
+                .iter()
+                .find(|u| u.name == l.provider)
+                .map_or_else(|| l.provider.clone(), |u| u.label().to_owned()),
+            provider: l.provider,
+            subject: l.subject,
+            email: l.email,
+        })
+        .collect())
+}
+
+/// Unlinks one of the user's own identities (audited); never the last way to sign in.
+pub async fn unlink_own(
+    state: &AppState,
+    user_id: &str,
+    provider: &str,
+    subject: &str,
+) -> StoreResult<Unlinked> {
+    let outcome = state
+        .store
+        .unlink_identity(user_id, provider, subject)
+        .await?;
+    if outcome == Unlinked::Done {
+        state
+            .audit("identity_unlinked", Some(user_id), None, provider)
+            .await;
+    }
+    Ok(outcome)
 }

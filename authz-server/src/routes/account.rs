@@ -36,6 +36,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route(paths::ACCOUNT, get(account))
         .route(paths::ACCOUNT_REVOKE, post(revoke))
+        .route("/account/identities/unlink", post(unlink))
 }
 
 /// `GET /account`.
@@ -73,10 +74,16 @@ async fn account(State(state): State<AppState>, headers: HeaderMap) -> Response 
             last_used: ago(now, a.last_used_at),
         })
         .collect();
+    let identities = match crate::oauth::account::linked_identities(&state, &session.user_id).await
+    {
+        Ok(list) => list,
+        Err(e) => return internal(e),
+    };
     let page = GrantsPage {
         username,
         csrf_token: csrf,
         grants: lines,
+        identities,
     };
     render(StatusCode::OK, &page)
 }
@@ -100,6 +107,39 @@ async fn revoke(
             StatusCode::NOT_FOUND,
             "Not found",
             "That authorization does not exist.",
+        ),
+        Err(e) => internal(e),
+    }
+}
+
+/// `POST /account/identities/unlink`: form fields `provider`, `subject`, `csrf_token`.
+async fn unlink(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    AccountForm(form): AccountForm,
+) -> Response {
+    use crate::oauth::account::Unlinked;
+    let now = state.now();
+    let session = match web::session(&state, &headers, now).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return see_other(paths::ACCOUNT),
+        Err(_) => return internal("the session could not be looked up"),
+    };
+    let (provider, subject) = (
+        form.get("provider").unwrap_or_default(),
+        form.get("subject").unwrap_or_default(),
+    );
+    match crate::oauth::account::unlink_own(&state, &session.user_id, provider, subject).await {
+        Ok(Unlinked::Done) => see_other(paths::ACCOUNT),
+        Ok(Unlinked::NotFound) => error_page(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "That sign-in method is not linked to your account.",
+        ),
+        Ok(Unlinked::LastWay) => error_page(
+            StatusCode::CONFLICT,
+            "Cannot unlink",
+            "This is the only way you can sign in to this account, so it stays linked.",
         ),
         Err(e) => internal(e),
     }

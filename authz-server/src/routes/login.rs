@@ -35,6 +35,13 @@ async fn login(
     headers: HeaderMap,
     PageForm(form): PageForm,
 ) -> Response {
+    if !state.config.password_login {
+        return error_page(
+            StatusCode::FORBIDDEN,
+            "Password sign-in is off",
+            "Sign in with one of the providers on the sign-in page.",
+        );
+    }
     let query = form.get("request").unwrap_or_default().to_owned();
     let req = if query.is_empty() {
         None

@@ -150,6 +150,7 @@ pub fn login_page(
         username: username.to_owned(),
         then: String::new(),
         providers: provider_links(state, query, ""),
+        password_form: state.config.password_login,
     }
 }
 
@@ -169,5 +170,6 @@ pub fn account_login_page(
         username: username.to_owned(),
         then: String::new(),
         providers: provider_links(state, "", ""),
+        password_form: state.config.password_login,
     }
 }

@@ -39,6 +39,24 @@ pub enum OnFirstSignIn {
     LinkByVerifiedEmail,
 }
 
+/// An identity linked to a user, as the account page and `admin user show` list it.
+#[derive(Debug, Clone, FromRow)]
+pub struct LinkedIdentity {
+    pub provider: String,
+    pub issuer: String,
+    pub subject: String,
+    pub email: Option<String>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Unlinked {
+    Done,
+    NotFound,
+    /// It is the user's only way to sign in (no password, no other identity).
+    LastWay,
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum Resolved {
     User(String),
@@ -171,6 +189,57 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(Resolved::User(user_id))
+    }
+
+    pub async fn linked_identities(&self, user_id: &str) -> StoreResult<Vec<LinkedIdentity>> {
+        Ok(sqlx::query_as(
+            "SELECT provider, issuer, subject, email, created_at FROM identity_links
+             WHERE user_id = $1 ORDER BY created_at, provider",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Removes one of the user's identities, never the last way the user can sign in.
+    pub async fn unlink_identity(
+        &self,
+        user_id: &str,
+        provider: &str,
+        subject: &str,
+    ) -> StoreResult<Unlinked> {
+        let mut tx = self.pool.begin().await?;
+        let (links,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM identity_links WHERE user_id = $1")
+                .bind(user_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        let password: Option<(String,)> =
+            sqlx::query_as("SELECT password_hash FROM users WHERE id = $1")
+                .bind(user_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        // Users created by an upstream sign-in have the placeholder "!" for a password.
+        let has_password = password.is_some_and(|(h,)| h != "!");
+        if links <= 1 && !has_password {
+            tx.rollback().await?;
+            return Ok(Unlinked::LastWay);
+        }
+        let removed = sqlx::query(
+            "DELETE FROM identity_links WHERE user_id = $1 AND provider = $2 AND subject = $3",
+        )
+        .bind(user_id)
+        .bind(provider)
+        .bind(subject)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(if removed == 1 {
+            Unlinked::Done
+        } else {
+            Unlinked::NotFound
+        })
     }
 
     /// Whether a username is free (for users created by a first upstream sign-in).

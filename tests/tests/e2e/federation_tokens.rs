@@ -186,24 +186,72 @@ async fn sign_in(stack: &TestStack) -> (u16, String) {
     panic!("no answer page");
 }
 
+fn fake_upstream(issuer: String) -> Upstream {
+    Upstream {
+        name: "fake".into(),
+        display_name: Some("Fake".into()),
+        issuer,
+        client_id: "fed-client".into(),
+        client_secret: Secret::new("fed-secret-0123456789"),
+        scopes: vec!["openid".into(), "email".into()],
+        linking: Linking::Create,
+        trust_email: false,
+        allowed_email_domains: Vec::new(),
+        allowed_hosted_domains: Vec::new(),
+        allowed_tenants: Vec::new(),
+        allow_loopback_http: true,
+    }
+}
+
+/// With password sign-in off the login page offers only the providers, and a password form
+/// posted anyway is refused.
+#[tokio::test]
+async fn password_sign_in_can_be_switched_off() {
+    let fake = fake_op().await;
+    let issuer = fake.issuer.clone();
+    let stack = TestStack::builder()
+        .authz(move |c| {
+            c.upstream = vec![fake_upstream(issuer)];
+            c.password_login = false;
+        })
+        .spawn()
+        .await;
+    let client_id = stack.register_public().await;
+    let browser = new_browser();
+    let page = browser
+        .get(stack.authorize_url(&client_id, &[]))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Continue with Fake") && !page.contains("id=\"login-form\""),
+        "{page}"
+    );
+    let res = browser
+        .post(stack.url("/login"))
+        .form(&[
+            ("username", e2e::USERNAME),
+            ("password", e2e::PASSWORD),
+            ("csrf_token", "x"),
+            ("request", ""),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    assert_eq!(stack.count(Table::Sessions).await, 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn defective_upstream_answers_are_refused_and_write_nothing() {
     let fake = fake_op().await;
     let issuer = fake.issuer.clone();
     let stack = TestStack::builder()
         .authz(move |c| {
-            c.upstream = vec![Upstream {
-                name: "fake".into(),
-                display_name: Some("Fake".into()),
-                issuer,
-                client_id: "fed-client".into(),
-                client_secret: Secret::new("fed-secret-0123456789"),
-                scopes: vec!["openid".into(), "email".into()],
-                linking: Linking::Create,
-                trust_email: false,
-                allowed_email_domains: Vec::new(),
-                allow_loopback_http: true,
-            }];
+            c.upstream = vec![fake_upstream(issuer)];
         })
         .spawn()
         .await;

@@ -4,22 +4,21 @@
 //! browser by a cookie); the id_token is verified against the provider's keys; the identity
 //! is linked to a local user by (provider, issuer, subject). Upstream tokens are discarded.
 
-use oauth_protocol::jose::{self, Algorithm};
 use oauth_protocol::pkce::s256_challenge;
 use oauth_protocol::secret::digest;
-use serde::Deserialize;
 
 use crate::config::{Linking, Upstream};
 use crate::ids::{new_id, new_secret};
 use crate::state::AppState;
 use crate::store::federation::{Identity, OnFirstSignIn, Resolved, UpstreamLogin};
 use crate::store::{StoreError, User};
-use crate::upstream::{Provider, UpstreamError};
+use crate::upstream::UpstreamError;
+
+mod answer;
+use answer::{exchange, userinfo, verify};
 
 /// A transaction lives this long: the person signs in upstream within it.
 pub const TRANSACTION_TTL: i64 = 600;
-/// Clock skew tolerated on `exp` and `iat`.
-const LEEWAY: i64 = 60;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FederationError {
@@ -109,33 +108,6 @@ pub async fn start(
     })
 }
 
-#[derive(Deserialize)]
-struct TokenAnswer {
-    id_token: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct IdClaims {
-    iss: String,
-    sub: String,
-    aud: serde_json::Value,
-    exp: i64,
-    #[serde(default)]
-    iat: Option<i64>,
-    #[serde(default)]
-    nonce: Option<String>,
-    #[serde(default)]
-    azp: Option<String>,
-    #[serde(default)]
-    email: Option<String>,
-    #[serde(default)]
-    email_verified: Option<serde_json::Value>,
-    #[serde(default)]
-    preferred_username: Option<String>,
-    #[serde(default)]
-    name: Option<String>,
-}
-
 /// The callback: checks the transaction, exchanges the code, verifies the id_token and
 /// resolves the local user. Returns the user and the request to continue with.
 pub async fn finish(
@@ -182,8 +154,39 @@ pub async fn finish(
         }));
     }
     let code = get("code").ok_or(FederationError::BadToken("no code"))?;
-    let id_token = exchange(state, up, &provider, code, &txn.verifier).await?;
-    let claims = verify(state, up, provider, &id_token, &txn.nonce, now).await?;
+    let answer = exchange(state, up, &provider, code, &txn.verifier).await?;
+    let id_token = answer
+        .id_token
+        .ok_or(FederationError::BadToken("no id_token"))?;
+    let userinfo_endpoint = provider.userinfo_endpoint.clone();
+    let mut claims = verify(state, up, provider, &id_token, &txn.nonce, now).await?;
+    // Providers that keep claims out of the id_token serve them at userinfo.
+    if claims.email.is_none()
+        && let (Some(endpoint), Some(at)) = (userinfo_endpoint, answer.access_token)
+    {
+        let info = userinfo(state, up, &endpoint, &at).await?;
+        if info.sub != claims.sub {
+            return Err(FederationError::BadToken("userinfo is about someone else"));
+        }
+        claims.email = info.email;
+        claims.email_verified = info.email_verified;
+        claims.preferred_username = claims.preferred_username.or(info.preferred_username);
+        claims.name = claims.name.or(info.name);
+    }
+    let in_list = |list: &[String], value: &Option<String>| {
+        list.is_empty()
+            || value
+                .as_deref()
+                .is_some_and(|v| list.iter().any(|a| a.eq_ignore_ascii_case(v)))
+    };
+    if !in_list(&up.allowed_hosted_domains, &claims.hd)
+        || !in_list(&up.allowed_tenants, &claims.tid)
+    {
+        return Err(FederationError::NotAllowed(format!(
+            "This {} account belongs to an organisation that may not sign in here.",
+            up.label()
+        )));
+    }
     let identity = Identity {
         provider: up.name.clone(),
         issuer: claims.iss.clone(),
@@ -268,97 +271,6 @@ fn allowed(up: &Upstream, identity: &Identity) -> Result<(), FederationError> {
             up.label()
         ))),
     }
-}
-
-async fn exchange(
-    state: &AppState,
-    up: &Upstream,
-    provider: &Provider,
-    code: &str,
-    verifier: &str,
-) -> Result<String, FederationError> {
-    let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-    let res = state
-        .upstreams
-        .http()
-        .post(&provider.token_endpoint)
-        .basic_auth(enc(&up.client_id), Some(enc(up.client_secret.expose())))
-        .header("Accept", "application/json")
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", &callback_uri(state, up)),
-            ("code_verifier", verifier),
-        ])
-        .send()
-        .await
-        .map_err(|e| UpstreamError::Unreachable(up.label().into(), e.to_string()))?;
-    let status = res.status();
-    let answer: TokenAnswer = res
-        .json()
-        .await
-        .map_err(|e| UpstreamError::Invalid(up.label().into(), format!("token response: {e}")))?;
-    if !status.is_success() {
-        return Err(UpstreamError::Invalid(
-            up.label().into(),
-            format!("token endpoint answered {status}"),
-        )
-        .into());
-    }
-    answer
-        .id_token
-        .ok_or(FederationError::BadToken("no id_token"))
-}
-
-async fn verify(
-    state: &AppState,
-    up: &Upstream,
-    provider: Provider,
-    id_token: &str,
-    nonce: &str,
-    now: i64,
-) -> Result<IdClaims, FederationError> {
-    const ALGS: &[Algorithm] = &[Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA];
-    let claims: IdClaims = match jose::verify(id_token, &provider.keys, ALGS, None) {
-        Ok(c) => c,
-        // Keys rotate: an unknown kid gets one fresh look at the provider's JWKS.
-        Err(jose::JoseError::UnknownKey) => {
-            let fresh = state.upstreams.provider(up, true).await?;
-            jose::verify(id_token, &fresh.keys, ALGS, None)
-                .map_err(|_| FederationError::BadToken("unknown signing key"))?
-        }
-        Err(_) => return Err(FederationError::BadToken("bad signature or algorithm")),
-    };
-    if claims.iss != provider.issuer {
-        return Err(FederationError::BadToken("wrong issuer"));
-    }
-    let audiences: Vec<&str> = match &claims.aud {
-        serde_json::Value::String(a) => vec![a.as_str()],
-        serde_json::Value::Array(a) => a.iter().filter_map(|v| v.as_str()).collect(),
-        _ => Vec::new(),
-    };
-    if !audiences.contains(&up.client_id.as_str()) {
-        return Err(FederationError::BadToken("issued to another client"));
-    }
-    // OpenID Connect Core §3.1.3.7: with several audiences, azp names us.
-    if claims.azp.as_deref().is_some_and(|a| a != up.client_id)
-        || (audiences.len() > 1 && claims.azp.is_none())
-    {
-        return Err(FederationError::BadToken(
-            "authorized party is another client",
-        ));
-    }
-    if claims.exp + LEEWAY <= now || claims.iat.is_some_and(|iat| iat > now + LEEWAY) {
-        return Err(FederationError::BadToken("expired"));
-    }
-    let nonce_ok = claims
-        .nonce
-        .as_deref()
-        .is_some_and(|n| oauth_protocol::secret::constant_time_eq(n.as_bytes(), nonce.as_bytes()));
-    if !nonce_ok {
-        return Err(FederationError::BadToken("nonce does not match"));
-    }
-    Ok(claims)
 }
 
 /// A username for a user created by a first sign-in: the provider's preferred username or
