@@ -9,7 +9,7 @@ use std::time::Duration;
 use oauth_protocol::jose::VerifyingKey;
 use serde::Deserialize;
 
-use crate::config::Upstream;
+use crate::upstream_config::{Upstream, is_tenant_template};
 
 /// The parts of an OpenID Provider's metadata (OpenID Connect Discovery §3) used here.
 #[derive(Clone)]
@@ -112,8 +112,10 @@ impl Upstreams {
             up.issuer.trim_end_matches('/')
         );
         let doc: Discovery = self.get_json(who, &url).await?;
-        // OpenID Connect Discovery §4.3: the document must be the issuer's own.
-        if doc.issuer != up.issuer {
+        // OpenID Connect Discovery §4.3: the document must be the issuer's own. A multi-tenant
+        // endpoint (Entra's `common`, `organizations`) names a template instead, which each
+        // token's `tid` fills in.
+        if doc.issuer != up.issuer && !is_tenant_template(&doc.issuer, &up.issuer) {
             return Err(UpstreamError::Invalid(
                 who.into(),
                 format!("its metadata names issuer {:?}", doc.issuer),

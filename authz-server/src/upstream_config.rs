@@ -87,6 +87,12 @@ pub fn validate(upstreams: &[Upstream]) -> anyhow::Result<()> {
         let loopback = oauth_protocol::uri::is_loopback_host(&issuer);
         validate_issuer(&up.issuer, loopback && up.allow_loopback_http)
             .map_err(|e| anyhow::anyhow!("upstream {:?}: issuer {e}", up.name))?;
+        if is_multi_tenant(&up.issuer) && up.allowed_tenants.is_empty() {
+            anyhow::bail!(
+                "upstream {:?}: a multi-tenant issuer accepts any organisation's accounts: list the tenant ids that may sign in in allowed_tenants",
+                up.name
+            );
+        }
         if !up.scopes.iter().any(|s| s == "openid") {
             anyhow::bail!("upstream {:?}: scopes must include openid", up.name);
         }
@@ -158,21 +164,23 @@ pub fn presets(get: &impl Fn(&str) -> Option<String>) -> anyhow::Result<Vec<Upst
     if let Some((id, secret)) = pair("MICROSOFT_OAUTH_CLIENT_ID", "MICROSOFT_OAUTH_CLIENT_SECRET")?
     {
         let tenant = get("MICROSOFT_OAUTH_TENANT")
-            .filter(|t| !matches!(t.as_str(), "common" | "organizations" | "consumers"))
+            .filter(|t| t != "consumers")
             .ok_or_else(|| {
                 anyhow::anyhow!(
-                    "set MICROSOFT_OAUTH_TENANT to your directory (tenant) id or domain; the multi-tenant issuers are not supported yet"
+                    "set MICROSOFT_OAUTH_TENANT to your directory (tenant) id or domain, or to common/organizations with MICROSOFT_OAUTH_ALLOWED_TENANTS"
                 )
             })?;
         let issuer = format!("https://login.microsoftonline.com/{tenant}/v2.0");
-        out.push(preset(
-            "microsoft",
-            "Microsoft",
-            issuer,
-            id,
-            secret,
-            "MICROSOFT",
-        )?);
+        let mut up = preset("microsoft", "Microsoft", issuer, id, secret, "MICROSOFT")?;
+        up.allowed_tenants = get("MICROSOFT_OAUTH_ALLOWED_TENANTS")
+            .map(|v| {
+                v.split(',')
+                    .map(|t| t.trim().to_owned())
+                    .filter(|t| !t.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.push(up);
     }
     if let Some(org) = get("OKTA_ORG_URL") {
         let (id, secret) = pair("OKTA_CLIENT_ID", "OKTA_CLIENT_SECRET")?.ok_or_else(|| {
@@ -182,6 +190,28 @@ pub fn presets(get: &impl Fn(&str) -> Option<String>) -> anyhow::Result<Vec<Upst
         out.push(preset("okta", "Okta", issuer, id, secret, "OKTA")?);
     }
     Ok(out)
+}
+
+/// The placeholder of a multi-tenant issuer (Microsoft Entra).
+pub const TENANT: &str = "{tenantid}";
+
+/// Whether `template` is the tenant-independent form of the multi-tenant `configured`
+/// issuer: `…/{tenantid}/v2.0` for `…/common/v2.0` or `…/organizations/v2.0`.
+pub fn is_tenant_template(template: &str, configured: &str) -> bool {
+    template.contains(TENANT)
+        && ["common", "organizations"]
+            .iter()
+            .any(|t| template.replace(TENANT, t) == configured)
+}
+
+/// Whether an issuer is a multi-tenant endpoint: its tokens come from any tenant, so a
+/// tenant allow-list is required.
+pub fn is_multi_tenant(issuer: &str) -> bool {
+    url::Url::parse(issuer).is_ok_and(|u| {
+        u.path_segments()
+            .and_then(|mut s| s.next())
+            .is_some_and(|first| matches!(first, "common" | "organizations"))
+    })
 }
 
 #[cfg(test)]
@@ -223,6 +253,36 @@ mod tests {
             "MICROSOFT_OAUTH_TENANT" => Some("common".to_owned()),
             _ => None,
         };
-        assert!(presets(&ms).unwrap_err().to_string().contains("tenant"));
+        let list = presets(&ms).unwrap();
+        let e = validate(&list).unwrap_err().to_string();
+        assert!(e.contains("allowed_tenants"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod tenant_tests {
+    use super::*;
+
+    #[test]
+    fn multi_tenant_issuers_are_recognised() {
+        let common = "https://login.microsoftonline.com/common/v2.0";
+        let template = "https://login.microsoftonline.com/{tenantid}/v2.0";
+        assert!(is_tenant_template(template, common));
+        assert!(is_tenant_template(
+            template,
+            "https://login.microsoftonline.com/organizations/v2.0"
+        ));
+        assert!(!is_tenant_template(
+            template,
+            "https://login.microsoftonline.com/contoso/v2.0"
+        ));
+        assert!(!is_tenant_template(
+            "https://evil.example/{tenantid}/v2.0",
+            common
+        ));
+        assert!(is_multi_tenant(common));
+        assert!(!is_multi_tenant(
+            "https://login.microsoftonline.com/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0"
+        ));
     }
 }

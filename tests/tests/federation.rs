@@ -453,3 +453,56 @@ async fn claims_left_out_of_the_id_token_come_from_userinfo() {
         "linked to alice by the userinfo email"
     );
 }
+
+/// The device page's sign-in offers the provider too, and comes back to the device page with
+/// the code, so an agent's user can approve after signing in upstream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_device_page_signs_in_through_the_provider_and_returns_to_the_code() {
+    let (stack, op) = stack_with(Linking::Create, false, &[]).await;
+    op.put(
+        "/__test/accounts/dev-sub",
+        json!({"email":"dev@example.org","email_verified":true}),
+    )
+    .await;
+    op.put("/__test/next", json!({"sub":"dev-sub"})).await;
+    let browser = new_browser();
+    let page = browser
+        .get(format!("{}?user_code=BCDF-GHJK", stack.url("/device")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let start = start_link(&page);
+    assert!(start.contains("then="), "{start}");
+    let mut next = stack.url(&start);
+    let back = loop {
+        let res = browser.get(&next).send().await.unwrap();
+        assert!(res.status().is_redirection(), "{}", res.status());
+        let loc = location(&res);
+        if loc.starts_with("/device") {
+            break loc;
+        }
+        next = url::Url::parse(&next)
+            .unwrap()
+            .join(&loc)
+            .unwrap()
+            .to_string();
+    };
+    assert_eq!(back, "/device?user_code=BCDF-GHJK");
+    let page = browser
+        .get(stack.url(&back))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Connect a device")
+            && page.contains("Signed in as")
+            && !page.contains("id=\"login-form\""),
+        "signed in: {page}"
+    );
+}

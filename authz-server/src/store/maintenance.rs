@@ -13,11 +13,14 @@ impl Store {
         audit_before: Option<i64>,
         unused_clients_before: i64,
     ) -> StoreResult<u64> {
-        let mut removed = sqlx::query("DELETE FROM device_codes WHERE expires_at <= $1")
-            .bind(now)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
+        let mut removed = 0;
+        for table in ["device_codes", "upstream_logins"] {
+            removed += sqlx::query(&format!("DELETE FROM {table} WHERE expires_at <= $1"))
+                .bind(now)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        }
         if let Some(cutoff) = audit_before {
             removed += sqlx::query("DELETE FROM audit_events WHERE at < $1")
                 .bind(cutoff)

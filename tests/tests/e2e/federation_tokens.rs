@@ -37,7 +37,11 @@ enum Defect {
 
 #[derive(Clone)]
 struct Fake {
+    /// What our configuration names: the issuer, or for a multi-tenant fake `…/common/v2.0`.
     issuer: String,
+    base: String,
+    /// Multi-tenant (Entra-like): the tokens' tenant, and the tenant their `iss` names.
+    tenant: Option<Arc<Mutex<(String, String)>>>,
     defect: Arc<Mutex<Defect>>,
     nonce: Arc<Mutex<String>>,
 }
@@ -50,11 +54,15 @@ fn now() -> i64 {
 }
 
 async fn discovery(State(f): State<Fake>) -> Json<Value> {
+    let issuer = match &f.tenant {
+        Some(_) => format!("{}/{{tenantid}}/v2.0", f.base),
+        None => f.issuer.clone(),
+    };
     Json(json!({
-        "issuer": f.issuer,
-        "authorization_endpoint": format!("{}/authorize", f.issuer),
-        "token_endpoint": format!("{}/token", f.issuer),
-        "jwks_uri": format!("{}/jwks", f.issuer),
+        "issuer": issuer,
+        "authorization_endpoint": format!("{}/authorize", f.base),
+        "token_endpoint": format!("{}/token", f.base),
+        "jwks_uri": format!("{}/jwks", f.base),
     }))
 }
 
@@ -87,6 +95,11 @@ async fn token(State(f): State<Fake>) -> axum::response::Response {
         "iss": f.issuer, "sub": "fake-sub", "aud": "fed-client", "exp": now() + 300,
         "iat": now(), "nonce": nonce, "email": "fake@example.org", "email_verified": true,
     });
+    if let Some(t) = &f.tenant {
+        let (tid, iss_tid) = t.lock().unwrap().clone();
+        claims["tid"] = json!(tid);
+        claims["iss"] = json!(format!("{}/{iss_tid}/v2.0", f.base));
+    }
     match defect {
         Defect::WrongIssuer => claims["iss"] = json!("https://elsewhere.example"),
         Defect::WrongAudience => claims["aud"] = json!("another-client"),
@@ -125,14 +138,29 @@ async fn token(State(f): State<Fake>) -> axum::response::Response {
 }
 
 async fn fake_op() -> Fake {
+    fake_op_with(false).await
+}
+
+async fn fake_op_with(multi_tenant: bool) -> Fake {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
     let fake = Fake {
-        issuer: format!("http://{}", listener.local_addr().unwrap()),
+        issuer: if multi_tenant {
+            format!("{base}/common/v2.0")
+        } else {
+            base.clone()
+        },
+        base,
+        tenant: multi_tenant.then(Arc::default),
         defect: Arc::new(Mutex::new(Defect::None)),
         nonce: Arc::default(),
     };
     let app = Router::new()
         .route("/.well-known/openid-configuration", get(discovery))
+        .route(
+            "/common/v2.0/.well-known/openid-configuration",
+            get(discovery),
+        )
         .route("/jwks", get(jwks))
         .route("/authorize", get(authorize))
         .route("/token", post(token))
@@ -282,4 +310,37 @@ async fn defective_upstream_answers_are_refused_and_write_nothing() {
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("id=\"consent-form\""), "{page}");
     assert_eq!(counts(&stack).await[0], before[0] + 1);
+}
+
+/// An Entra-like multi-tenant provider: its metadata names the `{tenantid}` template, each
+/// token's issuer is its own tenant's, and only listed tenants may sign in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_tenant_issuers_take_the_tenant_from_the_token_and_only_listed_ones() {
+    let fake = fake_op_with(true).await;
+    let issuer = fake.issuer.clone();
+    let stack = TestStack::builder()
+        .authz(move |c| {
+            let mut up = fake_upstream(issuer);
+            up.allowed_tenants = vec!["tenant-a".into()];
+            c.upstream = vec![up];
+        })
+        .spawn()
+        .await;
+    let tenant = fake.tenant.clone().unwrap();
+    let before = counts(&stack).await;
+    // A token whose issuer names another tenant than its tid: not used.
+    *tenant.lock().unwrap() = ("tenant-a".into(), "tenant-b".into());
+    let (status, _) = sign_in(&stack).await;
+    assert_eq!(status, 502);
+    // A tenant that is not listed: refused, nothing written.
+    *tenant.lock().unwrap() = ("tenant-b".into(), "tenant-b".into());
+    let (status, page) = sign_in(&stack).await;
+    assert_eq!(status, 403, "{page}");
+    assert!(page.contains("organisation that may not sign in"), "{page}");
+    assert_eq!(counts(&stack).await, before);
+    // The listed tenant signs in, keyed by its own issuer.
+    *tenant.lock().unwrap() = ("tenant-a".into(), "tenant-a".into());
+    let (status, page) = sign_in(&stack).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(counts(&stack).await[1], before[1] + 1);
 }

@@ -145,7 +145,17 @@ pub(super) async fn verify(
         }
         Err(_) => return Err(FederationError::BadToken("bad signature or algorithm")),
     };
-    if claims.iss != provider.issuer {
+    // A multi-tenant provider's issuer is a template: the token's own tenant fills it in.
+    let expected = if provider.issuer.contains(crate::upstream_config::TENANT) {
+        let tid = claims
+            .tid
+            .as_deref()
+            .ok_or(FederationError::BadToken("no tenant in the token"))?;
+        provider.issuer.replace(crate::upstream_config::TENANT, tid)
+    } else {
+        provider.issuer.clone()
+    };
+    if claims.iss != expected {
         return Err(FederationError::BadToken("wrong issuer"));
     }
     let audiences: Vec<&str> = match &claims.aud {
