@@ -86,11 +86,22 @@ impl Application {
             "counter",
             "Sign-ins through upstream providers, by provider and outcome.",
         );
+        metrics.describe(
+            "federation_links_total",
+            "counter",
+            "Identities linked at a first upstream sign-in, by provider and how.",
+        );
         for up in &config.upstream {
             for outcome in ["signed_in", "no_account", "email_taken", "disabled"] {
                 metrics.zero(
                     "federation_logins_total",
                     &[("provider", &up.name), ("outcome", outcome)],
+                );
+            }
+            for how in ["created", "email"] {
+                metrics.zero(
+                    "federation_links_total",
+                    &[("provider", &up.name), ("mode", how)],
                 );
             }
         }
@@ -156,6 +167,7 @@ impl Application {
             registrations: Throttle::quota(config_login.3, Duration::from_secs(3600), 100_000),
             device_codes: Throttle::new(10, Duration::from_secs(900), 100_000),
             upstreams: crate::upstream::Upstreams::default(),
+            upstream_starts: Throttle::quota(30, Duration::from_secs(600), 100_000),
             refresh_key: Arc::new(refresh_key.into_bytes()),
             clock,
         };

@@ -32,6 +32,8 @@ pub struct AppState {
     pub device_codes: Throttle,
     /// Upstream OpenID Providers' metadata and keys.
     pub upstreams: crate::upstream::Upstreams,
+    /// Upstream sign-ins started per client address (each stores a transaction).
+    pub upstream_starts: Throttle,
     /// Key from which the successor of a rotated refresh token is derived, shared by every
     /// instance through the database.
     pub refresh_key: Arc<Vec<u8>>,

@@ -260,6 +260,27 @@ async fn continue_with_the_provider_then_our_consent_then_tokens_for_the_linked_
         "{shown}"
     );
 
+    let metrics = stack
+        .http
+        .get(stack.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("federation_links_total{provider=\"op\",mode=\"created\"} 1"),
+        "{metrics}"
+    );
+    let audit = authz_server::admin::audit_list(&stack.store, 20)
+        .await
+        .unwrap();
+    assert!(
+        audit.contains("\tidentity_linked\t") && audit.contains("\tupstream_login\t"),
+        "{audit}"
+    );
+
     // A second sign-in finds the link: no new user.
     let browser = new_browser();
     let (status, _, _) = continue_with_op(&stack, &browser).await;

@@ -41,8 +41,22 @@ fn pairs(query: Option<&str>) -> Vec<(String, String)> {
 async fn start(
     State(state): State<AppState>,
     Path(provider): Path<String>,
+    peer: super::Peer,
+    headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
+    if let Some(address) = state.client_address(&headers, peer.0)
+        && let Err(wait) = state.upstream_starts.reserve(&address.to_string()).await
+    {
+        return super::too_many(
+            wait,
+            error_page(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many sign-ins",
+                "Too many sign-ins were started from your address. Please wait a few minutes.",
+            ),
+        );
+    }
     let params = pairs(query.as_deref());
     let get = |k: &str| {
         params

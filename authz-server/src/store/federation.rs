@@ -59,7 +59,10 @@ pub enum Unlinked {
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Resolved {
+    /// Signed in through a link made before.
     User(String),
+    /// A link made now: to a new user (`"created"`) or to the user with the email (`"email"`).
+    Linked(String, &'static str),
     /// Known nowhere, and this provider does not create users.
     Unknown,
     /// A local account has this email but it may not be linked automatically.
@@ -139,7 +142,7 @@ impl Store {
             }
             None => Vec::new(),
         };
-        let user_id = match first {
+        let (user_id, how) = match first {
             OnFirstSignIn::LinkByVerifiedEmail
                 if verified_email.is_some() && same_email.len() == 1 =>
             {
@@ -148,7 +151,7 @@ impl Store {
                     tx.rollback().await?;
                     return Ok(Resolved::Disabled);
                 }
-                id
+                (id, "email")
             }
             _ if !same_email.is_empty() => {
                 tx.rollback().await?;
@@ -168,7 +171,7 @@ impl Store {
                 .bind(user.created_at)
                 .execute(&mut *tx)
                 .await?;
-                user.id
+                (user.id, "created")
             }
             _ => {
                 tx.rollback().await?;
@@ -188,7 +191,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(Resolved::User(user_id))
+        Ok(Resolved::Linked(user_id, how))
     }
 
     pub async fn linked_identities(&self, user_id: &str) -> StoreResult<Vec<LinkedIdentity>> {

@@ -344,3 +344,22 @@ async fn multi_tenant_issuers_take_the_tenant_from_the_token_and_only_listed_one
     assert_eq!(status, 200, "{page}");
     assert_eq!(counts(&stack).await[1], before[1] + 1);
 }
+
+/// Each start stores a transaction: starts from one address are limited (30 per ten minutes).
+#[tokio::test]
+async fn starting_upstream_sign_ins_is_limited_per_address() {
+    let fake = fake_op().await;
+    let issuer = fake.issuer.clone();
+    let stack = TestStack::builder()
+        .authz(move |c| c.upstream = vec![fake_upstream(issuer)])
+        .spawn()
+        .await;
+    let start = stack.url("/federation/fake/start");
+    for _ in 0..30 {
+        let res = stack.http.get(&start).send().await.unwrap();
+        assert_eq!(res.status(), 303);
+    }
+    let res = stack.http.get(&start).send().await.unwrap();
+    assert_eq!(res.status(), 429);
+    assert!(res.headers().get("retry-after").is_some());
+}

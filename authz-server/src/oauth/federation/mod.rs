@@ -224,7 +224,7 @@ pub async fn finish(
         )
         .await?;
     let outcome = match &resolved {
-        Resolved::User(_) => "signed_in",
+        Resolved::User(_) | Resolved::Linked(..) => "signed_in",
         Resolved::Unknown => "no_account",
         Resolved::EmailTaken => "email_taken",
         Resolved::Disabled => "disabled",
@@ -233,8 +233,22 @@ pub async fn finish(
         "federation_logins_total",
         &[("provider", &up.name), ("outcome", outcome)],
     );
+    if let Resolved::Linked(user_id, how) = &resolved {
+        state.metrics.inc(
+            "federation_links_total",
+            &[("provider", &up.name), ("mode", how)],
+        );
+        state
+            .audit(
+                "identity_linked",
+                Some(user_id),
+                None,
+                &format!("{} {how}", up.name),
+            )
+            .await;
+    }
     match resolved {
-        Resolved::User(user_id) => {
+        Resolved::User(user_id) | Resolved::Linked(user_id, _) => {
             state
                 .audit("upstream_login", Some(&user_id), None, &up.name)
                 .await;
