@@ -166,7 +166,7 @@ impl Application {
             ),
             registrations: Throttle::quota(config_login.3, Duration::from_secs(3600), 100_000),
             device_codes: Throttle::new(10, Duration::from_secs(900), 100_000),
-            upstreams: crate::upstream::Upstreams::default(),
+            upstreams: crate::upstream::Upstreams::new(metrics.clone()),
             upstream_starts: Throttle::quota(30, Duration::from_secs(600), 100_000),
             refresh_key: Arc::new(refresh_key.into_bytes()),
             clock,

@@ -49,11 +49,19 @@ pub enum UpstreamError {
 pub struct Upstreams {
     http: reqwest::Client,
     cache: moka::future::Cache<String, Provider>,
+    metrics: observe::Metrics,
 }
 
-impl Default for Upstreams {
-    fn default() -> Self {
+impl Upstreams {
+    /// Latencies go to `federation_upstream_seconds{provider,endpoint}` in `metrics`.
+    pub fn new(metrics: observe::Metrics) -> Self {
+        metrics.describe(
+            "federation_upstream_seconds",
+            "histogram",
+            "Latency of calls to upstream providers, by provider and endpoint.",
+        );
         Self {
+            metrics,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
                 .connect_timeout(Duration::from_secs(5))
@@ -69,6 +77,15 @@ impl Default for Upstreams {
 }
 
 impl Upstreams {
+    /// Records how long a call to `provider`'s `endpoint` took.
+    pub fn observe(&self, provider: &str, endpoint: &str, started: std::time::Instant) {
+        self.metrics.observe(
+            "federation_upstream_seconds",
+            &[("provider", provider), ("endpoint", endpoint)],
+            started.elapsed().as_secs_f64(),
+        );
+    }
+
     pub fn http(&self) -> &reqwest::Client {
         &self.http
     }
@@ -85,9 +102,12 @@ impl Upstreams {
 
     async fn get_json<T: serde::de::DeserializeOwned>(
         &self,
-        who: &str,
+        up: &Upstream,
+        endpoint: &str,
         url: &str,
     ) -> Result<T, UpstreamError> {
+        let who = up.label();
+        let started = std::time::Instant::now();
         let res = self
             .http
             .get(url)
@@ -100,9 +120,12 @@ impl Upstreams {
                 format!("{url} answered {}", res.status()),
             ));
         }
-        res.json()
+        let parsed = res
+            .json()
             .await
-            .map_err(|e| UpstreamError::Invalid(who.into(), format!("{url}: {e}")))
+            .map_err(|e| UpstreamError::Invalid(who.into(), format!("{url}: {e}")));
+        self.observe(&up.name, endpoint, started);
+        parsed
     }
 
     async fn fetch(&self, up: &Upstream) -> Result<Provider, UpstreamError> {
@@ -111,7 +134,7 @@ impl Upstreams {
             "{}/.well-known/openid-configuration",
             up.issuer.trim_end_matches('/')
         );
-        let doc: Discovery = self.get_json(who, &url).await?;
+        let doc: Discovery = self.get_json(up, "discovery", &url).await?;
         // OpenID Connect Discovery §4.3: the document must be the issuer's own. A multi-tenant
         // endpoint (Entra's `common`, `organizations`) names a template instead, which each
         // token's `tid` fills in.
@@ -121,7 +144,7 @@ impl Upstreams {
                 format!("its metadata names issuer {:?}", doc.issuer),
             ));
         }
-        let jwks: serde_json::Value = self.get_json(who, &doc.jwks_uri).await?;
+        let jwks: serde_json::Value = self.get_json(up, "jwks", &doc.jwks_uri).await?;
         Ok(Provider {
             issuer: doc.issuer,
             authorization_endpoint: doc.authorization_endpoint,

@@ -273,6 +273,12 @@ async fn continue_with_the_provider_then_our_consent_then_tokens_for_the_linked_
         metrics.contains("federation_links_total{provider=\"op\",mode=\"created\"} 1"),
         "{metrics}"
     );
+    for endpoint in ["discovery", "jwks", "token"] {
+        let series = format!(
+            "federation_upstream_seconds_count{{provider=\"op\",endpoint=\"{endpoint}\"}} 1"
+        );
+        assert!(metrics.contains(&series), "{series} in {metrics}");
+    }
     let audit = authz_server::admin::audit_list(&stack.store, 20)
         .await
         .unwrap();

@@ -67,6 +67,7 @@ pub(super) async fn userinfo(
     endpoint: &str,
     access_token: &str,
 ) -> Result<UserInfo, FederationError> {
+    let started = std::time::Instant::now();
     let res = state
         .upstreams
         .http()
@@ -75,6 +76,7 @@ pub(super) async fn userinfo(
         .send()
         .await
         .map_err(|e| UpstreamError::Unreachable(up.label().into(), e.to_string()))?;
+    state.upstreams.observe(&up.name, "userinfo", started);
     if !res.status().is_success() {
         return Err(UpstreamError::Invalid(
             up.label().into(),
@@ -96,6 +98,7 @@ pub(super) async fn exchange(
     verifier: &str,
 ) -> Result<TokenAnswer, FederationError> {
     let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let started = std::time::Instant::now();
     let res = state
         .upstreams
         .http()
@@ -111,6 +114,7 @@ pub(super) async fn exchange(
         .send()
         .await
         .map_err(|e| UpstreamError::Unreachable(up.label().into(), e.to_string()))?;
+    state.upstreams.observe(&up.name, "token", started);
     let status = res.status();
     let answer: TokenAnswer = res
         .json()
