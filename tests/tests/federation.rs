@@ -37,7 +37,7 @@ fn free_port() -> u16 {
 
 impl Op {
     /// `claims`: `id_token` (in the token, as most providers) or `userinfo` (only there).
-    fn start_with(port: u16, redirect_uri: &str, claims: &str) -> Self {
+    fn start_with(port: u16, redirect_uri: &str, claims: &str) -> Option<Self> {
         use std::io::BufRead;
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../interop/upstream");
         let node = std::env::var("UPSTREAM_NODE").unwrap_or_else(|_| {
@@ -56,13 +56,18 @@ impl Op {
         let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
         out.read_line(&mut line).unwrap();
-        assert!(line.contains("listening"), "{line}");
+        if !line.contains("listening") {
+            // The port was taken after it was picked (by another listener of this test).
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
         // Keep reading: a closed pipe would end the provider at its next write.
         std::thread::spawn(move || for _ in out.lines() {});
-        Self {
+        Some(Self {
             child,
             issuer: format!("http://127.0.0.1:{port}"),
-        }
+        })
     }
 
     async fn put(&self, path: &str, body: serde_json::Value) {
@@ -86,6 +91,23 @@ async fn stack_with_claims(
     domains: &[&str],
     claims: &str,
 ) -> (TestStack, Op) {
+    // The provider's port is picked before it listens (the servers need its URL first):
+    // when something took it meanwhile, start over with another.
+    for _ in 0..5 {
+        let (stack, op) = try_stack(linking, trust_email, domains, claims).await;
+        if let Some(op) = op {
+            return (stack, op);
+        }
+    }
+    panic!("the upstream provider could not start");
+}
+
+async fn try_stack(
+    linking: Linking,
+    trust_email: bool,
+    domains: &[&str],
+    claims: &str,
+) -> (TestStack, Option<Op>) {
     let port = free_port();
     let domains: Vec<String> = domains.iter().map(|d| (*d).to_owned()).collect();
     let stack = TestStack::builder()
