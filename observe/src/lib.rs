@@ -23,6 +23,10 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 use tracing_subscriber::EnvFilter;
 
+mod lifecycle;
+use lifecycle::Busy;
+pub use lifecycle::shutdown_signal;
+
 /// Logs to stderr so that stdout carries only what scripts read. `RUST_LOG` filters.
 pub fn init_tracing(format: &str) {
     let filter = EnvFilter::try_from_default_env()
@@ -296,22 +300,6 @@ pub async fn serve(
         BODY_READ_TIMEOUT,
     )
     .await
-}
-
-/// Counts a request in flight on its connection until dropped.
-struct Busy(Arc<AtomicUsize>);
-
-impl Busy {
-    fn enter(count: &Arc<AtomicUsize>) -> Self {
-        count.fetch_add(1, Ordering::AcqRel);
-        Self(count.clone())
-    }
-}
-
-impl Drop for Busy {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
 }
 
 /// `serve` with the two read timeouts given.

@@ -317,31 +317,4 @@ fn health(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Completes on Ctrl-C or SIGTERM.
-pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
-    // Registered now, not when first polled: a SIGTERM right after the "listening" line
-    // must stop the server gracefully, not kill it with the default action.
-    #[cfg(unix)]
-    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    async move {
-        let ctrl_c = async {
-            let _ = tokio::signal::ctrl_c().await;
-        };
-        #[cfg(unix)]
-        let term = async move {
-            match term {
-                Some(mut s) => {
-                    s.recv().await;
-                }
-                None => std::future::pending::<()>().await,
-            }
-        };
-        #[cfg(not(unix))]
-        let term = std::future::pending::<()>();
-        tokio::select! {
-            _ = ctrl_c => {},
-            _ = term => {},
-        }
-        tracing::info!("shutting down");
-    }
-}
+pub use observe::shutdown_signal;
