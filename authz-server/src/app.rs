@@ -92,7 +92,13 @@ impl Application {
             "Identities linked at a first upstream sign-in, by provider and how.",
         );
         for up in &config.upstream {
-            for outcome in ["signed_in", "no_account", "email_taken", "disabled"] {
+            for outcome in [
+                "signed_in",
+                "linked",
+                "no_account",
+                "email_taken",
+                "disabled",
+            ] {
                 metrics.zero(
                     "federation_logins_total",
                     &[("provider", &up.name), ("outcome", outcome)],
@@ -145,6 +151,7 @@ impl Application {
                 Some(user.id)
             }
         };
+        let upstream_timeout = Duration::from_millis(config.upstream_timeout_ms);
         let state = AppState {
             store,
             keys,
@@ -166,12 +173,14 @@ impl Application {
             ),
             registrations: Throttle::quota(config_login.3, Duration::from_secs(3600), 100_000),
             device_codes: Throttle::new(10, Duration::from_secs(900), 100_000),
-            upstreams: crate::upstream::Upstreams::new(metrics.clone()),
+            upstreams: crate::upstream::Upstreams::new(metrics.clone(), upstream_timeout),
+            providers: Arc::default(),
             upstream_starts: Throttle::quota(30, Duration::from_secs(600), 100_000),
             refresh_key: Arc::new(refresh_key.into_bytes()),
             clock,
         };
         state.reload_resource_servers().await?;
+        state.reload_providers().await?;
         let mut router = routes::router(state.clone()).merge(health(state.clone()));
         if state.config.metrics_bind.is_none() {
             router = router.merge(observe::metrics_route(metrics.clone(), String::new));
@@ -230,6 +239,9 @@ impl Application {
                 }
                 if let Err(e) = state.reload_resource_servers().await {
                     tracing::warn!(error = %e, "reloading resource servers failed");
+                }
+                if let Err(e) = state.reload_providers().await {
+                    tracing::warn!(error = %e, "reloading upstream providers failed");
                 }
                 let now = state.now();
                 let days = state.config.audit_retention_days;

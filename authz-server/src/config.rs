@@ -54,7 +54,8 @@ pub struct Config {
     pub database_url: String,
     pub scopes: Vec<String>,
     pub resource_servers: Vec<ResourceServer>,
-    /// Upstream OpenID Providers for "Continue with …" on the login page.
+    /// Upstream providers for "Continue with …" on the login page (with those that
+    /// `admin provider add` stored).
     pub upstream: Vec<Upstream>,
     /// Whether the login page offers username and password (off: upstream providers only).
     pub password_login: bool,
@@ -69,6 +70,8 @@ pub struct Config {
     /// Permit client ID metadata documents served over http from loopback (testing only).
     pub cimd_allow_loopback: bool,
     pub cimd_timeout_ms: u64,
+    /// How long a call to an upstream sign-in provider may take.
+    pub upstream_timeout_ms: u64,
     /// `human` or `json`.
     pub log_format: String,
     /// Headless mode for testing MCP clients in CI: every valid authorization request is
@@ -117,6 +120,7 @@ impl Default for Config {
             allow_insecure_issuer: false,
             cimd_allow_loopback: false,
             cimd_timeout_ms: 5000,
+            upstream_timeout_ms: 10_000,
             log_format: "human".into(),
             headless_user: None,
             allow_headless: false,
@@ -205,6 +209,9 @@ impl Config {
         }
         if let Some(v) = get("AUTHZ_CIMD_ALLOW_LOOPBACK") {
             self.cimd_allow_loopback = parse("AUTHZ_CIMD_ALLOW_LOOPBACK", v)?;
+        }
+        if let Some(v) = get("AUTHZ_UPSTREAM_TIMEOUT_MS") {
+            self.upstream_timeout_ms = parse("AUTHZ_UPSTREAM_TIMEOUT_MS", v)?;
         }
         if let Some(v) = get("AUTHZ_PASSWORD_LOGIN") {
             self.password_login = parse("AUTHZ_PASSWORD_LOGIN", v)?;

@@ -25,6 +25,7 @@ pub mod throttle;
 pub mod tls;
 pub mod upstream;
 pub mod upstream_config;
+pub mod upstream_presets;
 
 pub use app::Application;
 pub use config::Config;

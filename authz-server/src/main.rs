@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context;
 use authz_server::admin;
 use authz_server::app::{Application, shutdown_signal};
 use authz_server::config::Config;
@@ -47,8 +48,8 @@ enum Admin {
     Key(KeyCmd),
     #[command(subcommand)]
     Grant(GrantCmd),
-    /// Upstream OpenID Providers people may sign in through ([[upstream]], or the presets'
-    /// variables): configured, so listed here.
+    /// Upstream providers people may sign in through: those of the configuration
+    /// ([[upstream]], the presets' variables) and those added here.
     #[command(subcommand)]
     Provider(ProviderCmd),
     /// Security events, newest first.
@@ -152,6 +153,46 @@ enum KeyCmd {
 enum ProviderCmd {
     /// Each provider with the redirect URI to register at it.
     List,
+    /// Add a provider. The client secret comes from --client-secret-file or
+    /// AUTHZ_PROVIDER_SECRET, never from the command line.
+    Add {
+        /// Short name, part of the callback path /federation/<name>/callback.
+        name: String,
+        /// google, github, microsoft or okta: their endpoints and claims.
+        #[arg(long)]
+        preset: Option<String>,
+        /// The OpenID issuer; for okta the org URL; for github a GitHub Enterprise Server URL.
+        #[arg(long)]
+        issuer: Option<String>,
+        /// For microsoft: the tenant id or domain (or common/organizations with --allowed-tenant).
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long, required_unless_present = "from_file")]
+        client_id: Option<String>,
+        #[arg(long)]
+        client_secret_file: Option<std::path::PathBuf>,
+        #[arg(long)]
+        display_name: Option<String>,
+        /// existing_only (default), create or link_verified_email.
+        #[arg(long)]
+        linking: Option<String>,
+        /// Rely on the provider's email_verified for link_verified_email.
+        #[arg(long)]
+        trust_email: bool,
+        #[arg(long = "allowed-domain")]
+        allowed_domains: Vec<String>,
+        #[arg(long = "allowed-tenant")]
+        allowed_tenants: Vec<String>,
+        /// Permit plain-http endpoints on loopback (tests and development only).
+        #[arg(long)]
+        allow_loopback_http: bool,
+        /// Every setting from an [[upstream]]-shaped TOML file instead of the flags above
+        /// (oauth2 providers, required_claims, scope_claim).
+        #[arg(long, conflicts_with_all = ["preset", "issuer", "tenant", "client_id"])]
+        from_file: Option<std::path::PathBuf>,
+    },
+    /// Remove a provider added with `add` (its users' links are kept).
+    Remove { name: String },
 }
 
 #[derive(Subcommand)]
@@ -263,7 +304,67 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             admin::grant_revoke(&store, &grant_id).await?
         }
         Admin::Audit { limit } => admin::audit_list(&store, limit).await?,
-        Admin::Provider(ProviderCmd::List) => admin::provider_list(&config),
+        Admin::Provider(ProviderCmd::List) => admin::provider_list(&store, &config).await?,
+        Admin::Provider(ProviderCmd::Remove { name }) => {
+            admin::provider_remove(&store, &config, &name).await?
+        }
+        Admin::Provider(ProviderCmd::Add {
+            name,
+            preset,
+            issuer,
+            tenant,
+            client_id,
+            client_secret_file,
+            display_name,
+            linking,
+            trust_email,
+            allowed_domains,
+            allowed_tenants,
+            allow_loopback_http,
+            from_file,
+        }) => {
+            let secret = match &client_secret_file {
+                Some(path) => Some(
+                    std::fs::read_to_string(path)
+                        .with_context(|| format!("reading {}", path.display()))?
+                        .trim()
+                        .to_owned(),
+                ),
+                None => std::env::var("AUTHZ_PROVIDER_SECRET").ok(),
+            };
+            if let Some(path) = from_file {
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                let up = admin::from_toml(&text, &name, secret)?;
+                admin::provider_add(&store, &config, up).await?
+            } else {
+                let linking = match linking.as_deref() {
+                    None => None,
+                    Some(l) => Some(
+                        serde_json::from_value(serde_json::Value::String(l.into())).map_err(
+                            |_| anyhow::anyhow!("--linking {l:?}: use existing_only, create or link_verified_email"),
+                        )?,
+                    ),
+                };
+                let new = admin::NewProvider {
+                    name,
+                    preset,
+                    issuer,
+                    tenant,
+                    client_id: client_id.unwrap_or_default(),
+                    client_secret: secret.ok_or_else(|| {
+                        anyhow::anyhow!("give the client secret with --client-secret-file or AUTHZ_PROVIDER_SECRET")
+                    })?,
+                    display_name,
+                    linking,
+                    trust_email,
+                    allowed_domains,
+                    allowed_tenants,
+                    allow_loopback_http,
+                };
+                admin::provider_add_flags(&store, &config, &new).await?
+            }
+        }
     };
     println!("{}", out.trim_end());
     store.close().await;

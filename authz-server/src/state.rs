@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::client_id_documents::MetadataDocuments;
 use crate::clients::Client;
-use crate::config::{Config, ResourceServer};
+use crate::config::{Config, ResourceServer, Upstream};
 use crate::password_pool::PasswordPool;
 use crate::signing_keys::Keys;
 use crate::store::{AuditEvent, Store, StoreResult};
@@ -30,8 +30,10 @@ pub struct AppState {
     pub registrations: Throttle,
     /// Wrong device codes entered on `/device`, per user and per address (RFC 8628 §5.1).
     pub device_codes: Throttle,
-    /// Upstream OpenID Providers' metadata and keys.
+    /// Upstream providers' metadata and keys.
     pub upstreams: crate::upstream::Upstreams,
+    /// Upstream providers from the configuration and from the database.
+    pub providers: Arc<std::sync::RwLock<Arc<Vec<Upstream>>>>,
     /// Upstream sign-ins started per client address (each stores a transaction).
     pub upstream_starts: Throttle,
     /// Key from which the successor of a rotated refresh token is derived, shared by every
@@ -120,6 +122,33 @@ impl AppState {
     pub fn resource_server_by_client(&self, client_id: &str) -> Option<ResourceServer> {
         let list = self.resources.read().expect("resource lock poisoned");
         list.iter().find(|rs| rs.client_id == client_id).cloned()
+    }
+
+    /// The upstream providers people may sign in through.
+    pub fn providers(&self) -> Arc<Vec<Upstream>> {
+        self.providers
+            .read()
+            .expect("provider lock poisoned")
+            .clone()
+    }
+
+    /// Re-reads the providers added with the admin command. One that no longer loads (edited
+    /// by hand) is skipped with a warning; one the configuration also names is the file's.
+    pub async fn reload_providers(&self) -> StoreResult<()> {
+        let mut list = self.config.upstream.clone();
+        for row in self.store.list_providers().await? {
+            if list.iter().any(|u| u.name == row.name) {
+                continue;
+            }
+            match crate::upstream_config::from_row(&row) {
+                Ok(up) => list.push(up),
+                Err(e) => {
+                    tracing::warn!(provider = %row.name, error = %e, "stored provider skipped")
+                }
+            }
+        }
+        *self.providers.write().expect("provider lock poisoned") = Arc::new(list);
+        Ok(())
     }
 
     /// Re-reads the resource servers added with the admin command.

@@ -102,6 +102,13 @@ pub struct GrantsPage {
     pub grants: Vec<GrantLine>,
     /// Identities at upstream providers linked to this account.
     pub identities: Vec<crate::oauth::account::LinkedLine>,
+    /// Providers this account has no identity at, to link one.
+    pub providers: Vec<ProviderLine>,
+}
+
+pub struct ProviderLine {
+    pub name: String,
+    pub label: String,
 }
 
 /// Renders a page with a status; pages never go into shared caches.

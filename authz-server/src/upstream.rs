@@ -1,7 +1,7 @@
-//! What this server needs from an upstream OpenID Provider: its discovery document and its
-//! signing keys (cached for an hour; fetched again once when a token names an unknown key),
-//! and the code exchange. Only the configured issuer is ever fetched, and a redirect is
-//! never followed.
+//! What this server needs from an upstream provider: an OpenID Provider's discovery
+//! document and signing keys (cached for an hour; fetched again once when a token names an
+//! unknown key), or a plain OAuth 2.0 provider's configured endpoints. Only the configured
+//! issuer and endpoints are ever fetched, and a redirect is never followed.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,9 +9,10 @@ use std::time::Duration;
 use oauth_protocol::jose::VerifyingKey;
 use serde::Deserialize;
 
-use crate::upstream_config::{Upstream, is_tenant_template};
+use crate::upstream_config::{Kind, Upstream, is_tenant_template};
 
-/// The parts of an OpenID Provider's metadata (OpenID Connect Discovery §3) used here.
+/// The parts of an OpenID Provider's metadata (OpenID Connect Discovery §3) used here; for an
+/// `oauth2` provider, its configured endpoints and no keys.
 #[derive(Clone)]
 pub struct Provider {
     pub issuer: String,
@@ -53,8 +54,9 @@ pub struct Upstreams {
 }
 
 impl Upstreams {
-    /// Latencies go to `federation_upstream_seconds{provider,endpoint}` in `metrics`.
-    pub fn new(metrics: observe::Metrics) -> Self {
+    /// Latencies go to `federation_upstream_seconds{provider,endpoint}` in `metrics`; a call
+    /// to a provider taking longer than `timeout` fails.
+    pub fn new(metrics: observe::Metrics, timeout: Duration) -> Self {
         metrics.describe(
             "federation_upstream_seconds",
             "histogram",
@@ -63,8 +65,10 @@ impl Upstreams {
         Self {
             metrics,
             http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .connect_timeout(Duration::from_secs(5))
+                .timeout(timeout)
+                .connect_timeout(timeout.min(Duration::from_secs(5)))
+                // GitHub's API refuses requests without one.
+                .user_agent(concat!("mcp-authz/", env!("CARGO_PKG_VERSION")))
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .expect("HTTP client"),
@@ -130,6 +134,17 @@ impl Upstreams {
 
     async fn fetch(&self, up: &Upstream) -> Result<Provider, UpstreamError> {
         let who = up.label();
+        if up.kind == Kind::Oauth2 {
+            let endpoint = |e: &Option<String>| e.clone().unwrap_or_default();
+            return Ok(Provider {
+                issuer: up.issuer.clone(),
+                authorization_endpoint: endpoint(&up.authorization_endpoint),
+                token_endpoint: endpoint(&up.token_endpoint),
+                iss_parameter: false,
+                userinfo_endpoint: up.userinfo_endpoint.clone(),
+                keys: Arc::default(),
+            });
+        }
         let url = format!(
             "{}/.well-known/openid-configuration",
             up.issuer.trim_end_matches('/')

@@ -22,6 +22,7 @@ import importlib.metadata
 import json
 import logging
 import os
+import re
 import socketserver
 import sys
 import threading
@@ -54,6 +55,10 @@ from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAu
 MODES = ["dcr-public", "dcr-client_secret_basic", "dcr-client_secret_post", "cimd", "preregistered", "step-up"]
 USERNAME = os.environ.get("INTEROP_USERNAME", "testuser")
 PASSWORD = os.environ.get("INTEROP_PASSWORD", "testpass")
+# Sign in through this upstream provider's "Continue with" link instead of the password form.
+UPSTREAM = os.environ.get("INTEROP_UPSTREAM", "")
+# The local user's id the profile tool must name (a user linked through an upstream).
+EXPECT_SUB = os.environ.get("INTEROP_EXPECT_SUB", "")
 PREREGISTERED_CLIENT_ID = os.environ.get("INTEROP_PREREGISTERED_CLIENT_ID", "mcp-test-client")
 CELL_TIMEOUT = float(os.environ.get("INTEROP_CELL_TIMEOUT", "60"))
 # Longest access-token lifetime the refresh step will wait out.
@@ -186,7 +191,7 @@ def walk_authorization(auth_url: str, redirect_uri: str) -> Authorization:
     target = urllib.parse.urlsplit(redirect_uri)
     browser = Browser()
     url, form = auth_url, None
-    for _ in range(8):
+    for _ in range(16):
         resp = browser.request(url, form)
         if resp.status in (301, 302, 303, 307, 308):
             require(resp.location is not None, f"{resp.status} without Location from {url!r}")
@@ -204,6 +209,11 @@ def walk_authorization(auth_url: str, redirect_uri: str) -> Authorization:
         require(resp.status == 200, f"authorization walk: {resp.status} at {url!r}: {_text_excerpt(resp.body)}")
         parser = _FormParser()
         parser.feed(resp.body)
+        start = UPSTREAM and re.search(rf'href="(/federation/{re.escape(UPSTREAM)}/start[^"]*)"', resp.body)
+        if start and "consent-form" not in parser.forms:
+            # "Continue with …": the provider signs the person in and sends them back.
+            url, form = urllib.parse.urljoin(url, html.unescape(start.group(1))), None
+            continue
         if "login-form" in parser.forms:
             hidden = parser.forms["login-form"]
             url = urllib.parse.urljoin(url, "/login")
@@ -487,6 +497,7 @@ class Cell:
         # get_user_profile
         profile = tool_json(await ops.call_tool("get_user_profile", {}))
         require(USERNAME in json.dumps(profile), f"get_user_profile does not name {USERNAME}: {profile}")
+        require(not EXPECT_SUB or profile.get("id") == EXPECT_SUB, f"get_user_profile is not about {EXPECT_SUB}: {profile}")
 
         # create_secure_note (the step-up point when the token only carries mcp:read)
         if step_up:

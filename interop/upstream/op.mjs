@@ -23,7 +23,7 @@ const provider = new Provider(issuer, {
     response_types: ['code'],
     token_endpoint_auth_method: 'client_secret_basic',
   }],
-  claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name', 'preferred_username', 'hd'] },
+  claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name', 'preferred_username', 'hd', 'groups'] },
   scopes: ['openid', 'email', 'profile'],
   pkce: { required: () => true },
   // Claims in the id_token itself, as Google, Entra and Okta send them; OP_CLAIMS=userinfo

@@ -9,7 +9,6 @@ use std::process::{Child, Command, Stdio};
 use authz_server::config::{Linking, Upstream};
 use authz_server::store::Table;
 use e2e::{REDIRECT_URI, TestStack, hidden, location, new_browser, query};
-use oauth_protocol::secret::Secret;
 use serde_json::json;
 
 const CLIENT_ID: &str = "authz-federation";
@@ -91,10 +90,21 @@ async fn stack_with_claims(
     domains: &[&str],
     claims: &str,
 ) -> (TestStack, Op) {
+    let domains: Vec<String> = domains.iter().map(|d| (*d).to_owned()).collect();
+    stack_where(claims, move |up| {
+        up.linking = linking;
+        up.trust_email = trust_email;
+        up.allowed_email_domains.clone_from(&domains);
+    })
+    .await
+}
+
+/// A stack whose provider "op" is the fixture provider, with `adjust` applied to its settings.
+async fn stack_where(claims: &str, adjust: impl Fn(&mut Upstream) + Clone) -> (TestStack, Op) {
     // The provider's port is picked before it listens (the servers need its URL first):
     // when something took it meanwhile, start over with another.
     for _ in 0..5 {
-        let (stack, op) = try_stack(linking, trust_email, domains, claims).await;
+        let (stack, op) = try_stack(claims, adjust.clone()).await;
         if let Some(op) = op {
             return (stack, op);
         }
@@ -102,30 +112,20 @@ async fn stack_with_claims(
     panic!("the upstream provider could not start");
 }
 
-async fn try_stack(
-    linking: Linking,
-    trust_email: bool,
-    domains: &[&str],
-    claims: &str,
-) -> (TestStack, Option<Op>) {
+async fn try_stack(claims: &str, adjust: impl Fn(&mut Upstream)) -> (TestStack, Option<Op>) {
     let port = free_port();
-    let domains: Vec<String> = domains.iter().map(|d| (*d).to_owned()).collect();
     let stack = TestStack::builder()
         .authz(move |c| {
-            c.upstream = vec![Upstream {
-                name: "op".into(),
-                display_name: Some("Test OP".into()),
-                issuer: format!("http://127.0.0.1:{port}"),
-                client_id: CLIENT_ID.into(),
-                client_secret: Secret::new(CLIENT_SECRET),
-                scopes: vec!["openid".into(), "email".into(), "profile".into()],
-                linking,
-                trust_email,
-                allowed_email_domains: domains,
-                allowed_hosted_domains: Vec::new(),
-                allowed_tenants: Vec::new(),
-                allow_loopback_http: true,
-            }];
+            let mut up = Upstream::oidc(
+                "op",
+                &format!("http://127.0.0.1:{port}"),
+                CLIENT_ID,
+                CLIENT_SECRET,
+            );
+            up.display_name = Some("Test OP".into());
+            up.allow_loopback_http = true;
+            adjust(&mut up);
+            c.upstream = vec![up];
         })
         .spawn()
         .await;

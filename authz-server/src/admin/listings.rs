@@ -131,21 +131,6 @@ pub async fn audit_list(store: &Store, limit: i64) -> anyhow::Result<String> {
     Ok(out)
 }
 
-pub fn provider_list(config: &Config) -> String {
-    let mut out = String::from("NAME\tISSUER\tLINKING\tREDIRECT_URI\n");
-    for up in &config.upstream {
-        let _ = writeln!(
-            out,
-            "{}\t{}\t{:?}\t{}",
-            up.name,
-            up.issuer,
-            up.linking,
-            config.endpoint(&format!("/federation/{}/callback", up.name))
-        );
-    }
-    out
-}
-
 pub async fn user_show(store: &Store, username: &str) -> anyhow::Result<String> {
     let user = store
         .user_by_username(username)

@@ -13,11 +13,14 @@ use crate::state::now;
 use crate::store::{AuditEvent, ClientRow, ResourceServerRow, Store, User};
 
 mod listings;
+mod providers;
 
 use listings::when;
 pub use listings::{
-    audit_list, client_list, grants_list, key_list, provider_list, resource_list, user_list,
-    user_show,
+    audit_list, client_list, grants_list, key_list, resource_list, user_list, user_show,
+};
+pub use providers::{
+    NewProvider, from_toml, provider_add, provider_add_flags, provider_list, provider_remove,
 };
 
 /// The id of `username`, for the audit trail of an event about that user.

@@ -91,8 +91,7 @@ pub async fn linked_identities(state: &AppState, user_id: &str) -> StoreResult<V
         .into_iter()
         .map(|l| LinkedLine {
             label: state
-                .config
-                .upstream
+                .providers()
                 .iter()
                 .find(|u| u.name == l.provider)
                 .map_or_else(|| l.provider.clone(), |u| u.label().to_owned()),

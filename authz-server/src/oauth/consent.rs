@@ -89,6 +89,30 @@ pub async fn decide(
     }))
 }
 
+/// Narrows `req` to what the signed-in user may be granted, when their sign-in limits it (a
+/// provider that maps a claim to scopes). RFC 6749 §3.3 lets the server issue less than was
+/// asked; the token response names what was issued. Nothing left of a request that asked for
+/// something is `access_denied`.
+pub fn within_limit(
+    mut req: AuthRequest,
+    session: Option<&SessionRow>,
+) -> Result<AuthRequest, AuthorizeError> {
+    let Some(limit) = session.and_then(|s| s.scope_limit.as_deref()) else {
+        return Ok(req);
+    };
+    let allowed = req
+        .scope
+        .intersection(&Scope::parse(limit).unwrap_or_default());
+    if allowed.is_empty() && !req.scope.is_empty() {
+        return Err(req.error(
+            ErrorCode::AccessDenied,
+            "this account may not be granted any of the requested scopes",
+        ));
+    }
+    req.scope = allowed;
+    Ok(req)
+}
+
 /// The person approved: remember the consent (with what was approved before for this
 /// client and resource) together with the code.
 pub async fn approve(

@@ -17,7 +17,7 @@ use crate::error::OAuthError;
 use crate::ids::{new_id, new_secret};
 use crate::state::AppState;
 use crate::store::device::{APPROVED, PENDING};
-use crate::store::{DeviceRow, GrantRow, Poll, StoreError};
+use crate::store::{DeviceRow, GrantRow, Poll, SessionRow, StoreError};
 
 /// RFC 8628 §3.2.
 #[derive(Debug, Serialize)]
@@ -161,14 +161,22 @@ pub async fn pending(
 }
 
 /// The person's answer on `/device`. An approval is remembered as consent for the client
-/// and resource, as on the consent page. False when the request is no longer pending.
+/// and resource, as on the consent page; a sign-in that limits its user's scopes narrows
+/// what is granted (nothing left is a denial). False when the request is no longer pending.
 pub async fn decide(
     state: &AppState,
     pending: &Pending,
-    user_id: &str,
+    session: &SessionRow,
     approved: bool,
     now: i64,
 ) -> Result<bool, OAuthError> {
+    let user_id = session.user_id.as_str();
+    let asked = Scope::parse(&pending.row.scope).unwrap_or_default();
+    let granted = match session.scope_limit.as_deref() {
+        Some(limit) => asked.intersection(&Scope::parse(limit).unwrap_or_default()),
+        None => asked.clone(),
+    };
+    let approved = approved && (asked.is_empty() || !granted.is_empty());
     let consent = if approved {
         let prior = state
             .store
@@ -176,8 +184,7 @@ pub async fn decide(
             .await?
             .and_then(|s| Scope::parse(&s).ok())
             .unwrap_or_default();
-        let asked = Scope::parse(&pending.row.scope).unwrap_or_default();
-        Some(prior.union(&asked).to_string())
+        Some(prior.union(&granted).to_string())
     } else {
         None
     };
@@ -187,6 +194,7 @@ pub async fn decide(
             &digest(&pending.user_code),
             user_id,
             approved,
+            &granted.to_string(),
             consent.as_deref(),
             now,
         )

@@ -22,10 +22,27 @@ pub async fn current(
 
 /// Starts a session for `user_id`; returns the id for the cookie.
 pub async fn start(state: &AppState, user_id: &str, now: i64) -> StoreResult<String> {
+    start_limited(state, user_id, None, now).await
+}
+
+/// Starts a session whose user may be granted only `scope_limit` (an upstream sign-in
+/// through a provider that maps a claim to scopes).
+pub async fn start_limited(
+    state: &AppState,
+    user_id: &str,
+    scope_limit: Option<&str>,
+    now: i64,
+) -> StoreResult<String> {
     let id = new_secret();
     state
         .store
-        .insert_session(&digest(&id), user_id, now, now + state.config.session_ttl)
+        .insert_session(
+            &digest(&id),
+            user_id,
+            now,
+            now + state.config.session_ttl,
+            scope_limit,
+        )
         .await?;
     Ok(id)
 }

@@ -12,7 +12,7 @@ use super::pages::{account_login_page, see_other};
 use super::session::AccountForm;
 use super::session::{self as web, ACCOUNT_FORMS, login_csrf, session_csrf};
 use crate::state::AppState;
-use crate::templates::{GrantLine, GrantsPage, error_page, render};
+use crate::templates::{GrantLine, GrantsPage, ProviderLine, error_page, render};
 
 fn internal(e: impl std::fmt::Display) -> Response {
     tracing::error!(error = %e, "account page failed");
@@ -79,11 +79,21 @@ async fn account(State(state): State<AppState>, headers: HeaderMap) -> Response 
         Ok(list) => list,
         Err(e) => return internal(e),
     };
+    let providers = state
+        .providers()
+        .iter()
+        .filter(|u| !identities.iter().any(|i| i.provider == u.name))
+        .map(|u| ProviderLine {
+            name: u.name.clone(),
+            label: u.label().to_owned(),
+        })
+        .collect();
     let page = GrantsPage {
         username,
         csrf_token: csrf,
         grants: lines,
         identities,
+        providers,
     };
     render(StatusCode::OK, &page)
 }

@@ -11,7 +11,7 @@ use oauth_protocol::paths;
 use super::pages::{login_page, refuse, see_other, with_cookie, with_form_target};
 use super::session::{self, consent_purpose, login_csrf, session_csrf};
 use crate::oauth::authorize::{AuthRequest, AuthorizeError, validate};
-use crate::oauth::consent::{ConsentView, Next, decide};
+use crate::oauth::consent::{ConsentView, Next, decide, within_limit};
 use crate::state::AppState;
 use crate::templates::{ConsentPage, ScopeLine, describe_scope, render};
 
@@ -39,6 +39,7 @@ async fn show(
     let req = validate(state, query).await?;
     let now = state.now();
     let current = session::session(state, headers, now).await?;
+    let req = within_limit(req, current.as_ref())?;
     Ok(match decide(state, &req, current.as_ref(), now).await? {
         Next::Redirect(url) => see_other(&url),
         Next::SignIn => {

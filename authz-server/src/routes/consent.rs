@@ -12,7 +12,7 @@ use super::pages::{refuse, see_other};
 use super::session::{self, consent_purpose, session_csrf_ok};
 use crate::extract::PageForm;
 use crate::oauth::authorize::{AuthorizeError, page, validate};
-use crate::oauth::consent::{approve, deny};
+use crate::oauth::consent::{approve, deny, within_limit};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -33,6 +33,7 @@ async fn consent(
         let Some(current) = session::session(&state, &headers, now).await? else {
             return Ok(see_other(&format!("{}?{query}", paths::AUTHORIZE)));
         };
+        let req = within_limit(req, Some(&current))?;
         if !session_csrf_ok(
             &state,
             &headers,

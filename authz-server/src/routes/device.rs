@@ -244,7 +244,7 @@ async fn decide(
         }
         Err(_) => return unavailable(),
     };
-    match oauth::device::decide(&state, &pending, &current.user_id, approved, now).await {
+    match oauth::device::decide(&state, &pending, &current, approved, now).await {
         Ok(true) if approved => error_page(
             StatusCode::OK,
             "Device connected",

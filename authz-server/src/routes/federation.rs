@@ -1,4 +1,5 @@
-//! `GET /federation/{provider}/start` (the login page's "Continue with …") and
+//! `GET /federation/{provider}/start` (the login page's "Continue with …"),
+//! `POST /account/identities/link` (the account page's "Link") and
 //! `GET /federation/{provider}/callback`. `oauth::federation` decides; this sets the
 //! browser-binding and session cookies and maps refusals to pages that say what happened.
 
@@ -6,13 +7,13 @@ use axum::Router;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use oauth_protocol::paths;
 
 use super::pages::{refuse, see_other};
-use super::session::{self, session_cookie_name, set_cookie};
+use super::session::{self, AccountForm, session_cookie_name, set_cookie};
 use crate::oauth::authorize::{validate, without_prompt_login};
-use crate::oauth::federation::{self, FederationError, TRANSACTION_TTL};
+use crate::oauth::federation::{self, FederationError, SignedIn, TRANSACTION_TTL, Then};
 use crate::state::AppState;
 use crate::templates::error_page;
 
@@ -20,6 +21,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/federation/{provider}/start", get(start))
         .route("/federation/{provider}/callback", get(callback))
+        .route("/account/identities/link", post(link))
 }
 
 fn binding_cookie(state: &AppState) -> String {
@@ -71,30 +73,50 @@ async fn start(
         return refuse(e, &state);
     }
     // Where a sign-in without a request goes: the device page, or the account page.
-    let then = get("then").and_then(|t| super::device::then_path(&t));
-    let carried = match (&request, &then) {
-        (r, _) if !r.is_empty() => r.clone(),
-        (_, Some(t)) => format!(
-            "then={}",
-            form_urlencoded::byte_serialize(t.as_bytes()).collect::<String>()
-        ),
-        _ => String::new(),
+    let then = if !request.is_empty() {
+        Then::Authorize(request)
+    } else if let Some(page) = get("then").and_then(|t| super::device::then_path(&t)) {
+        Then::Page(page)
+    } else {
+        Then::Account
     };
-    match federation::start(&state, &provider, &carried, state.now()).await {
+    redirect_upstream(&state, &provider, &then).await
+}
+
+async fn redirect_upstream(state: &AppState, provider: &str, then: &Then) -> Response {
+    match federation::start(state, provider, then, state.now()).await {
         Ok(started) => {
             let mut res = see_other(&started.redirect);
             res.headers_mut().append(
                 header::SET_COOKIE,
                 set_cookie(
-                    &state,
-                    &binding_cookie(&state),
+                    state,
+                    &binding_cookie(state),
                     &started.binding,
                     TRANSACTION_TTL,
                 ),
             );
             res
         }
-        Err(e) => failure(&state, &provider, e),
+        Err(e) => failure(state, provider, e),
+    }
+}
+
+/// `POST /account/identities/link`: form fields `provider`, `csrf_token`. The signed-in user
+/// signs in at the provider; the identity that comes back is linked to them.
+async fn link(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    AccountForm(form): AccountForm,
+) -> Response {
+    let now = state.now();
+    match session::session(&state, &headers, now).await {
+        Ok(Some(current)) => {
+            let provider = form.get("provider").unwrap_or_default().to_owned();
+            redirect_upstream(&state, &provider, &Then::Link(current.user_id)).await
+        }
+        Ok(None) => see_other(paths::ACCOUNT),
+        Err(e) => refuse(e, &state),
     }
 }
 
@@ -107,41 +129,23 @@ async fn callback(
     let name = binding_cookie(&state);
     let binding = session::cookie(&headers, &name).map(str::to_owned);
     let now = state.now();
+    let current = session::session(&state, &headers, now).await.ok().flatten();
     let finished = federation::finish(
         &state,
         &provider,
         &pairs(query.as_deref()),
         binding.as_deref(),
+        current.as_ref().map(|s| s.user_id.as_str()),
         now,
     )
     .await;
     let mut res = match finished {
-        Ok((user_id, carried)) => match crate::oauth::session::start(&state, &user_id, now).await {
-            Ok(session_id) => {
-                let next = if let Some(then) = carried.strip_prefix("then=") {
-                    form_urlencoded::parse(format!("t={then}").as_bytes())
-                        .next()
-                        .and_then(|(_, t)| super::device::then_path(&t))
-                        .unwrap_or_else(|| paths::ACCOUNT.to_owned())
-                } else if carried.is_empty() {
-                    paths::ACCOUNT.to_owned()
-                } else {
-                    format!("{}?{}", paths::AUTHORIZE, without_prompt_login(&carried))
-                };
-                let mut res = see_other(&next);
-                res.headers_mut().append(
-                    header::SET_COOKIE,
-                    set_cookie(
-                        &state,
-                        &session_cookie_name(&state),
-                        &session_id,
-                        state.config.session_ttl,
-                    ),
-                );
-                res
-            }
-            Err(e) => refuse(e.into(), &state),
-        },
+        // A link leaves the session as it is.
+        Ok(SignedIn {
+            then: Then::Link(_),
+            ..
+        }) => see_other(paths::ACCOUNT),
+        Ok(signed_in) => signed_in_page(&state, signed_in, now).await,
         Err(e) => failure(&state, &provider, e),
     };
     // The transaction is spent either way.
@@ -150,10 +154,42 @@ async fn callback(
     res
 }
 
+/// A new session, and on to where the sign-in was going.
+async fn signed_in_page(state: &AppState, signed_in: SignedIn, now: i64) -> Response {
+    let session_id = match crate::oauth::session::start_limited(
+        state,
+        &signed_in.user_id,
+        signed_in.scope_limit.as_deref(),
+        now,
+    )
+    .await
+    {
+        Ok(id) => id,
+        Err(e) => return refuse(e.into(), state),
+    };
+    let next = match signed_in.then {
+        Then::Authorize(request) => {
+            format!("{}?{}", paths::AUTHORIZE, without_prompt_login(&request))
+        }
+        Then::Page(page) => page,
+        Then::Account | Then::Link(_) => paths::ACCOUNT.to_owned(),
+    };
+    let mut res = see_other(&next);
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(
+            state,
+            &session_cookie_name(state),
+            &session_id,
+            state.config.session_ttl,
+        ),
+    );
+    res
+}
+
 fn failure(state: &AppState, provider: &str, e: FederationError) -> Response {
     let label = state
-        .config
-        .upstream
+        .providers()
         .iter()
         .find(|u| u.name == provider)
         .map_or(provider, |u| u.label())
@@ -196,7 +232,12 @@ fn failure(state: &AppState, provider: &str, e: FederationError) -> Response {
         FederationError::EmailTaken => (
             StatusCode::CONFLICT,
             "Account exists",
-            format!("An account with this email already exists here. To keep it safe it is not linked to your {label} identity automatically: sign in with its password instead."),
+            format!("An account with this email already exists here. To keep it safe it is not linked to your {label} identity automatically: sign in to that account another way, then link {label} on its account page."),
+        ),
+        FederationError::LinkedElsewhere => (
+            StatusCode::CONFLICT,
+            "Already linked",
+            format!("This {label} identity is linked to another account here, so it was not linked to yours."),
         ),
         FederationError::Disabled => (
             StatusCode::FORBIDDEN,

@@ -109,8 +109,7 @@ pub fn refuse(e: AuthorizeError, state: &AppState) -> Response {
 /// back to `request` (or to `then`, or to the account page).
 pub fn provider_links(state: &AppState, request: &str, then: &str) -> Vec<ProviderLink> {
     state
-        .config
-        .upstream
+        .providers()
         .iter()
         .map(|up| {
             let mut q = form_urlencoded::Serializer::new(String::new());

@@ -85,12 +85,13 @@ impl Store {
         user_code_hash: &str,
         user_id: &str,
         approved: bool,
+        scope: &str,
         consent: Option<&str>,
         now: i64,
     ) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await?;
         let row: Option<DeviceRow> = sqlx::query_as(
-            "UPDATE device_codes SET status = $1, user_id = $2
+            "UPDATE device_codes SET status = $1, user_id = $2, scope = $6
              WHERE user_code_hash = $3 AND status = $4 AND expires_at > $5 RETURNING *",
         )
         .bind(if approved { APPROVED } else { DENIED })
@@ -98,6 +99,7 @@ impl Store {
         .bind(user_code_hash)
         .bind(PENDING)
         .bind(now)
+        .bind(scope)
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else {

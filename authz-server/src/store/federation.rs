@@ -4,7 +4,16 @@
 
 use sqlx::FromRow;
 
-use super::{Store, StoreResult, User};
+use super::{Store, StoreError, StoreResult, User, is_unique_violation};
+
+/// A provider added with `admin provider add`: its settings as JSON, its secret apart.
+#[derive(Debug, Clone, FromRow)]
+pub struct ProviderRow {
+    pub name: String,
+    pub settings: String,
+    pub client_secret: String,
+    pub created_at: i64,
+}
 
 #[derive(Debug, Clone, FromRow)]
 pub struct UpstreamLogin {
@@ -55,6 +64,16 @@ pub enum Unlinked {
     NotFound,
     /// It is the user's only way to sign in (no password, no other identity).
     LastWay,
+}
+
+/// What linking an identity to a signed-in user did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum LinkedTo {
+    Now,
+    /// It was this user's already.
+    Already,
+    /// Another local user has it: nothing changed.
+    Elsewhere,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -194,6 +213,47 @@ impl Store {
         Ok(Resolved::Linked(user_id, how))
     }
 
+    /// Links `identity` to `user_id` (the user's own "Link", while signed in), in one
+    /// transaction with the check that nobody else has it.
+    pub async fn link_identity(
+        &self,
+        identity: &Identity,
+        user_id: &str,
+        now: i64,
+    ) -> StoreResult<LinkedTo> {
+        let mut tx = self.pool.begin().await?;
+        let owner: Option<(String,)> = sqlx::query_as(
+            "SELECT user_id FROM identity_links WHERE provider = $1 AND issuer = $2 AND subject = $3",
+        )
+        .bind(&identity.provider)
+        .bind(&identity.issuer)
+        .bind(&identity.subject)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some((owner,)) = owner {
+            tx.rollback().await?;
+            return Ok(if owner == user_id {
+                LinkedTo::Already
+            } else {
+                LinkedTo::Elsewhere
+            });
+        }
+        sqlx::query(
+            "INSERT INTO identity_links (provider, issuer, subject, user_id, email, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&identity.provider)
+        .bind(&identity.issuer)
+        .bind(&identity.subject)
+        .bind(user_id)
+        .bind(&identity.email)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(LinkedTo::Now)
+    }
+
     pub async fn linked_identities(&self, user_id: &str) -> StoreResult<Vec<LinkedIdentity>> {
         Ok(sqlx::query_as(
             "SELECT provider, issuer, subject, email, created_at FROM identity_links
@@ -243,6 +303,47 @@ impl Store {
         } else {
             Unlinked::NotFound
         })
+    }
+
+    pub async fn insert_provider(&self, row: &ProviderRow) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO upstream_providers (name, settings, client_secret, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&row.name)
+        .bind(&row.settings)
+        .bind(&row.client_secret)
+        .bind(row.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::Conflict("provider")
+            } else {
+                e.into()
+            }
+        })?;
+        Ok(())
+    }
+
+    pub async fn list_providers(&self) -> StoreResult<Vec<ProviderRow>> {
+        Ok(
+            sqlx::query_as("SELECT * FROM upstream_providers ORDER BY name")
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Removes a provider added with the admin command; its users' links stay (so adding it
+    /// again restores their sign-in) but nobody can use it meanwhile.
+    pub async fn delete_provider(&self, name: &str) -> StoreResult<bool> {
+        Ok(
+            sqlx::query("DELETE FROM upstream_providers WHERE name = $1")
+                .bind(name)
+                .execute(&self.pool)
+                .await?
+                .rows_affected()
+                == 1,
+        )
     }
 
     /// Whether a username is free (for users created by a first upstream sign-in).

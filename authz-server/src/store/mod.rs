@@ -59,6 +59,8 @@ pub struct SigningKeyRow {
 pub struct SessionRow {
     pub user_id: String,
     pub auth_time: i64,
+    /// The scopes this sign-in's user may be granted (space-separated); `None`: no limit.
+    pub scope_limit: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -198,12 +200,14 @@ impl Store {
         user_id: &str,
         auth_time: i64,
         expires_at: i64,
+        scope_limit: Option<&str>,
     ) -> StoreResult<()> {
-        sqlx::query("INSERT INTO sessions (id_hash, user_id, auth_time, expires_at) VALUES ($1, $2, $3, $4)")
+        sqlx::query("INSERT INTO sessions (id_hash, user_id, auth_time, expires_at, scope_limit) VALUES ($1, $2, $3, $4, $5)")
             .bind(id_hash)
             .bind(user_id)
             .bind(auth_time)
             .bind(expires_at)
+            .bind(scope_limit)
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -212,7 +216,7 @@ impl Store {
     /// The live session's user, if the user is still enabled.
     pub async fn session(&self, id_hash: &str, now: i64) -> StoreResult<Option<SessionRow>> {
         Ok(sqlx::query_as(
-            "SELECT s.user_id, s.auth_time FROM sessions s JOIN users u ON u.id = s.user_id
+            "SELECT s.user_id, s.auth_time, s.scope_limit FROM sessions s JOIN users u ON u.id = s.user_id
              WHERE s.id_hash = $1 AND s.expires_at > $2 AND u.disabled = 0",
         )
         .bind(id_hash)

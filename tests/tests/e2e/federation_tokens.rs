@@ -15,7 +15,6 @@ use axum::{Json, Router};
 use base64::Engine;
 use e2e::{TestStack, location, new_browser};
 use jsonwebtoken::{EncodingKey, Header};
-use oauth_protocol::secret::Secret;
 use serde_json::{Value, json};
 
 const RSA_DER: &str = include_str!("../../../protocol/src/jose_test_rsa_pkcs1.b64");
@@ -33,6 +32,8 @@ enum Defect {
     UnknownKid,
     Status500,
     NotJson,
+    /// Answers after the configured upstream timeout.
+    Slow,
 }
 
 #[derive(Clone)]
@@ -109,6 +110,7 @@ async fn token(State(f): State<Fake>) -> axum::response::Response {
             return (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "boom").into_response();
         }
         Defect::NotJson => return "this is not json".into_response(),
+        Defect::Slow => tokio::time::sleep(std::time::Duration::from_secs(3)).await,
         _ => {}
     }
     let der = base64::engine::general_purpose::STANDARD
@@ -215,20 +217,12 @@ async fn sign_in(stack: &TestStack) -> (u16, String) {
 }
 
 fn fake_upstream(issuer: String) -> Upstream {
-    Upstream {
-        name: "fake".into(),
-        display_name: Some("Fake".into()),
-        issuer,
-        client_id: "fed-client".into(),
-        client_secret: Secret::new("fed-secret-0123456789"),
-        scopes: vec!["openid".into(), "email".into()],
-        linking: Linking::Create,
-        trust_email: false,
-        allowed_email_domains: Vec::new(),
-        allowed_hosted_domains: Vec::new(),
-        allowed_tenants: Vec::new(),
-        allow_loopback_http: true,
-    }
+    let mut up = Upstream::oidc("fake", &issuer, "fed-client", "fed-secret-0123456789");
+    up.display_name = Some("Fake".into());
+    up.scopes = vec!["openid".into(), "email".into()];
+    up.linking = Linking::Create;
+    up.allow_loopback_http = true;
+    up
 }
 
 /// With password sign-in off the login page offers only the providers, and a password form
@@ -280,6 +274,7 @@ async fn defective_upstream_answers_are_refused_and_write_nothing() {
     let stack = TestStack::builder()
         .authz(move |c| {
             c.upstream = vec![fake_upstream(issuer)];
+            c.upstream_timeout_ms = 1000;
         })
         .spawn()
         .await;
@@ -294,6 +289,7 @@ async fn defective_upstream_answers_are_refused_and_write_nothing() {
         Defect::UnknownKid,
         Defect::Status500,
         Defect::NotJson,
+        Defect::Slow,
     ] {
         *fake.defect.lock().unwrap() = defect;
         let (status, page) = sign_in(&stack).await;

@@ -5,6 +5,7 @@
 mod authorize;
 mod cimd;
 mod device;
+mod federation_github;
 mod federation_tokens;
 mod fixtures;
 mod flow;

@@ -10,12 +10,14 @@ use oauth_protocol::secret::digest;
 use crate::config::{Linking, Upstream};
 use crate::ids::{new_id, new_secret};
 use crate::state::AppState;
-use crate::store::federation::{Identity, OnFirstSignIn, Resolved, UpstreamLogin};
+use crate::store::federation::{Identity, LinkedTo, OnFirstSignIn, Resolved, UpstreamLogin};
 use crate::store::{StoreError, User};
 use crate::upstream::UpstreamError;
+use crate::upstream_config::Kind;
 
 mod answer;
-use answer::{exchange, userinfo, verify};
+mod policy;
+use answer::{Claims, identify};
 
 /// A transaction lives this long: the person signs in upstream within it.
 pub const TRANSACTION_TTL: i64 = 600;
@@ -41,8 +43,54 @@ pub enum FederationError {
     EmailTaken,
     #[error("this account is disabled")]
     Disabled,
+    /// A "Link" whose identity belongs to another local user.
+    #[error("this identity is linked to another account")]
+    LinkedElsewhere,
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// Where the browser goes once signed in. Kept server-side in the transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Then {
+    /// The pending authorization request (its query string).
+    Authorize(String),
+    /// One of our pages: the device page with its code.
+    Page(String),
+    Account,
+    /// Link the identity to this signed-in user (the account page's "Link").
+    Link(String),
+}
+
+impl Then {
+    fn encode(&self) -> String {
+        match self {
+            Then::Authorize(q) => format!("authorize:{q}"),
+            Then::Page(p) => format!("page:{p}"),
+            Then::Account => String::new(),
+            Then::Link(user) => format!("link:{user}"),
+        }
+    }
+
+    fn decode(s: &str) -> Self {
+        if let Some(q) = s.strip_prefix("authorize:") {
+            Then::Authorize(q.to_owned())
+        } else if let Some(p) = s.strip_prefix("page:") {
+            Then::Page(p.to_owned())
+        } else if let Some(user) = s.strip_prefix("link:") {
+            Then::Link(user.to_owned())
+        } else {
+            Then::Account
+        }
+    }
+}
+
+/// A finished upstream sign-in.
+pub struct SignedIn {
+    pub user_id: String,
+    pub then: Then,
+    /// The scopes the user may be granted in the session this starts (`None`: no limit).
+    pub scope_limit: Option<String>,
 }
 
 pub struct Started {
@@ -58,24 +106,23 @@ pub fn callback_uri(state: &AppState, up: &Upstream) -> String {
         .endpoint(&format!("/federation/{}/callback", up.name))
 }
 
-pub fn upstream<'a>(state: &'a AppState, name: &str) -> Result<&'a Upstream, FederationError> {
+pub fn upstream(state: &AppState, name: &str) -> Result<Upstream, FederationError> {
     state
-        .config
-        .upstream
+        .providers()
         .iter()
         .find(|u| u.name == name)
+        .cloned()
         .ok_or(FederationError::UnknownProvider)
 }
 
-/// Sends the browser upstream for `request` (the pending authorization request's query, or
-/// empty for the account page).
+/// Sends the browser upstream; `then` says where it goes once signed in.
 pub async fn start(
     state: &AppState,
     name: &str,
-    request: &str,
+    then: &Then,
     now: i64,
 ) -> Result<Started, FederationError> {
-    let up = upstream(state, name)?;
+    let up = &upstream(state, name)?;
     let provider = state.upstreams.provider(up, false).await?;
     let (state_value, nonce, verifier, binding) =
         (new_secret(), new_secret(), new_secret(), new_secret());
@@ -86,7 +133,7 @@ pub async fn start(
             provider: up.name.clone(),
             nonce: nonce.clone(),
             verifier: verifier.clone(),
-            request: request.to_owned(),
+            request: then.encode(),
             binding_hash: digest(&binding),
             expires_at: now + TRANSACTION_TTL,
         })
@@ -99,25 +146,29 @@ pub async fn start(
         .append_pair("redirect_uri", &callback_uri(state, up))
         .append_pair("scope", &up.scopes.join(" "))
         .append_pair("state", &state_value)
-        .append_pair("nonce", &nonce)
         .append_pair("code_challenge", &s256_challenge(&verifier))
         .append_pair("code_challenge_method", "S256");
+    if up.kind == Kind::Oidc {
+        url.query_pairs_mut().append_pair("nonce", &nonce);
+    }
     Ok(Started {
         redirect: url.into(),
         binding,
     })
 }
 
-/// The callback: checks the transaction, exchanges the code, verifies the id_token and
-/// resolves the local user. Returns the user and the request to continue with.
+/// The callback: checks the transaction (single-use, unexpired, this provider's, this
+/// browser's), then who signed in and whether they may, then the local user. `current_user`
+/// is the browser's signed-in user, which a "Link" must still be.
 pub async fn finish(
     state: &AppState,
     name: &str,
     query: &[(String, String)],
     binding: Option<&str>,
+    current_user: Option<&str>,
     now: i64,
-) -> Result<(String, String), FederationError> {
-    let up = upstream(state, name)?;
+) -> Result<SignedIn, FederationError> {
+    let up = &upstream(state, name)?;
     let get = |k: &str| {
         query
             .iter()
@@ -133,7 +184,16 @@ pub async fn finish(
     let bound = binding.is_some_and(|b| {
         oauth_protocol::secret::constant_time_eq(digest(b).as_bytes(), txn.binding_hash.as_bytes())
     });
-    if txn.provider != up.name || txn.expires_at <= now || !bound {
+    let then = Then::decode(&txn.request);
+    let linking_user = match &then {
+        Then::Link(user) => Some(user.as_str()),
+        _ => None,
+    };
+    if txn.provider != up.name
+        || txn.expires_at <= now
+        || !bound
+        || linking_user.is_some_and(|u| Some(u) != current_user)
+    {
         return Err(FederationError::Expired);
     }
     let provider = state.upstreams.provider(up, false).await?;
@@ -154,61 +214,102 @@ pub async fn finish(
         }));
     }
     let code = get("code").ok_or(FederationError::BadToken("no code"))?;
-    let answer = exchange(state, up, &provider, code, &txn.verifier).await?;
-    let id_token = answer
-        .id_token
-        .ok_or(FederationError::BadToken("no id_token"))?;
-    let userinfo_endpoint = provider.userinfo_endpoint.clone();
-    let mut claims = verify(state, up, provider, &id_token, &txn.nonce, now).await?;
-    // Providers that keep claims out of the id_token serve them at userinfo.
-    if claims.email.is_none()
-        && let (Some(endpoint), Some(at)) = (userinfo_endpoint, answer.access_token)
-    {
-        let info = userinfo(state, up, &endpoint, &at).await?;
-        if info.sub != claims.sub {
-            return Err(FederationError::BadToken("userinfo is about someone else"));
-        }
-        claims.email = info.email;
-        claims.email_verified = info.email_verified;
-        claims.preferred_username = claims.preferred_username.or(info.preferred_username);
-        claims.name = claims.name.or(info.name);
-    }
-    let in_list = |list: &[String], value: &Option<String>| {
-        list.is_empty()
-            || value
-                .as_deref()
-                .is_some_and(|v| list.iter().any(|a| a.eq_ignore_ascii_case(v)))
+    let claims = identify(state, up, provider, code, &txn.verifier, &txn.nonce, now).await?;
+    policy::allowed(up, &claims)?;
+    let scope_limit = policy::scope_limit(up, &claims);
+    let identity = identity(up, &claims);
+    let user_id = match linking_user {
+        Some(user) => link(state, up, &identity, user, now).await?,
+        None => resolve(state, up, &identity, now).await?,
     };
-    if !in_list(&up.allowed_hosted_domains, &claims.hd)
-        || !in_list(&up.allowed_tenants, &claims.tid)
-    {
-        return Err(FederationError::NotAllowed(format!(
-            "This {} account belongs to an organisation that may not sign in here.",
-            up.label()
-        )));
-    }
-    let identity = Identity {
+    state
+        .audit("upstream_login", Some(&user_id), None, &up.name)
+        .await;
+    Ok(SignedIn {
+        user_id,
+        then,
+        scope_limit,
+    })
+}
+
+fn identity(up: &Upstream, claims: &Claims) -> Identity {
+    Identity {
         provider: up.name.clone(),
         issuer: claims.iss.clone(),
         subject: claims.sub.clone(),
         email: claims.email.clone(),
-        email_verified: matches!(&claims.email_verified, Some(serde_json::Value::Bool(true)))
-            || matches!(&claims.email_verified, Some(serde_json::Value::String(s)) if s == "true"),
-        preferred_username: claims.preferred_username.clone(),
+        email_verified: claims.email_verified,
+        preferred_username: claims.username.clone(),
         name: claims.name.clone(),
-    };
-    allowed(up, &identity)?;
+    }
+}
+
+fn count(state: &AppState, up: &Upstream, outcome: &str) {
+    state.metrics.inc(
+        "federation_logins_total",
+        &[("provider", &up.name), ("outcome", outcome)],
+    );
+}
+
+async fn linked(state: &AppState, up: &Upstream, user_id: &str, how: &str) {
+    state.metrics.inc(
+        "federation_links_total",
+        &[("provider", &up.name), ("mode", how)],
+    );
+    state
+        .audit(
+            "identity_linked",
+            Some(user_id),
+            None,
+            &format!("{} {how}", up.name),
+        )
+        .await;
+}
+
+/// The account page's "Link": the identity joins the signed-in user, unless another user
+/// has it.
+async fn link(
+    state: &AppState,
+    up: &Upstream,
+    identity: &Identity,
+    user_id: &str,
+    now: i64,
+) -> Result<String, FederationError> {
+    match state.store.link_identity(identity, user_id, now).await? {
+        LinkedTo::Now => {
+            count(state, up, "linked");
+            linked(state, up, user_id, "account").await;
+            Ok(user_id.to_owned())
+        }
+        LinkedTo::Already => {
+            count(state, up, "linked");
+            Ok(user_id.to_owned())
+        }
+        LinkedTo::Elsewhere => {
+            count(state, up, "linked_elsewhere");
+            Err(FederationError::LinkedElsewhere)
+        }
+    }
+}
+
+/// A sign-in: the linked user, or what the provider's linking policy allows.
+async fn resolve(
+    state: &AppState,
+    up: &Upstream,
+    identity: &Identity,
+    now: i64,
+) -> Result<String, FederationError> {
     let first = match up.linking {
         Linking::ExistingOnly => OnFirstSignIn::Refuse,
         Linking::Create => OnFirstSignIn::Create,
         Linking::LinkVerifiedEmail if up.trust_email => OnFirstSignIn::LinkByVerifiedEmail,
         Linking::LinkVerifiedEmail => OnFirstSignIn::Refuse,
     };
-    let username = free_username(state, &identity).await?;
+    let username = free_username(state, identity).await?;
     let resolved = state
         .store
         .resolve_identity(
-            &identity,
+            identity,
             first,
             || User {
                 id: new_id(),
@@ -229,61 +330,16 @@ pub async fn finish(
         Resolved::EmailTaken => "email_taken",
         Resolved::Disabled => "disabled",
     };
-    state.metrics.inc(
-        "federation_logins_total",
-        &[("provider", &up.name), ("outcome", outcome)],
-    );
-    if let Resolved::Linked(user_id, how) = &resolved {
-        state.metrics.inc(
-            "federation_links_total",
-            &[("provider", &up.name), ("mode", how)],
-        );
-        state
-            .audit(
-                "identity_linked",
-                Some(user_id),
-                None,
-                &format!("{} {how}", up.name),
-            )
-            .await;
-    }
+    count(state, up, outcome);
     match resolved {
-        Resolved::User(user_id) | Resolved::Linked(user_id, _) => {
-            state
-                .audit("upstream_login", Some(&user_id), None, &up.name)
-                .await;
-            Ok((user_id, txn.request))
+        Resolved::User(user_id) => Ok(user_id),
+        Resolved::Linked(user_id, how) => {
+            linked(state, up, &user_id, how).await;
+            Ok(user_id)
         }
         Resolved::Unknown => Err(FederationError::NoAccount),
         Resolved::EmailTaken => Err(FederationError::EmailTaken),
         Resolved::Disabled => Err(FederationError::Disabled),
-    }
-}
-
-fn allowed(up: &Upstream, identity: &Identity) -> Result<(), FederationError> {
-    if up.allowed_email_domains.is_empty() {
-        return Ok(());
-    }
-    let domain = identity
-        .email
-        .as_deref()
-        .filter(|_| identity.email_verified)
-        .and_then(|e| e.rsplit_once('@'))
-        .map(|(_, d)| d.to_lowercase());
-    match domain {
-        Some(d)
-            if up
-                .allowed_email_domains
-                .iter()
-                .any(|a| a.eq_ignore_ascii_case(&d)) =>
-        {
-            Ok(())
-        }
-        _ => Err(FederationError::NotAllowed(format!(
-            "Only accounts of {} may sign in here through {}.",
-            up.allowed_email_domains.join(", "),
-            up.label()
-        ))),
     }
 }
 
