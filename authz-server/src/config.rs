@@ -247,7 +247,7 @@ impl Config {
                 secret_digest: None,
             });
         }
-        for preset in crate::upstream_config::presets(&get)? {
+        for preset in crate::upstream_presets::presets(&get)? {
             if !self.upstream.iter().any(|u| u.name == preset.name) {
                 self.upstream.push(preset);
             }

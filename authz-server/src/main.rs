@@ -24,6 +24,7 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per run
 enum Command {
     /// Run the server (the default).
     Serve,
@@ -150,6 +151,7 @@ enum KeyCmd {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per run
 enum ProviderCmd {
     /// Each provider with the redirect URI to register at it.
     List,

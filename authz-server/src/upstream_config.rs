@@ -7,8 +7,6 @@ use oauth_protocol::secret::Secret;
 use oauth_protocol::uri::validate_issuer;
 use serde::{Deserialize, Serialize};
 
-pub use crate::upstream_presets::presets;
-
 /// How a first sign-in through an upstream provider finds its local user. An identity is
 /// always keyed by (provider, issuer, subject); email only ever links under `link_verified_email`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]

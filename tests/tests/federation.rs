@@ -555,3 +555,294 @@ async fn the_device_page_signs_in_through_the_provider_and_returns_to_the_code()
         "signed in: {page}"
     );
 }
+
+/// Like `continue_with_op`, asking for `scope`.
+async fn continue_with_scope(
+    stack: &TestStack,
+    browser: &reqwest::Client,
+    scope: &str,
+) -> (u16, String, String) {
+    let client_id = stack.register_public().await;
+    let auth = stack.authorize_url(&client_id, &[("scope", scope)]);
+    let (_, _, page) = follow(browser, stack, &auth).await;
+    let (status, _, body) = follow(browser, stack, &stack.url(&start_link(&page))).await;
+    (status, body, client_id)
+}
+
+/// Approves the consent page `consent` and redeems the code: the token response.
+async fn approve_and_redeem(
+    stack: &TestStack,
+    browser: &reqwest::Client,
+    consent: &str,
+    client_id: &str,
+) -> serde_json::Value {
+    let res = browser
+        .post(stack.url("/consent"))
+        .form(&[
+            ("decision", "approve"),
+            (
+                "csrf_token",
+                hidden(consent, "csrf_token").unwrap().as_str(),
+            ),
+            ("request", hidden(consent, "request").unwrap().as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let q = query(&url::Url::parse(&location(&res)).unwrap());
+    let (status, tokens) = stack
+        .token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", q["code"].as_str()),
+                ("redirect_uri", REDIRECT_URI),
+                ("client_id", client_id),
+                ("code_verifier", e2e::VERIFIER),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{tokens}");
+    tokens
+}
+
+/// Okta-like groups in the id_token: only members of a required group may sign in, and the
+/// groups say which scopes a user may be granted (the union over their groups).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_gate_sign_in_and_limit_the_scopes_granted() {
+    use std::collections::BTreeMap;
+    let (stack, op) = stack_where("id_token", |up| {
+        up.linking = Linking::Create;
+        up.required_claims = BTreeMap::from([(
+            "groups".into(),
+            vec!["mcp-users".into(), "mcp-writers".into()],
+        )]);
+        up.scope_claim = Some(authz_server::upstream_config::ScopeClaim {
+            claim: "groups".into(),
+            scopes: BTreeMap::from([
+                ("mcp-users".into(), vec!["mcp:read".into()]),
+                ("mcp-writers".into(), vec!["mcp:write".into()]),
+            ]),
+        });
+    })
+    .await;
+    let both = "mcp:read mcp:write";
+    op.put(
+        "/__test/accounts/dave-sub",
+        json!({"preferred_username": "dave", "groups": ["sales"]}),
+    )
+    .await;
+    op.put("/__test/next", json!({"sub": "dave-sub"})).await;
+    let users = stack.count(Table::Users).await;
+    let (status, page, _) = continue_with_scope(&stack, &new_browser(), both).await;
+    assert_eq!(status, 403, "{page}");
+    assert!(page.contains("not in a group allowed"), "{page}");
+    assert_eq!(stack.count(Table::Users).await, users, "nothing written");
+    assert_eq!(stack.count(Table::IdentityLinks).await, 0);
+
+    // A reader asking for both: the consent page and the token carry mcp:read only.
+    op.put(
+        "/__test/accounts/erin-sub",
+        json!({"preferred_username": "erin", "groups": ["mcp-users", "sales"]}),
+    )
+    .await;
+    op.put("/__test/next", json!({"sub": "erin-sub"})).await;
+    let browser = new_browser();
+    let (status, consent, client_id) = continue_with_scope(&stack, &browser, both).await;
+    assert_eq!(status, 200, "{consent}");
+    assert!(
+        consent.contains("mcp:read") && !consent.contains("mcp:write"),
+        "{consent}"
+    );
+    let tokens = approve_and_redeem(&stack, &browser, &consent, &client_id).await;
+    assert_eq!(tokens["scope"], "mcp:read", "{tokens}");
+
+    // A member of both groups gets both.
+    op.put(
+        "/__test/accounts/frank-sub",
+        json!({"preferred_username": "frank", "groups": ["mcp-users", "mcp-writers"]}),
+    )
+    .await;
+    op.put("/__test/next", json!({"sub": "frank-sub"})).await;
+    let browser = new_browser();
+    let (status, consent, client_id) = continue_with_scope(&stack, &browser, both).await;
+    assert_eq!(status, 200, "{consent}");
+    let tokens = approve_and_redeem(&stack, &browser, &consent, &client_id).await;
+    assert_eq!(tokens["scope"], both, "{tokens}");
+}
+
+/// Google-like `hd`: only the listed Workspace domains may sign in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosted_domains_are_enforced() {
+    let (stack, op) = stack_where("id_token", |up| {
+        up.linking = Linking::Create;
+        up.allowed_hosted_domains = vec!["corp.example".into()];
+    })
+    .await;
+    op.put(
+        "/__test/accounts/g1",
+        json!({"email": "g1@other.example", "email_verified": true, "hd": "other.example"}),
+    )
+    .await;
+    op.put(
+        "/__test/accounts/g2",
+        json!({"email": "g2@gmail.example", "email_verified": true}),
+    )
+    .await;
+    op.put(
+        "/__test/accounts/g3",
+        json!({"email": "g3@corp.example", "email_verified": true, "hd": "corp.example"}),
+    )
+    .await;
+    let users = stack.count(Table::Users).await;
+    for refused in ["g1", "g2"] {
+        op.put("/__test/next", json!({"sub": refused})).await;
+        let (status, page, _) = continue_with_op(&stack, &new_browser()).await;
+        assert_eq!(status, 403, "{refused}: {page}");
+        assert!(page.contains("organisation that may not sign in"), "{page}");
+        assert_eq!(stack.count(Table::Users).await, users);
+    }
+    op.put("/__test/next", json!({"sub": "g3"})).await;
+    let (status, page, _) = continue_with_op(&stack, &new_browser()).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(stack.count(Table::Users).await, users + 1);
+}
+
+/// A local user with an identity at the provider linked beforehand: (its id, the subject).
+async fn linked_user(stack: &TestStack, op: &Op, username: &str) -> String {
+    authz_server::admin::user_add(&stack.store, username, "a long password 1", None, None)
+        .await
+        .unwrap();
+    let user = stack
+        .store
+        .user_by_username(username)
+        .await
+        .unwrap()
+        .unwrap();
+    let subject = format!("{username}-sub");
+    let identity = authz_server::store::federation::Identity {
+        provider: "op".into(),
+        issuer: op.issuer.clone(),
+        subject: subject.clone(),
+        email: None,
+        email_verified: false,
+        preferred_username: None,
+        name: None,
+    };
+    stack
+        .store
+        .link_identity(&identity, &user.id, 0)
+        .await
+        .unwrap();
+    op.put(
+        &format!("/__test/accounts/{subject}"),
+        json!({"name": username}),
+    )
+    .await;
+    op.put("/__test/next", json!({"sub": subject})).await;
+    user.id
+}
+
+/// The official Python SDK, unchanged: 401 → discovery → registration → our login page →
+/// "Continue with Test OP" → the provider's sign-in → our consent → token → tools, whose
+/// answers name the linked local user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_sdk_signs_in_through_the_provider_as_the_linked_user() {
+    let python = std::env::var("INTEROP_PYTHON")
+        .expect("INTEROP_PYTHON: the interop venv's python (interop/federation sets it)");
+    let (stack, op) = stack_with(Linking::ExistingOnly, false, &[]).await;
+    let user_id = linked_user(&stack, &op, "pyuser").await;
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../interop/python/mcp_interop.py");
+    let (issuer, resource) = (stack.issuer.clone(), stack.resource.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(python)
+            .arg(script)
+            .args([&issuer, &resource, "--modes", "dcr-public"])
+            .env("INTEROP_UPSTREAM", "op")
+            .env("INTEROP_USERNAME", "pyuser")
+            .env("INTEROP_EXPECT_SUB", &user_id)
+            .env("INTEROP_SKIP_REFRESH", "1")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line: serde_json::Value = serde_json::from_str(stdout.lines().next().unwrap_or("{}"))
+        .unwrap_or_else(|_| panic!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(
+        line["result"],
+        "pass",
+        "{line}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The official Rust SDK (rmcp) the same way, its authorization URL walked through the
+/// provider.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rmcp_signs_in_through_the_provider_as_the_linked_user() {
+    use rmcp::ServiceExt;
+    use rmcp::model::CallToolRequestParams;
+    use rmcp::transport::StreamableHttpClientTransport;
+    use rmcp::transport::auth::{AuthClient, AuthorizationRequest, OAuthState};
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+    const CALLBACK: &str = "http://127.0.0.1:8766/callback";
+
+    let (stack, op) = stack_with(Linking::ExistingOnly, false, &[]).await;
+    let user_id = linked_user(&stack, &op, "rustuser").await;
+    let mut oauth = OAuthState::new(stack.resource.as_str(), None)
+        .await
+        .expect("discovery");
+    oauth
+        .start_authorization(
+            AuthorizationRequest::new(CALLBACK).with_client_name("rmcp federation"),
+        )
+        .await
+        .expect("registration");
+    let auth_url = oauth.get_authorization_url().await.unwrap();
+    let browser = new_browser();
+    let (_, _, login) = follow(&browser, &stack, &auth_url).await;
+    let (status, _, consent) = follow(&browser, &stack, &stack.url(&start_link(&login))).await;
+    assert_eq!(status, 200, "{consent}");
+    let res = browser
+        .post(stack.url("/consent"))
+        .form(&[
+            ("decision", "approve"),
+            (
+                "csrf_token",
+                hidden(&consent, "csrf_token").unwrap().as_str(),
+            ),
+            ("request", hidden(&consent, "request").unwrap().as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let callback = location(&res);
+    assert!(callback.starts_with(CALLBACK), "{callback}");
+    oauth
+        .handle_callback_url(&callback)
+        .await
+        .expect("code exchange");
+    let auth = AuthClient::new(
+        reqwest::Client::default(),
+        oauth.into_authorization_manager().expect("authorized"),
+    );
+    let client = ()
+        .serve(StreamableHttpClientTransport::with_client(
+            auth,
+            StreamableHttpClientTransportConfig::with_uri(stack.resource.as_str()),
+        ))
+        .await
+        .expect("initialize");
+    let result = client
+        .call_tool(CallToolRequestParams::new("get_user_profile"))
+        .await
+        .unwrap();
+    let profile: serde_json::Value =
+        serde_json::from_str(&result.content[0].as_text().unwrap().text).unwrap();
+    assert_eq!(profile["id"], user_id.as_str(), "{profile}");
+    assert_eq!(profile["username"], "rustuser");
+    client.cancel().await.unwrap();
+}

@@ -84,7 +84,7 @@ impl NewProvider {
                     }
                 }
                 let get = |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-                let mut up = crate::upstream_config::presets(&get)?
+                let mut up = crate::upstream_presets::presets(&get)?
                     .pop()
                     .expect("the preset's variables are set");
                 up.name.clone_from(&self.name);

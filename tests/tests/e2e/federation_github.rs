@@ -185,7 +185,7 @@ fn github_preset(gh: &GitHub, linking: &str) -> Upstream {
         "GITHUB_OAUTH_TRUST_EMAIL" => Some("true".to_owned()),
         _ => None,
     };
-    let mut up = authz_server::upstream_config::presets(&get)
+    let mut up = authz_server::upstream_presets::presets(&get)
         .unwrap()
         .remove(0);
     up.allow_loopback_http = true;
