@@ -7,6 +7,7 @@
 //   PUT /__test/accounts/:sub  {"email":…, "email_verified":…, "hd":…}   claims of an account
 //   PUT /__test/next           {"sub":…} or {"deny":true}                  who the next sign-in is
 import http from 'node:http';
+import { generateKeyPairSync } from 'node:crypto';
 import Provider from 'oidc-provider';
 
 const [port, clientId, clientSecret, redirectUri] = process.argv.slice(2);
@@ -14,8 +15,14 @@ const issuer = `http://127.0.0.1:${port}`;
 const accounts = new Map();
 let next = { sub: 'alice-upstream' };
 
+// OP_CLAIMS=es256: id_tokens signed with a P-256 key instead of RSA.
+const es256 = process.env.OP_CLAIMS === 'es256';
+const ecKey = { ...generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' }), kid: 'ec-1', alg: 'ES256', use: 'sig' };
+
 const provider = new Provider(issuer, {
+  ...(es256 ? { jwks: { keys: [ecKey] } } : {}),
   clients: [{
+    ...(es256 ? { id_token_signed_response_alg: 'ES256' } : {}),
     client_id: clientId,
     client_secret: clientSecret,
     redirect_uris: [redirectUri],
@@ -23,7 +30,7 @@ const provider = new Provider(issuer, {
     response_types: ['code'],
     token_endpoint_auth_method: 'client_secret_basic',
   }],
-  claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name', 'preferred_username', 'hd', 'groups'] },
+  claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name', 'preferred_username', 'hd', 'groups', 'realm_access'] },
   scopes: ['openid', 'email', 'profile'],
   pkce: { required: () => true },
   // Claims in the id_token itself, as Google, Entra and Okta send them; OP_CLAIMS=userinfo

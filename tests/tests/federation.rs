@@ -380,7 +380,12 @@ async fn refusals_say_why_and_write_nothing() {
     );
     let forged = stack.url("/federation/op/callback?state=made-up&code=x");
     assert_eq!(browser.get(&forged).send().await.unwrap().status(), 400);
+    let no_state = stack.url("/federation/op/callback?code=x");
+    assert_eq!(browser.get(&no_state).send().await.unwrap().status(), 400);
     assert_eq!(stack.count(Table::Users).await, users);
+    assert_eq!(stack.count(Table::IdentityLinks).await, 0);
+    assert_eq!(stack.count(Table::Grants).await, 0);
+    assert_eq!(stack.count(Table::AccessTokens).await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -845,4 +850,36 @@ async fn rmcp_signs_in_through_the_provider_as_the_linked_user() {
     assert_eq!(profile["id"], user_id.as_str(), "{profile}");
     assert_eq!(profile["username"], "rustuser");
     client.cancel().await.unwrap();
+}
+
+/// A provider signing its id_tokens with ES256 (P-256), and Keycloak-like roles nested in
+/// `realm_access.roles`, required by a JSON pointer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn es256_id_tokens_and_nested_keycloak_roles() {
+    use std::collections::BTreeMap;
+    let (stack, op) = stack_where("es256", |up| {
+        up.linking = Linking::Create;
+        up.required_claims = BTreeMap::from([("/realm_access/roles".into(), vec!["mcp".into()])]);
+    })
+    .await;
+    op.put(
+        "/__test/accounts/kc1",
+        json!({"preferred_username": "kc1", "realm_access": {"roles": ["offline_access"]}}),
+    )
+    .await;
+    op.put(
+        "/__test/accounts/kc2",
+        json!({"preferred_username": "kc2", "realm_access": {"roles": ["offline_access", "mcp"]}}),
+    )
+    .await;
+    let users = stack.count(Table::Users).await;
+    op.put("/__test/next", json!({"sub": "kc1"})).await;
+    let (status, page, _) = continue_with_op(&stack, &new_browser()).await;
+    assert_eq!(status, 403, "{page}");
+    assert_eq!(stack.count(Table::Users).await, users);
+    op.put("/__test/next", json!({"sub": "kc2"})).await;
+    let (status, page, _) = continue_with_op(&stack, &new_browser()).await;
+    assert_eq!(status, 200, "an ES256 id_token verified: {page}");
+    assert!(page.contains("id=\"consent-form\""), "{page}");
+    assert_eq!(stack.count(Table::Users).await, users + 1);
 }

@@ -359,3 +359,32 @@ async fn starting_upstream_sign_ins_is_limited_per_address() {
     assert_eq!(res.status(), 429);
     assert!(res.headers().get("retry-after").is_some());
 }
+
+/// Headless mode (testing MCP clients in CI) keeps working with providers configured: the
+/// request is approved as the headless user without any page, upstream or local.
+#[tokio::test]
+async fn headless_mode_works_with_providers_configured() {
+    let fake = fake_op().await;
+    let issuer = fake.issuer.clone();
+    let stack = TestStack::builder()
+        .authz(move |c| {
+            c.upstream = vec![fake_upstream(issuer)];
+            c.headless_user = Some(e2e::USERNAME.into());
+            c.allow_headless = true;
+        })
+        .spawn()
+        .await;
+    let client_id = stack.register_public().await;
+    let res = stack
+        .http
+        .get(stack.authorize_url(&client_id, &[]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert!(
+        location(&res).starts_with(e2e::REDIRECT_URI),
+        "{}",
+        location(&res)
+    );
+}
