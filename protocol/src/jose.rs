@@ -148,6 +148,20 @@ pub fn verify<T: DeserializeOwned>(
     })
 }
 
+/// `verify` for another issuer's tokens (an upstream provider's id_tokens): ES256 signatures
+/// in either S form, since most signers do not normalise (RFC 7518 does not ask them to).
+/// Our own tokens are checked with `verify`, which refuses the high-S twin of a signature.
+pub fn verify_foreign<T: DeserializeOwned>(
+    token: &str,
+    keys: &[VerifyingKey],
+    allowed: &[Algorithm],
+    typ: Option<&str>,
+) -> Result<T, JoseError> {
+    verify_inner(token, allowed, typ, false, |kid, alg| {
+        keys.iter().find(|k| k.kid == kid && k.alg == alg)
+    })
+}
+
 /// `verify`, with the key found by `key(kid, alg)`: for callers whose keys are not one slice
 /// (the authorization server filters its own by publication time).
 pub fn verify_with<'k, T: DeserializeOwned>(
@@ -156,9 +170,19 @@ pub fn verify_with<'k, T: DeserializeOwned>(
     typ: Option<&str>,
     key: impl FnOnce(&str, Algorithm) -> Option<&'k VerifyingKey>,
 ) -> Result<T, JoseError> {
+    verify_inner(token, allowed, typ, true, key)
+}
+
+fn verify_inner<'k, T: DeserializeOwned>(
+    token: &str,
+    allowed: &[Algorithm],
+    typ: Option<&str>,
+    low_s_only: bool,
+    key: impl FnOnce(&str, Algorithm) -> Option<&'k VerifyingKey>,
+) -> Result<T, JoseError> {
     let (kid, alg) = check_header(token, allowed, typ)?;
     let key = key(&kid, alg).ok_or(JoseError::UnknownKey)?;
-    if alg == Algorithm::ES256 {
+    if alg == Algorithm::ES256 && low_s_only {
         let sig = token.rsplit('.').next().unwrap_or_default();
         let sig = B64.decode(sig).map_err(|_| JoseError::Malformed)?;
         if !p256_low_s::is_low(&sig) {
@@ -334,8 +358,13 @@ mod tests {
         p256_low_s::negate(&mut sig);
         let twin = format!("{input}.{}", B64.encode(sig));
         assert_eq!(
-            verify::<Value>(&twin, &[key], &[Algorithm::ES256], None).unwrap_err(),
+            verify::<Value>(&twin, std::slice::from_ref(&key), &[Algorithm::ES256], None)
+                .unwrap_err(),
             JoseError::Signature
         );
+        // Another issuer's token in the high-S form is still a valid signature.
+        let got: Value =
+            verify_foreign(&twin, std::slice::from_ref(&key), &[Algorithm::ES256], None).unwrap();
+        assert_eq!(got, claims);
     }
 }

@@ -268,12 +268,12 @@ async fn verify(
     now: i64,
 ) -> Result<Value, FederationError> {
     const ALGS: &[Algorithm] = &[Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA];
-    let all: Value = match jose::verify(id_token, &provider.keys, ALGS, None) {
+    let all: Value = match jose::verify_foreign(id_token, &provider.keys, ALGS, None) {
         Ok(c) => c,
         // Keys rotate: an unknown kid gets one fresh look at the provider's JWKS.
         Err(jose::JoseError::UnknownKey) => {
             let fresh = state.upstreams.provider(up, true).await?;
-            jose::verify(id_token, &fresh.keys, ALGS, None)
+            jose::verify_foreign(id_token, &fresh.keys, ALGS, None)
                 .map_err(|_| FederationError::BadToken("unknown signing key"))?
         }
         Err(_) => return Err(FederationError::BadToken("bad signature or algorithm")),
