@@ -34,15 +34,19 @@ impl Application {
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.bind))?;
         let store = Store::connect(&config.database_url).await?;
-        Self::with_parts(config, store, listener)
+        Self::with_parts(config, store, listener).await
     }
 
-    pub fn with_parts(config: Config, store: Store, listener: TcpListener) -> anyhow::Result<Self> {
-        Self::with_clock(config, store, listener, oauth_protocol::clock::system())
+    pub async fn with_parts(
+        config: Config,
+        store: Store,
+        listener: TcpListener,
+    ) -> anyhow::Result<Self> {
+        Self::with_clock(config, store, listener, oauth_protocol::clock::system()).await
     }
 
     /// `with_parts` with the clock token checks use (tests move it by hand).
-    pub fn with_clock(
+    pub async fn with_clock(
         config: Config,
         store: Store,
         listener: TcpListener,
@@ -73,9 +77,10 @@ impl Application {
                 .build(),
             config: Arc::new(config),
             store,
+            policy: None,
         };
         let shutdown = CancellationToken::new();
-        let router = router(state.clone(), shutdown.clone());
+        let router = router(state.clone(), shutdown.clone()).await?;
         Ok(Self {
             listener,
             router,
@@ -150,7 +155,7 @@ impl Application {
     }
 }
 
-pub fn router(state: AppState, shutdown: CancellationToken) -> Router {
+pub async fn router(state: AppState, shutdown: CancellationToken) -> anyhow::Result<Router> {
     let config = &state.config;
     let resource = config.resource_url();
     let mut hosts: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
@@ -160,7 +165,8 @@ pub fn router(state: AppState, shutdown: CancellationToken) -> Router {
     hosts.extend(config.allowed_hosts.iter().cloned());
     let mcp_config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(hosts)
-        .with_cancellation_token(shutdown);
+        .with_cancellation_token(shutdown.clone());
+    let gateway = crate::gateway::router(&state, mcp_config.clone(), shutdown).await?;
     let server = McpServer::new(state.store.clone(), config.fixtures, state.clock.clone());
     // Called for each new session (and each stateless request): per-session state starts
     // fresh. With fixtures the conformance wrapper is served instead of the plain server.
@@ -226,6 +232,7 @@ pub fn router(state: AppState, shutdown: CancellationToken) -> Router {
     let router = Router::new()
         .merge(crate::metadata::router(&config.mcp_path()).with_state(state.clone()))
         .merge(protected)
+        .merge(gateway)
         .merge(health(state.clone()))
         .fallback(|| async {
             (
@@ -238,7 +245,7 @@ pub fn router(state: AppState, shutdown: CancellationToken) -> Router {
         Some(_) => router,
         None => router.merge(metrics),
     };
-    observe::layers(router, state.metrics.clone())
+    Ok(observe::layers(router, state.metrics.clone())
         // Until the response starts: an MCP stream answers its headers at once, so this
         // bounds only a handler that never answers.
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
@@ -249,7 +256,7 @@ pub fn router(state: AppState, shutdown: CancellationToken) -> Router {
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,
             header::COOKIE,
-        ]))
+        ])))
 }
 
 /// Introspection cache counters in the Prometheus text format.
@@ -301,16 +308,30 @@ fn health(state: AppState) -> Router {
                 |axum::extract::State(state): axum::extract::State<AppState>| async move {
                     if let Err(e) = state.store.ping().await {
                         tracing::warn!(error = %e, "database unreachable");
-                        return (StatusCode::SERVICE_UNAVAILABLE, "database unreachable");
+                        return (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "database unreachable".to_owned(),
+                        );
                     }
                     let url = state.config.jwks_uri();
                     match state.http.get(url).send().await {
-                        Ok(r) if r.status().is_success() => (StatusCode::OK, "ready"),
-                        _ => (
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            "authorization server unreachable",
-                        ),
+                        Ok(r) if r.status().is_success() => {}
+                        _ => {
+                            return (
+                                StatusCode::SERVICE_UNAVAILABLE,
+                                "authorization server unreachable".to_owned(),
+                            );
+                        }
                     }
+                    // Upstreams are reported, not required: the rest keeps serving.
+                    let mut body = String::from("ready");
+                    for (name, ok) in crate::gateway::readiness(&state).await {
+                        body.push_str(&format!(
+                            "\nupstream {name}: {}",
+                            if ok { "ok" } else { "unreachable" }
+                        ));
+                    }
+                    (StatusCode::OK, body)
                 },
             ),
         )

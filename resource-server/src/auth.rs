@@ -206,6 +206,29 @@ async fn authorized(
         let calls = rpc_calls(&bytes);
         let mut needed = Scope::default();
         for (id, method, params) in &calls {
+            // A gateway endpoint's policy, or this server's own tools.
+            if let Some(policy) = &state.policy {
+                match policy.need(method, params) {
+                    crate::gateway::policy::Need::Nothing => {}
+                    crate::gateway::policy::Need::Scope(s) => {
+                        needed = needed.union(&Scope::from_tokens([s]));
+                    }
+                    crate::gateway::policy::Need::Forbidden => {
+                        return challenge(
+                            &state,
+                            StatusCode::FORBIDDEN,
+                            BearerChallenge {
+                                error: Some(ErrorCode::InsufficientScope.as_str().into()),
+                                error_description: Some(
+                                    "this is not available through this endpoint".into(),
+                                ),
+                                ..Default::default()
+                            },
+                        );
+                    }
+                }
+                continue;
+            }
             match required_scope(method, params) {
                 Need::Nothing => {}
                 Need::Scope(s) => needed = needed.union(&Scope::from_tokens([s])),

@@ -46,6 +46,8 @@ pub struct Config {
     pub accept_machine_clients: bool,
     /// Serve `/metrics` on this address only, instead of on `bind`.
     pub metrics_bind: Option<SocketAddr>,
+    /// MCP servers served behind this one, each at `/<name>/mcp` (the gateway).
+    pub upstream: Vec<crate::gateway::settings::Upstream>,
 }
 
 impl Default for Config {
@@ -70,6 +72,7 @@ impl Default for Config {
             fixtures: false,
             accept_machine_clients: false,
             metrics_bind: None,
+            upstream: Vec::new(),
         }
     }
 }
@@ -141,6 +144,11 @@ impl Config {
         if let Some(v) = get("RS_METRICS_BIND") {
             self.metrics_bind = Some(parse("RS_METRICS_BIND", v)?);
         }
+        if let Some(up) = crate::gateway::settings::from_env(&get)?
+            && !self.upstream.iter().any(|u| u.name == up.name)
+        {
+            self.upstream.push(up);
+        }
         self.follow_bind();
         Ok(())
     }
@@ -182,6 +190,7 @@ impl Config {
         if !matches!(self.log_format.as_str(), "human" | "json") {
             anyhow::bail!("log_format must be \"human\" or \"json\"");
         }
+        crate::gateway::settings::validate(&self.upstream, &self.scopes_supported)?;
         Ok(())
     }
 

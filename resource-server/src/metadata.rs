@@ -17,6 +17,14 @@ pub fn router(mcp_path: &str) -> Router<AppState> {
         .route(PROTECTED_RESOURCE_METADATA, get(metadata))
 }
 
+/// Only the path-inserted document: a gateway endpoint beside this server's own.
+pub fn endpoint_router(mcp_path: &str) -> Router<AppState> {
+    Router::new().route(
+        &format!("{PROTECTED_RESOURCE_METADATA}{mcp_path}"),
+        get(metadata),
+    )
+}
+
 pub fn document(state: &AppState) -> ProtectedResourceMetadata {
     let c = &state.config;
     ProtectedResourceMetadata {

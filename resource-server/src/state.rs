@@ -19,4 +19,6 @@ pub struct AppState {
     pub clock: Arc<dyn oauth_protocol::clock::Clock>,
     /// For `/readyz`: the authorization server's metadata URL and a client to ask it.
     pub http: reqwest::Client,
+    /// A gateway endpoint's permissions; `None` for this server's own tools.
+    pub policy: Option<Arc<crate::gateway::policy::Policy>>,
 }

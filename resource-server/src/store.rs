@@ -15,7 +15,66 @@ pub struct Note {
     pub created_at: i64,
 }
 
+/// One tool call through the gateway, for the audit trail.
+#[derive(Debug, Clone, FromRow, serde::Serialize)]
+pub struct GatewayCall {
+    pub id: String,
+    pub at: i64,
+    pub upstream: String,
+    pub tool: String,
+    pub user_sub: String,
+    pub client_id: String,
+    pub outcome: String,
+    pub duration_ms: i64,
+    pub arguments: Option<String>,
+}
+
 impl Store {
+    /// The gateway's signing key (kid, PKCS#8 base64): the oldest, so instances that
+    /// created one at the same moment agree.
+    pub async fn gateway_key(&self) -> sqlx::Result<Option<(String, String)>> {
+        sqlx::query_as("SELECT kid, pkcs8 FROM gateway_keys ORDER BY created_at, kid LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await
+    }
+
+    pub async fn insert_gateway_key(&self, kid: &str, pkcs8: &str, now: i64) -> sqlx::Result<()> {
+        sqlx::query("INSERT INTO gateway_keys (kid, pkcs8, created_at) VALUES ($1, $2, $3)")
+            .bind(kid)
+            .bind(pkcs8)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn insert_gateway_call(&self, c: &GatewayCall) -> sqlx::Result<()> {
+        sqlx::query(
+            "INSERT INTO gateway_calls (id, at, upstream, tool, user_sub, client_id, outcome, duration_ms, arguments)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&c.id)
+        .bind(c.at)
+        .bind(&c.upstream)
+        .bind(&c.tool)
+        .bind(&c.user_sub)
+        .bind(&c.client_id)
+        .bind(&c.outcome)
+        .bind(c.duration_ms)
+        .bind(&c.arguments)
+        .execute(&self.pool)
+        .await
+        .map(|_| ())
+    }
+
+    /// The newest gateway calls first.
+    pub async fn gateway_calls(&self, limit: i64) -> sqlx::Result<Vec<GatewayCall>> {
+        sqlx::query_as("SELECT * FROM gateway_calls ORDER BY at DESC, id LIMIT $1")
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+    }
+
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
         let (pool, backend) = db::connect(url).await?;
         let migrator = match backend {

@@ -273,6 +273,7 @@ impl TestStack {
             rs_listener,
             clock.clone(),
         )
+        .await
         .expect("rs app");
         let rs_stats = rs_app.state().introspector.stats.clone();
         let rs = run(rs_app.run_until_fn());
@@ -716,6 +717,19 @@ impl TestStack {
         password: &str,
         scope: &str,
     ) -> serde_json::Value {
+        self.user_token_for(browser, username, password, scope, &self.resource)
+            .await
+    }
+
+    /// `user_token` for another resource (a gateway endpoint).
+    pub async fn user_token_for(
+        &self,
+        browser: &reqwest::Client,
+        username: &str,
+        password: &str,
+        scope: &str,
+        resource: &str,
+    ) -> serde_json::Value {
         let client_id = self.register_public().await;
         let mut url = Url::parse(&self.url("/authorize")).unwrap();
         url.query_pairs_mut()
@@ -728,7 +742,7 @@ impl TestStack {
             )
             .append_pair("code_challenge_method", "S256")
             .append_pair("scope", scope)
-            .append_pair("resource", &self.resource);
+            .append_pair("resource", resource);
         let callback = self
             .authorize_as(browser, username, password, url.as_str(), "approve")
             .await;
@@ -742,7 +756,7 @@ impl TestStack {
                 ("code_verifier", VERIFIER),
                 ("redirect_uri", REDIRECT_URI),
                 ("client_id", &client_id),
-                ("resource", &self.resource),
+                ("resource", resource),
             ])
             .send()
             .await

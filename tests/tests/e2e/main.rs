@@ -9,6 +9,7 @@ mod federation_github;
 mod federation_tokens;
 mod fixtures;
 mod flow;
+mod gateway;
 mod mcp;
 mod metadata;
 mod operations;
