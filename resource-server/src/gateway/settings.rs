@@ -259,3 +259,84 @@ pub fn from_env(get: &impl Fn(&str) -> Option<String>) -> anyhow::Result<Option<
         audit_arguments: false,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Upstream {
+        serde_json::from_value(serde_json::json!({
+            "name": "tools", "command": "sh", "client_id": "gw", "client_secret": "s",
+            "rules": [{"tools": ["*"], "scope": "mcp:read"}],
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn broken_upstreams_are_refused_at_start_with_what_to_change() {
+        let scopes = vec!["mcp:read".to_owned()];
+        let check = |up: Upstream| {
+            validate(&[up], &scopes)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        assert_eq!(check(base()), "");
+        let mut up = base();
+        up.command = Some("no-such-program-here".into());
+        assert!(check(up).contains("not an executable file nor found on PATH"));
+        let mut up = base();
+        up.url = Some("http://127.0.0.1:9/mcp".into());
+        assert!(check(up).contains("either command"));
+        let mut up = base();
+        up.command = None;
+        up.url = Some("ftp://x/mcp".into());
+        assert!(check(up).contains("http or https"));
+        let mut up = base();
+        up.rules[0].scope = "admin".into();
+        assert!(check(up).contains("not one of scopes_supported"));
+        let mut up = base();
+        up.forward_headers = vec!["Authorization".into()];
+        assert!(check(up).contains("never forwarded"));
+        let mut up = base();
+        up.name = "mcp".into();
+        assert!(check(up).contains("the path /<name>/mcp"));
+        let mut up = base();
+        up.client_secret = Secret::new("");
+        assert!(check(up).contains("introspection credentials"));
+        assert!(
+            validate(&[base(), base()], &scopes)
+                .unwrap_err()
+                .to_string()
+                .contains("twice")
+        );
+    }
+
+    #[test]
+    fn one_upstream_from_the_environment() {
+        let vars = [
+            ("RS_UPSTREAM_NAME", "everything"),
+            ("RS_UPSTREAM_COMMAND", "npx"),
+            (
+                "RS_UPSTREAM_ARGS",
+                "-y @modelcontextprotocol/server-everything",
+            ),
+            ("RS_UPSTREAM_CLIENT_ID", "gw"),
+            ("RS_UPSTREAM_CLIENT_SECRET", "s"),
+            (
+                "RS_UPSTREAM_RULES",
+                "get-*=mcp:read echo=mcp:read,resources:demo://*=mcp:read",
+            ),
+        ];
+        let get = |k: &str| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| (*v).to_owned())
+        };
+        let up = from_env(&get).unwrap().unwrap();
+        assert_eq!(up.args, ["-y", "@modelcontextprotocol/server-everything"]);
+        assert_eq!(up.rules.len(), 3);
+        assert_eq!(up.rules[2].resources, ["demo://*"]);
+        assert!(from_env(&|_: &str| None).unwrap().is_none());
+    }
+}

@@ -484,3 +484,98 @@ async fn progress_and_cancellation_are_relayed_and_calls_are_audited() {
     );
     client.cancel().await.unwrap();
 }
+
+/// A `stateless` child is shared by every session; `identity_argument` names the caller in
+/// the tool's own arguments too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stateless_upstream_shares_one_child_and_can_take_the_identity_as_an_argument() {
+    let mut up = upstream("shared");
+    up.command = Some(FAKE.into());
+    up.stateless = true;
+    up.identity_argument = Some("user".into());
+    let (stack, gw) = stack_with(up).await;
+    let alice = token(&stack, &new_browser(), (e2e::USERNAME, e2e::PASSWORD), &gw).await;
+    let (bob_id, bob_browser) = stack.second_user().await;
+    let bob = token(&stack, &bob_browser, ("bob", "bob password 123"), &gw).await;
+    let (a, _) = connect(&gw, &alice).await;
+    let (b, _) = connect(&gw, &bob).await;
+    let who_a = call(&a, "whoami", json!({"user": "forged"})).await.unwrap();
+    let who_b = call(&b, "whoami", json!({})).await.unwrap();
+    assert_eq!(who_a["pid"], who_b["pid"], "one shared child");
+    assert_eq!(who_a["arguments"]["user"], stack.user_id.as_str());
+    assert_eq!(who_b["arguments"]["user"], bob_id.as_str());
+    assert_eq!(who_b["identity"]["sub"], bob_id.as_str());
+    a.cancel().await.unwrap();
+    b.cancel().await.unwrap();
+}
+
+/// Sessions are capped per upstream; only allow-listed headers reach it; `/readyz` reports
+/// each upstream without failing for one that is down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_are_capped_headers_allow_listed_and_readiness_reports_upstreams() {
+    let fake = http_upstream();
+    let mut up = upstream("rec");
+    up.url = Some(fake.url.clone());
+    up.max_sessions = 1;
+    up.forward_headers = vec!["x-request-id".into()];
+    let (stack, gw) = stack_with(up).await;
+    let alice = token(&stack, &new_browser(), (e2e::USERNAME, e2e::PASSWORD), &gw).await;
+    let mut config =
+        StreamableHttpClientTransportConfig::with_uri(gw.as_str()).auth_header(alice.clone());
+    config.custom_headers.insert(
+        reqwest::header::HeaderName::from_static("x-request-id"),
+        reqwest::header::HeaderValue::from_static("req-7"),
+    );
+    config.custom_headers.insert(
+        reqwest::header::HeaderName::from_static("x-secret-of-the-client"),
+        reqwest::header::HeaderValue::from_static("keep-me"),
+    );
+    let first = Client::default()
+        .serve(StreamableHttpClientTransport::from_config(config))
+        .await
+        .unwrap();
+    call(&first, "echo", json!({})).await.unwrap();
+    let seen: Vec<Vec<(String, String)>> = reqwest::get(fake.url.replace("/mcp", "/__seen"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        seen.iter()
+            .all(|h| h.contains(&("x-request-id".into(), "req-7".into()))),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .flatten()
+            .all(|(n, _)| n != "x-secret-of-the-client"),
+        "{seen:?}"
+    );
+    // The one session allowed is taken: a second is refused, not queued.
+    let transport = StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(gw.as_str()).auth_header(alice.clone()),
+    );
+    let refused =
+        tokio::time::timeout(Duration::from_secs(10), Client::default().serve(transport)).await;
+    assert!(matches!(refused, Ok(Err(_))), "a second session is refused");
+
+    let ready = reqwest::get(stack.resource.replace("/mcp", "/readyz"))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    assert!(ready.text().await.unwrap().contains("upstream rec: ok"));
+    drop(fake);
+    let ready = reqwest::get(stack.resource.replace("/mcp", "/readyz"))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200, "this server's own tools still serve");
+    assert!(
+        ready
+            .text()
+            .await
+            .unwrap()
+            .contains("upstream rec: unreachable")
+    );
+    first.cancel().await.unwrap();
+}
