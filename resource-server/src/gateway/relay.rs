@@ -181,11 +181,17 @@ impl Relay {
             }
         };
         routes.inflight.lock().expect("routes lock").remove(&up_id);
-        routes
-            .progress
-            .lock()
-            .expect("routes lock")
-            .remove(&up_token);
+        // Progress sent just before the answer may be handled just after it: the route
+        // stays a moment longer so that it still reaches the client.
+        let late = c.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            late.routes()
+                .progress
+                .lock()
+                .expect("routes lock")
+                .remove(&up_token);
+        });
         c.touch();
         if ended {
             // The session is gone (a child that died): the next request starts another,

@@ -32,11 +32,30 @@ const GW_SECRET: &str = "gw-introspection-secret-0123456789";
 
 /// A client that answers sampling with "42" and counts progress notifications.
 #[derive(Clone, Default)]
-struct Client {
-    progress: Arc<Mutex<Vec<f64>>>,
+pub(crate) struct Client {
+    pub(crate) progress: Arc<Mutex<Vec<f64>>>,
 }
 
 impl ClientHandler for Client {
+    fn get_info(&self) -> rmcp::model::ClientConfig {
+        let mut info = rmcp::model::ClientConfig::default();
+        info.capabilities = rmcp::model::ClientCapabilities::builder()
+            .enable_sampling()
+            .enable_elicitation()
+            .build();
+        info
+    }
+
+    async fn create_elicitation(
+        &self,
+        _request: rmcp::model::ElicitRequestParams,
+        _ctx: RequestContext<RoleClient>,
+    ) -> Result<rmcp::model::ElicitResult, McpError> {
+        Ok(rmcp::model::ElicitResult::new(
+            rmcp::model::ElicitationAction::Decline,
+        ))
+    }
+
     async fn create_message(
         &self,
         _params: CreateMessageRequestParams,
@@ -57,7 +76,7 @@ impl ClientHandler for Client {
     }
 }
 
-fn upstream(name: &str) -> Upstream {
+pub(crate) fn upstream(name: &str) -> Upstream {
     let mut up: Upstream = toml_like(name);
     up.rules = vec![Rule {
         tools: vec![
@@ -74,7 +93,7 @@ fn upstream(name: &str) -> Upstream {
     up
 }
 
-fn toml_like(name: &str) -> Upstream {
+pub(crate) fn toml_like(name: &str) -> Upstream {
     serde_json::from_value(json!({
         "name": name,
         "client_id": GW_CLIENT,
@@ -85,7 +104,7 @@ fn toml_like(name: &str) -> Upstream {
 
 /// A stack whose resource server also serves `up` at `/<name>/mcp`, registered at the
 /// authorization server as a resource of its own.
-async fn stack_with(up: Upstream) -> (TestStack, String) {
+pub(crate) async fn stack_with(up: Upstream) -> (TestStack, String) {
     let name = up.name.clone();
     let stack = TestStack::builder()
         .authz(|c| {
@@ -109,7 +128,7 @@ async fn stack_with(up: Upstream) -> (TestStack, String) {
     (stack, url)
 }
 
-async fn token(
+pub(crate) async fn token(
     stack: &TestStack,
     browser: &reqwest::Client,
     user: (&str, &str),
@@ -123,7 +142,10 @@ async fn token(
         .to_owned()
 }
 
-async fn connect(url: &str, token: &str) -> (RunningService<RoleClient, Client>, Client) {
+pub(crate) async fn connect(
+    url: &str,
+    token: &str,
+) -> (RunningService<RoleClient, Client>, Client) {
     let handler = Client::default();
     let transport = StreamableHttpClientTransport::from_config(
         StreamableHttpClientTransportConfig::with_uri(url).auth_header(token),
@@ -138,7 +160,7 @@ async fn connect(url: &str, token: &str) -> (RunningService<RoleClient, Client>,
     )
 }
 
-async fn call(
+pub(crate) async fn call(
     client: &RunningService<RoleClient, Client>,
     name: &'static str,
     args: Value,
@@ -154,7 +176,7 @@ async fn call(
 }
 
 /// A raw JSON-RPC POST to an MCP endpoint: (status, WWW-Authenticate, session id).
-async fn post(
+pub(crate) async fn post(
     url: &str,
     token: &str,
     session: Option<&str>,
@@ -184,7 +206,7 @@ async fn post(
     )
 }
 
-struct HttpUpstream {
+pub(crate) struct HttpUpstream {
     child: std::process::Child,
     url: String,
 }
@@ -196,7 +218,7 @@ impl Drop for HttpUpstream {
     }
 }
 
-fn http_upstream() -> HttpUpstream {
+pub(crate) fn http_upstream() -> HttpUpstream {
     use std::io::BufRead;
     let mut child = std::process::Command::new(FAKE)
         .args(["--http", "127.0.0.1:0"])

@@ -5,6 +5,8 @@
 mod authorize;
 mod cimd;
 mod device;
+#[cfg(feature = "everything")]
+mod everything;
 mod federation_github;
 mod federation_tokens;
 mod fixtures;
