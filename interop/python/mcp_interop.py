@@ -59,6 +59,8 @@ PASSWORD = os.environ.get("INTEROP_PASSWORD", "testpass")
 UPSTREAM = os.environ.get("INTEROP_UPSTREAM", "")
 # The local user's id the profile tool must name (a user linked through an upstream).
 EXPECT_SUB = os.environ.get("INTEROP_EXPECT_SUB", "")
+# The endpoint is the gateway in front of server-everything: exercise that server instead.
+GATEWAY = os.environ.get("INTEROP_GATEWAY", "") == "everything"
 PREREGISTERED_CLIENT_ID = os.environ.get("INTEROP_PREREGISTERED_CLIENT_ID", "mcp-test-client")
 CELL_TIMEOUT = float(os.environ.get("INTEROP_CELL_TIMEOUT", "60"))
 # Longest access-token lifetime the refresh step will wait out.
@@ -451,6 +453,11 @@ class Cell:
                         self.handshake = f"server/discover {client.protocol_version}"
                     return await self.exercise(ClientOps2(client), storage, expect_registration, step_up, cimd_url)
             async with streamable_http_client(self.rs_url, http_client=http) as (read, write, _):
+                if GATEWAY:
+                    async with ClientSession(read, write, sampling_callback=answer_sampling) as sess:
+                        init = await sess.initialize()
+                        self.handshake = f"initialize {init.protocolVersion}"
+                        return await self.exercise_gateway(sess)
                 async with ClientSession(read, write) as sess:
                     init = await sess.initialize()
                     self.handshake = f"initialize {init.protocolVersion}"
@@ -555,6 +562,46 @@ class Cell:
         notes.insert(0, self.handshake)
         return "; ".join(notes)
 
+    async def exercise_gateway(self, sess: Any) -> str:
+        """server-everything behind the gateway: OAuth happened, then its tools, progress,
+        sampling answered by this client, a resource and a prompt."""
+        t = self.trace
+        mcp_posts = [e for e in t.entries if e["method"] == "POST" and e["url"] == self.rs_url]
+        require(bool(mcp_posts) and mcp_posts[0]["status"] == 401, "first MCP request was not answered 401")
+        path = urllib.parse.urlsplit(self.rs_url).path
+        require(any(e["status"] == 200 for e in t.find("GET", f"/.well-known/oauth-protected-resource{path}")), "no protected resource metadata for the gateway endpoint")
+        names: set[str] = set()
+        for _ in range(50):
+            names = {tool.name for tool in (await sess.list_tools()).tools}
+            if "trigger-sampling-request" in names:
+                break
+            await anyio.sleep(0.1)
+        require("echo" in names and "trigger-sampling-request" in names, f"tools: {sorted(names)}")
+        require("get-env" not in names, "get-env is outside the policy but listed")
+        echo = await sess.call_tool("echo", {"message": "hi"})
+        require(echo.content[0].text == "Echo: hi", f"echo: {echo}")
+        progress: list[float] = []
+
+        async def on_progress(p: float, total: float | None, message: str | None) -> None:
+            progress.append(p)
+
+        await sess.call_tool("trigger-long-running-operation", {"duration": 1, "steps": 3}, progress_callback=on_progress)
+        for _ in range(40):
+            if len(progress) >= 3:
+                break
+            await anyio.sleep(0.05)
+        require(len(progress) >= 3, f"progress notifications: {progress}")
+        sampled = await sess.call_tool("trigger-sampling-request", {"prompt": "the answer?", "maxTokens": 10})
+        require("42" in json.dumps(sampled.model_dump()), f"sampling answer not relayed: {sampled}")
+        resources = (await sess.list_resources()).resources
+        static = [r for r in resources if str(r.uri).startswith("demo://resource/static/")]
+        require(bool(static), f"resources: {resources[:3]}")
+        read = await sess.read_resource(static[0].uri)
+        require(bool(read.contents), "empty resource")
+        prompt = await sess.get_prompt("simple-prompt")
+        require(bool(prompt.messages), "empty prompt")
+        return f"{len(names)} tools, {len(progress)} progress, sampling, resource, prompt"
+
     def check_client_auth(self, entry: dict[str, Any], storage: MemoryStorage) -> None:
         method = storage.client_info.token_endpoint_auth_method if storage.client_info else None
         if method == "client_secret_basic":
@@ -611,6 +658,13 @@ def tool_json(result: Any) -> Any:
         return json.loads(texts[0])
     except ValueError:
         raise CellFailure(f"tool text is not JSON: {texts[0][:200]!r}") from None
+
+
+async def answer_sampling(context: Any, params: Any) -> Any:
+    """The client's model, for an upstream's sampling request: always "42"."""
+    from mcp.types import CreateMessageResult, TextContent
+
+    return CreateMessageResult(role="assistant", content=TextContent(type="text", text="42"), model="interop")
 
 
 def describe(exc: BaseException) -> str:

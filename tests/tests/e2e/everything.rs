@@ -280,3 +280,40 @@ async fn server_everything_over_streamable_http_behind_the_gateway() {
     up.url = Some(url);
     exercise(up).await;
 }
+
+/// The official Python SDK, unchanged, through the gateway to server-everything over stdio:
+/// 401 → the endpoint's metadata → registration → login and consent → tools (progress,
+/// sampling answered by the SDK's callback), a resource, a prompt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_sdk_through_the_gateway() {
+    let python = std::env::var("INTEROP_PYTHON")
+        .expect("INTEROP_PYTHON: the interop venv's python (interop/everything/run sets it)");
+    let mut up = everything("everything");
+    up.command = Some(node());
+    up.args = vec![script(), "stdio".into()];
+    let (stack, gw) = stack_with(up).await;
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../interop/python/mcp_interop.py");
+    let issuer = stack.issuer.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(python)
+            .arg(script)
+            .args([&issuer, &gw, "--modes", "dcr-public"])
+            .env("INTEROP_GATEWAY", "everything")
+            .env("INTEROP_USERNAME", e2e::USERNAME)
+            .env("INTEROP_PASSWORD", e2e::PASSWORD)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line: Value = serde_json::from_str(stdout.lines().next().unwrap_or("{}"))
+        .unwrap_or_else(|_| panic!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(
+        line["result"],
+        "pass",
+        "{line}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
