@@ -13,14 +13,17 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { auth, UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { InvalidClientMetadataError } from '@modelcontextprotocol/sdk/server/auth/errors.js';
+import { CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 
 const SDK_VERSION = JSON.parse(
   readFileSync(new URL('./node_modules/@modelcontextprotocol/sdk/package.json', import.meta.url), 'utf8'),
 ).version;
 
 const ALL_MODES = ['dcr-public', 'dcr-client_secret_basic', 'dcr-client_secret_post', 'cimd', 'preregistered', 'step-up'];
-const USERNAME = 'testuser';
-const PASSWORD = 'testpass';
+const USERNAME = process.env.INTEROP_USERNAME || 'testuser';
+const PASSWORD = process.env.INTEROP_PASSWORD || 'testpass';
+// The endpoint is the gateway in front of server-everything: exercise that server instead.
+const GATEWAY = process.env.INTEROP_GATEWAY === 'everything';
 const PREREGISTERED_CLIENT_ID = 'mcp-test-client';
 // Nothing listens here: the scripted browser stops at the redirect and hands the code over.
 const REDIRECT_URL = 'http://127.0.0.1:33418/callback';
@@ -306,7 +309,47 @@ function newTransport(ctx) {
 }
 
 function newClient() {
-  return new Client({ name: 'mcp-stack-interop', version: SDK_VERSION });
+  if (!GATEWAY) return new Client({ name: 'mcp-stack-interop', version: SDK_VERSION });
+  // The client's model, for the upstream's sampling requests: always "42".
+  const client = new Client({ name: 'mcp-stack-interop', version: SDK_VERSION }, { capabilities: { sampling: {} } });
+  client.setRequestHandler(CreateMessageRequestSchema, async () => ({
+    role: 'assistant',
+    content: { type: 'text', text: '42' },
+    model: 'interop',
+  }));
+  return client;
+}
+
+// server-everything behind the gateway: its tools (progress; sampling answered above), a
+// resource and a prompt; what the policy leaves out is not listed.
+async function exerciseEverything(ctx, client) {
+  let names = [];
+  for (let i = 0; i < 50; i++) {
+    names = (await client.listTools()).tools.map(t => t.name);
+    if (names.includes('trigger-sampling-request')) break;
+    await new Promise(r => setTimeout(r, 100));
+  }
+  check(names.includes('echo') && names.includes('trigger-sampling-request'), `tools: ${names.join(', ')}`);
+  check(!names.includes('get-env'), 'get-env is outside the policy but listed');
+  const echo = await client.callTool({ name: 'echo', arguments: { message: 'hi' } });
+  check(echo.content[0].text === 'Echo: hi', `echo: ${JSON.stringify(echo)}`);
+  const progress = [];
+  await client.callTool(
+    { name: 'trigger-long-running-operation', arguments: { duration: 1, steps: 3 } },
+    undefined,
+    { onprogress: p => progress.push(p.progress) },
+  );
+  for (let i = 0; i < 40 && progress.length < 3; i++) await new Promise(r => setTimeout(r, 50));
+  check(progress.length >= 3, `progress notifications: ${JSON.stringify(progress)}`);
+  const sampled = await client.callTool({ name: 'trigger-sampling-request', arguments: { prompt: 'the answer?', maxTokens: 10 } });
+  check(JSON.stringify(sampled).includes('42'), `sampling answer not relayed: ${JSON.stringify(sampled).slice(0, 300)}`);
+  const resources = (await client.listResources()).resources.filter(r => r.uri.startsWith('demo://resource/static/'));
+  check(resources.length > 0, 'no static resources');
+  const read = await client.readResource({ uri: resources[0].uri });
+  check(read.contents.length > 0, 'empty resource');
+  const prompt = await client.getPrompt({ name: 'simple-prompt' });
+  check(prompt.messages.length > 0, 'empty prompt');
+  log(ctx.mode, `server-everything: ${names.length} tools, ${progress.length} progress, sampling, resource, prompt`);
 }
 
 // Connects; when the SDK sends the user to log in, completes it with finishAuth() and reconnects
@@ -418,6 +461,7 @@ async function fullFlow(ctx) {
   const { client } = await connectAuthorized(ctx);
   ctx.client = client;
   checkDiscovery(ctx);
+  if (GATEWAY) return exerciseEverything(ctx, client);
   await exerciseTools(ctx, client);
   await createNote(ctx, client);
   await readProfile(ctx, client);

@@ -317,3 +317,35 @@ async fn the_python_sdk_through_the_gateway() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The official TypeScript SDK the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_typescript_sdk_through_the_gateway() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../interop/typescript");
+    let mut up = everything("everything");
+    up.command = Some(node());
+    up.args = vec![script(), "stdio".into()];
+    let (stack, gw) = stack_with(up).await;
+    let issuer = stack.issuer.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(node())
+            .current_dir(&dir)
+            .args(["client.mjs", &issuer, &gw, "dcr-public"])
+            .env("INTEROP_GATEWAY", "everything")
+            .env("INTEROP_USERNAME", e2e::USERNAME)
+            .env("INTEROP_PASSWORD", e2e::PASSWORD)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line: Value = serde_json::from_str(stdout.lines().next().unwrap_or("{}"))
+        .unwrap_or_else(|_| panic!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(
+        line["result"],
+        "pass",
+        "{line}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
