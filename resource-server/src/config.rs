@@ -268,6 +268,19 @@ mod tests {
         );
     }
 
+    /// The README's gateway example is a configuration this server reads.
+    #[test]
+    fn the_readme_gateway_example_parses() {
+        let readme = include_str!("../../README.md");
+        let section = &readme[readme.find("### The gateway").unwrap()..];
+        let start = section.find("```toml\n").unwrap() + 8;
+        let end = start + section[start..].find("```").unwrap();
+        let config: Config = toml::from_str(&section[start..end]).unwrap();
+        assert_eq!(config.upstream.len(), 2);
+        assert_eq!(config.upstream[0].rules[0].tools[1], "get-*");
+        assert_eq!(config.upstream[1].forward_headers, ["x-request-id"]);
+    }
+
     #[test]
     fn origins() {
         let c = valid();

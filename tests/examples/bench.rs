@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use e2e::{PASSWORD, RS_CLIENT_ID, RS_CLIENT_SECRET, TestStack, USERNAME};
+use e2e::{PASSWORD, RS_CLIENT_ID, RS_CLIENT_SECRET, USERNAME};
 
 const WINDOW: Duration = Duration::from_secs(3);
 const CONCURRENCY: usize = 16;
@@ -66,14 +66,96 @@ fn rss_mib() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// An MCP session at `url` (with `token` when it is protected); its id.
+async fn open_session(http: &reqwest::Client, url: &str, token: Option<&str>) -> String {
+    let post = |body: &'static str, sid: Option<String>| {
+        let mut req = http
+            .post(url)
+            .header("accept", "application/json, text/event-stream")
+            .header("content-type", "application/json")
+            .header("mcp-protocol-version", "2025-11-25")
+            .body(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(s) = sid {
+            req = req.header("mcp-session-id", s);
+        }
+        req.send()
+    };
+    let init = post(
+        r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}"#,
+        None,
+    )
+    .await
+    .unwrap();
+    let sid = init.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let _ = init.bytes().await;
+    post(
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+        Some(sid.clone()),
+    )
+    .await
+    .unwrap();
+    sid
+}
+
+/// One tools/call in a session, its answer read from the SSE stream.
+async fn tools_call(
+    h: reqwest::Client,
+    url: String,
+    token: Option<String>,
+    sid: String,
+    id: u64,
+    tool: &str,
+) -> bool {
+    let body = format!(
+        r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"{tool}","arguments":{{}}}}}}"#
+    );
+    let mut req = h
+        .post(url)
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .header("mcp-session-id", sid)
+        .header("mcp-protocol-version", "2025-11-25")
+        .body(body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    match req.send().await {
+        // The answer arrives as an SSE event (or JSON); the stream may stay open after it.
+        Ok(mut r) if r.status() == 200 => {
+            let mut seen = Vec::new();
+            while let Ok(Some(chunk)) = r.chunk().await {
+                seen.extend_from_slice(&chunk);
+                if seen.windows(8).any(|w| w == b"\"result\"") {
+                    return true;
+                }
+            }
+            false
+        }
+        _ => false,
+    }
+}
+
 #[tokio::main]
 async fn main() {
-    let stack = Arc::new(
-        TestStack::builder()
-            .authz(|c| c.access_token_ttl = 3600)
-            .spawn()
-            .await,
-    );
+    // An HTTP MCP server without authorization, behind the gateway at /bench/mcp.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream_url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    tokio::spawn(e2e::fake_upstream::serve_http(listener));
+    let up: resource_server::gateway::Upstream = serde_json::from_value(serde_json::json!({
+        "name": "bench", "url": upstream_url, "client_id": "bench-gateway",
+        "client_secret": "bench-gateway-secret-0123456789",
+        "rules": [{"tools": ["echo"], "scope": "mcp:read"}],
+    }))
+    .unwrap();
+    let (stack, gateway_url) =
+        e2e::gateway_stack(up, "bench-gateway", "bench-gateway-secret-0123456789").await;
+    let stack = Arc::new(stack);
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(CONCURRENCY)
         .timeout(Duration::from_secs(10))
@@ -184,6 +266,45 @@ async fn main() {
     .await;
     let introspections = stack.rs_stats.calls.load(Ordering::Relaxed) - calls_before;
 
+    // The same tools/call made to the upstream directly, then through the gateway (bearer
+    // check, policy, identity token, relay), each in one session.
+    let direct_sid = open_session(&http, &upstream_url, None).await;
+    let next_id = Arc::new(AtomicU64::new(1));
+    let (h, u, sid, ids) = (
+        http.clone(),
+        upstream_url.clone(),
+        direct_sid,
+        next_id.clone(),
+    );
+    let direct_rate = measure("tools/call to the HTTP upstream directly", move || {
+        let id = ids.fetch_add(1, Ordering::Relaxed);
+        tools_call(h.clone(), u.clone(), None, sid.clone(), id, "echo")
+    })
+    .await;
+    let gw_token = stack
+        .user_token_for(&stack.browser, USERNAME, PASSWORD, "mcp:read", &gateway_url)
+        .await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let gw_sid = open_session(&http, &gateway_url, Some(&gw_token)).await;
+    let (h, u, t, sid) = (http.clone(), gateway_url.clone(), gw_token, gw_sid);
+    let gateway_rate = measure(
+        "tools/call through the gateway (same upstream)",
+        move || {
+            let id = next_id.fetch_add(1, Ordering::Relaxed);
+            tools_call(
+                h.clone(),
+                u.clone(),
+                Some(t.clone()),
+                sid.clone(),
+                id,
+                "echo",
+            )
+        },
+    )
+    .await;
+
     println!();
     println!(
         "ratio /token ÷ AS metadata          {:>6.1} %",
@@ -196,6 +317,10 @@ async fn main() {
     println!(
         "ratio MCP tools/call ÷ RS metadata  {:>6.1} %",
         100.0 * mcp_rate / baseline_rs
+    );
+    println!(
+        "ratio gateway tools/call ÷ direct   {:>6.1} %",
+        100.0 * gateway_rate / direct_rate
     );
     println!(
         "introspection calls during the MCP run: {introspections} (the cache answers the rest)"

@@ -2,6 +2,8 @@
 //! fresh database (SQLite by default, PostgreSQL when `DATABASE_URL` says so) and drives it
 //! the way a browser and OAuth clients do.
 
+pub mod fake_upstream;
+
 use std::sync::Arc;
 
 use authz_server::Application;
@@ -464,6 +466,37 @@ impl Drop for TestStack {
 }
 
 /// A fresh cookie jar: another person at another browser.
+/// A stack whose resource server also serves `up` at `/<name>/mcp`, registered at the
+/// authorization server as a resource of its own (introspecting with `client_id`); returns
+/// the stack and the endpoint's URL.
+pub async fn gateway_stack(
+    up: resource_server::gateway::Upstream,
+    client_id: &str,
+    client_secret: &str,
+) -> (TestStack, String) {
+    let name = up.name.clone();
+    let stack = TestStack::builder()
+        .authz(|c| {
+            let own = c.resource_servers[0].resource.clone();
+            c.resource_servers.push(ResourceServer {
+                resource: own.replace("/mcp", &format!("/{name}/mcp")),
+                name: Some("gateway".into()),
+                client_id: client_id.into(),
+                client_secret: Secret::new(client_secret),
+                machine_clients: false,
+                secret_digest: None,
+            });
+        })
+        .resource_server(move |c| c.upstream = vec![up])
+        .spawn()
+        .await;
+    let url = stack.resource.replace(
+        "/mcp",
+        &format!("/{}/mcp", stack.rs_config.upstream[0].name),
+    );
+    (stack, url)
+}
+
 pub fn new_browser() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(Policy::none())

@@ -1,162 +1,19 @@
-//! An MCP server without authorization, as the gateway tests put behind it: over stdio
-//! (no arguments) or Streamable HTTP (`--http ADDR`, printing `listening <url>` and
-//! recording the headers of every request, which `GET /__seen` returns). Its tools say what
-//! the server saw: `whoami` the `_meta` identity and this process's id, `echo` its
-//! arguments, `slow` sends progress and waits to be cancelled, `ask` asks the client's
-//! model (sampling), `crash` ends the process; `admin-reset` is one no policy should allow.
+//! `fake-mcp-upstream`: the test crate's MCP server without authorization, over stdio (no
+//! arguments) or Streamable HTTP (`--http ADDR`, printing `listening <url>`).
 
-// Sampling is what this server asks its client for, deprecated or not.
-#![allow(deprecated)]
-
-use std::sync::{Arc, Mutex};
-
-use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock,
-    CreateMessageRequestParams, ListToolsResult, PaginatedRequestParams, ProgressNotificationParam,
-    SamplingMessage, ServerCapabilities, ServerConfig, Tool,
-};
-use rmcp::service::RequestContext;
-use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, ServiceExt};
-use serde_json::{Value, json};
-
-/// The headers of every request the HTTP server got.
-type Seen = Arc<Mutex<Vec<Vec<(String, String)>>>>;
-
-#[derive(Clone, Default)]
-struct Fake;
-
-fn tool(name: &str) -> Tool {
-    Tool::new_with_raw(
-        name.to_owned(),
-        Some(format!("{name} (fake upstream)").into()),
-        Arc::new(json!({"type": "object"}).as_object().unwrap().clone()),
-    )
-}
-
-fn text(v: Value) -> CallToolResponse {
-    CallToolResult::success(vec![ContentBlock::text(v.to_string())]).into()
-}
-
-impl ServerHandler for Fake {
-    fn get_info(&self) -> ServerConfig {
-        let mut info = ServerConfig::default();
-        info.capabilities = ServerCapabilities::builder().enable_tools().build();
-        info.server_info.name = "fake-upstream".into();
-        info
-    }
-
-    async fn list_tools(
-        &self,
-        _request: Option<PaginatedRequestParams>,
-        _ctx: RequestContext<RoleServer>,
-    ) -> Result<ListToolsResult, McpError> {
-        Ok(ListToolsResult::with_all_items(
-            ["whoami", "echo", "slow", "ask", "crash", "admin-reset"]
-                .into_iter()
-                .map(tool)
-                .collect(),
-        ))
-    }
-
-    async fn call_tool(
-        &self,
-        request: CallToolRequestParams,
-        ctx: RequestContext<RoleServer>,
-    ) -> Result<CallToolResponse, McpError> {
-        match request.name.as_ref() {
-            "whoami" => Ok(text(json!({
-                "identity": ctx.meta.get("mcp-authz/identity"),
-                "pid": std::process::id(),
-                "arguments": request.arguments,
-            }))),
-            "echo" => Ok(text(json!({"arguments": request.arguments}))),
-            "slow" => {
-                let token = ctx.meta.get_progress_token();
-                for step in 0..100u32 {
-                    if let Some(t) = &token {
-                        let _ = ctx
-                            .peer
-                            .notify_progress(
-                                ProgressNotificationParam::new(t.clone(), f64::from(step))
-                                    .with_total(100.0),
-                            )
-                            .await;
-                    }
-                    tokio::select! {
-                        () = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
-                        () = ctx.ct.cancelled() => return Ok(text(json!({"cancelled": true}))),
-                    }
-                }
-                Ok(text(json!({"done": true})))
-            }
-            "ask" => {
-                let answer = ctx
-                    .peer
-                    .create_message(CreateMessageRequestParams::new(
-                        vec![SamplingMessage::user_text("what is the answer?")],
-                        50,
-                    ))
-                    .await
-                    .map_err(|e| McpError::internal_error(e.to_string(), None))?;
-                Ok(text(json!({"sampled": answer.message.content})))
-            }
-            "crash" => std::process::exit(3),
-            "admin-reset" => Ok(text(json!({"reset": true}))),
-            other => Err(McpError::invalid_params(format!("no tool {other}"), None)),
-        }
-    }
-}
+use rmcp::ServiceExt;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("--http") {
-        return http(&args[2]).await;
+        let listener = tokio::net::TcpListener::bind(&args[2]).await?;
+        println!("listening http://{}/mcp", listener.local_addr()?);
+        return e2e::fake_upstream::serve_http(listener).await;
     }
-    let service = Fake
+    let service = e2e::fake_upstream::Fake
         .serve((tokio::io::stdin(), tokio::io::stdout()))
         .await?;
     service.waiting().await?;
-    Ok(())
-}
-
-async fn http(addr: &str) -> anyhow::Result<()> {
-    use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
-    use rmcp::transport::streamable_http_server::{
-        StreamableHttpServerConfig, StreamableHttpService,
-    };
-    let seen: Seen = Arc::default();
-    let service = StreamableHttpService::new(
-        || Ok(Fake),
-        Arc::new(LocalSessionManager::default()),
-        StreamableHttpServerConfig::default(),
-    );
-    let record = seen.clone();
-    let app = axum::Router::new()
-        .nest_service("/mcp", service)
-        .layer(axum::middleware::from_fn(
-            move |req: axum::extract::Request, next: axum::middleware::Next| {
-                let record = record.clone();
-                async move {
-                    record.lock().unwrap().push(
-                        req.headers()
-                            .iter()
-                            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
-                            .collect(),
-                    );
-                    next.run(req).await
-                }
-            },
-        ))
-        .route(
-            "/__seen",
-            axum::routing::get(move || {
-                let seen = seen.clone();
-                async move { axum::Json(json!(*seen.lock().unwrap())) }
-            }),
-        );
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    println!("listening http://{}/mcp", listener.local_addr()?);
-    axum::serve(listener, app).await?;
     Ok(())
 }

@@ -11,9 +11,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use authz_server::config::ResourceServer;
 use e2e::{TestStack, new_browser};
-use oauth_protocol::secret::Secret;
 use resource_server::gateway::Upstream;
 use resource_server::gateway::settings::Rule;
 use rmcp::model::{
@@ -102,30 +100,9 @@ pub(crate) fn toml_like(name: &str) -> Upstream {
     .unwrap()
 }
 
-/// A stack whose resource server also serves `up` at `/<name>/mcp`, registered at the
-/// authorization server as a resource of its own.
+/// A stack whose resource server also serves `up` at `/<name>/mcp`.
 pub(crate) async fn stack_with(up: Upstream) -> (TestStack, String) {
-    let name = up.name.clone();
-    let stack = TestStack::builder()
-        .authz(|c| {
-            let own = c.resource_servers[0].resource.clone();
-            c.resource_servers.push(ResourceServer {
-                resource: own.replace("/mcp", &format!("/{name}/mcp")),
-                name: Some("gateway".into()),
-                client_id: GW_CLIENT.into(),
-                client_secret: Secret::new(GW_SECRET),
-                machine_clients: false,
-                secret_digest: None,
-            });
-        })
-        .resource_server(move |c| c.upstream = vec![up])
-        .spawn()
-        .await;
-    let url = stack.resource.replace(
-        "/mcp",
-        &format!("/{}/mcp", stack.rs_config.upstream[0].name),
-    );
-    (stack, url)
+    e2e::gateway_stack(up, GW_CLIENT, GW_SECRET).await
 }
 
 pub(crate) async fn token(
