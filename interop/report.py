@@ -16,6 +16,8 @@ MODES = [
     ("cimd", "Client ID metadata document"),
     ("preregistered", "Pre-registered"),
     ("step-up", "Step-up (403 → re-authorize)"),
+    ("gateway-stdio", "Gateway → server-everything (stdio)"),
+    ("gateway-http", "Gateway → server-everything (HTTP)"),
 ]
 MARK = {"pass": "pass", "fail": "**FAIL**", "unsupported": "n/a", "warning": "**WARN**"}
 BEGIN, END = "<!-- interop:begin -->", "<!-- interop:end -->"

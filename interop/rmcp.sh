@@ -4,19 +4,21 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 version=$(cargo metadata --format-version 1 | python3 -c 'import json,sys; print(next(p["version"] for p in json.load(sys.stdin)["packages"] if p["name"]=="rmcp"))')
-run() {
+run() { # run PACKAGE FILTER [CARGO ARGS]
+  local package=$1 filter=$2; shift 2
   if cargo nextest --version >/dev/null 2>&1; then
-    cargo nextest run --no-fail-fast -p "$1" "$2" >&2
+    cargo nextest run --no-fail-fast -p "$package" "$@" "$filter" >&2
   else
-    cargo test -p "$1" "$2" >&2
+    cargo test -p "$package" "$@" "$filter" >&2
   fi
 }
 cell() { # cell MODE RESULT DETAIL
   printf '{"client":"rust-rmcp","version":"%s","mode":"%s","result":"%s","detail":"%s"}\n' "$version" "$1" "$2" "$3"
 }
 status=0
-check() { # check MODE PACKAGE FILTER DETAIL
-  if run "$2" "$3"; then cell "$1" pass "$4"; else cell "$1" fail "see $3"; status=1; fi
+check() { # check MODE PACKAGE FILTER DETAIL [CARGO ARGS]
+  local mode=$1 package=$2 filter=$3 detail=$4; shift 4
+  if run "$package" "$filter" "$@"; then cell "$mode" pass "$detail"; else cell "$mode" fail "see $filter"; status=1; fi
 }
 check dcr-public e2e rmcp_oauth_client_completes_the_whole_flow ""
 cell dcr-client_secret_basic unsupported "rmcp's dynamic registration always registers a public client (token_endpoint_auth_method none)"
@@ -24,4 +26,7 @@ cell dcr-client_secret_post unsupported "rmcp's dynamic registration always regi
 cell cimd unsupported "rmcp accepts only an https client_metadata_url; documents here are served on loopback http"
 check preregistered e2e rmcp_with_a_preregistered_confidential_client ""
 check step-up e2e rmcp_step_up_is_signalled_and_completed_by_reauthorizing "rmcp reports the 403 challenge; the application re-authorizes with the wider scope"
+# The gateway columns: server-everything behind the gateway (installed by interop/run).
+check gateway-stdio e2e everything::server_everything_over_stdio_behind_the_gateway "" --features everything
+check gateway-http e2e everything::server_everything_over_streamable_http_behind_the_gateway "" --features everything
 exit $status

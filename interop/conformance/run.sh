@@ -141,7 +141,7 @@ run_server_suite() {
   local rc=0
   "$NODE" "$CLI" server --url "$url" "${sel[@]}" -o "$dir/results" > "$dir/cli.log" 2>&1 || rc=$?
   cat "$dir/cli.log" >&2
-  "$NODE" "$HERE/summarize.mjs" --suite "server/$set" --log "$dir/cli.log" --results "$dir/results" --exit-code "$rc"
+  "$NODE" "$HERE/summarize.mjs" --suite "${CONFORMANCE_LABEL:-server/$set}" --log "$dir/cli.log" --results "$dir/results" --exit-code "$rc"
 }
 
 # Whether the MCP endpoint at $1 lists the fixture tool test_simple_text: the resource server

@@ -52,7 +52,7 @@ else:
 
 from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
 
-MODES = ["dcr-public", "dcr-client_secret_basic", "dcr-client_secret_post", "cimd", "preregistered", "step-up"]
+MODES = ["dcr-public", "dcr-client_secret_basic", "dcr-client_secret_post", "cimd", "preregistered", "step-up", "gateway-stdio", "gateway-http"]
 USERNAME = os.environ.get("INTEROP_USERNAME", "testuser")
 PASSWORD = os.environ.get("INTEROP_PASSWORD", "testpass")
 # Sign in through this upstream provider's "Continue with" link instead of the password form.
@@ -330,6 +330,8 @@ class Cell:
         self.redirect_uri = REDIRECT_URI
         self.handshake = ""
         self.cimd_doc: MetadataDocumentServer | None = None
+        # The gateway modes: the endpoint is the gateway in front of server-everything.
+        self.gateway = GATEWAY or mode.startswith("gateway-")
 
     # The two handlers the SDK calls; the shapes differ between 1.x and 2.x.
     async def redirect_handler(self, authorization_url: str) -> None:
@@ -401,6 +403,12 @@ class Cell:
             return await self.session(provider, storage, expect_registration="none", step_up=True)
         if self.mode == "cimd":
             return await self.run_cimd()
+        if self.mode.startswith("gateway-"):
+            if MAJOR >= 2:
+                raise Unsupported(f"not exercised: this suite wires sampling for the mcp 1.x ClientSession only")
+            storage = MemoryStorage()
+            provider = self.make_provider(storage, self.client_metadata("none"))
+            return await self.session(provider, storage, expect_registration="none")
         raise ValueError(self.mode)
 
     async def run_cimd(self) -> str:
@@ -453,7 +461,7 @@ class Cell:
                         self.handshake = f"server/discover {client.protocol_version}"
                     return await self.exercise(ClientOps2(client), storage, expect_registration, step_up, cimd_url)
             async with streamable_http_client(self.rs_url, http_client=http) as (read, write, _):
-                if GATEWAY:
+                if self.gateway:
                     async with ClientSession(read, write, sampling_callback=answer_sampling) as sess:
                         init = await sess.initialize()
                         self.handshake = f"initialize {init.protocolVersion}"
@@ -728,7 +736,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("as_url", help="authorization server base URL, e.g. http://127.0.0.1:18001")
     p.add_argument("rs_url", help="MCP endpoint URL, e.g. http://127.0.0.1:18002/mcp")
-    p.add_argument("--modes", default=",".join(MODES), help="comma-separated subset of " + ",".join(MODES))
+    p.add_argument("--modes", default=",".join(m for m in MODES if not m.startswith("gateway-")), help="comma-separated subset of " + ",".join(MODES))
     args = p.parse_args()
     args.modes = [m for m in args.modes.split(",") if m]
     unknown = [m for m in args.modes if m not in MODES]

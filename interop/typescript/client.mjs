@@ -19,7 +19,9 @@ const SDK_VERSION = JSON.parse(
   readFileSync(new URL('./node_modules/@modelcontextprotocol/sdk/package.json', import.meta.url), 'utf8'),
 ).version;
 
-const ALL_MODES = ['dcr-public', 'dcr-client_secret_basic', 'dcr-client_secret_post', 'cimd', 'preregistered', 'step-up'];
+const DEFAULT_MODES = ['dcr-public', 'dcr-client_secret_basic', 'dcr-client_secret_post', 'cimd', 'preregistered', 'step-up'];
+// Against the gateway in front of server-everything (asked for by name).
+const ALL_MODES = [...DEFAULT_MODES, 'gateway-stdio', 'gateway-http'];
 const USERNAME = process.env.INTEROP_USERNAME || 'testuser';
 const PASSWORD = process.env.INTEROP_PASSWORD || 'testpass';
 // The endpoint is the gateway in front of server-everything: exercise that server instead.
@@ -308,8 +310,8 @@ function newTransport(ctx) {
   return new StreamableHTTPClientTransport(new URL(ctx.rsUrl), { authProvider: ctx.provider, fetch: ctx.obs.fetch });
 }
 
-function newClient() {
-  if (!GATEWAY) return new Client({ name: 'mcp-stack-interop', version: SDK_VERSION });
+function newClient(ctx) {
+  if (!ctx.gateway) return new Client({ name: 'mcp-stack-interop', version: SDK_VERSION });
   // The client's model, for the upstream's sampling requests: always "42".
   const client = new Client({ name: 'mcp-stack-interop', version: SDK_VERSION }, { capabilities: { sampling: {} } });
   client.setRequestHandler(CreateMessageRequestSchema, async () => ({
@@ -356,7 +358,7 @@ async function exerciseEverything(ctx, client) {
 // on a new transport, the way the SDK's own OAuth example does.
 async function connectAuthorized(ctx) {
   const first = newTransport(ctx);
-  const client1 = newClient();
+  const client1 = newClient(ctx);
   try {
     await client1.connect(first);
     return { client: client1, transport: first };
@@ -369,7 +371,7 @@ async function connectAuthorized(ctx) {
   await first.finishAuth(code);
   await client1.close().catch(() => {});
   const transport = newTransport(ctx);
-  const client = newClient();
+  const client = newClient(ctx);
   await client.connect(transport);
   return { client, transport };
 }
@@ -461,7 +463,7 @@ async function fullFlow(ctx) {
   const { client } = await connectAuthorized(ctx);
   ctx.client = client;
   checkDiscovery(ctx);
-  if (GATEWAY) return exerciseEverything(ctx, client);
+  if (ctx.gateway) return exerciseEverything(ctx, client);
   await exerciseTools(ctx, client);
   await createNote(ctx, client);
   await readProfile(ctx, client);
@@ -603,7 +605,10 @@ async function stepUpCell(ctx) {
 
 async function runCell(mode, asUrl, rsUrl, preflight) {
   const tokenEndpointRef = { value: preflight.tokenEndpoint };
-  const ctx = { mode, issuer: asUrl, rsUrl, resource: preflight.resource, obs: observingFetch(mode, tokenEndpointRef) };
+  const ctx = {
+    mode, issuer: asUrl, rsUrl, resource: preflight.resource, obs: observingFetch(mode, tokenEndpointRef),
+    gateway: GATEWAY || mode.startsWith('gateway-'),
+  };
   if (preflight.error) return { result: 'fail', detail: preflight.error };
   const body = {
     'dcr-public': () => dcrCell(ctx, 'none'),
@@ -612,6 +617,8 @@ async function runCell(mode, asUrl, rsUrl, preflight) {
     cimd: () => cimdCell(ctx),
     preregistered: () => preregisteredCell(ctx),
     'step-up': () => stepUpCell(ctx),
+    'gateway-stdio': () => dcrCell(ctx, 'none'),
+    'gateway-http': () => dcrCell(ctx, 'none'),
   }[mode];
   let timer;
   const timeout = new Promise((_, reject) => {
@@ -660,7 +667,7 @@ async function main() {
   }
   const asUrl = asArg.replace(/\/$/, '');
   const rsUrl = rsArg;
-  const modes = modeArgs.length ? modeArgs : ALL_MODES;
+  const modes = modeArgs.length ? modeArgs : DEFAULT_MODES;
   for (const m of modes) {
     if (!ALL_MODES.includes(m)) {
       console.error(`unknown mode ${m}; modes: ${ALL_MODES.join(' ')}`);

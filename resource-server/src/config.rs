@@ -203,6 +203,14 @@ impl Config {
         self.resource_url().path().to_owned()
     }
 
+    /// Where the gateway serves the upstream `name`: `/<name>/mcp` on this server's origin.
+    pub fn upstream_resource(&self, name: &str) -> String {
+        format!(
+            "{}/{name}/mcp",
+            self.resource_url().origin().ascii_serialization()
+        )
+    }
+
     pub fn metadata_url(&self) -> String {
         oauth_protocol::metadata::protected_resource_metadata_url(&self.resource_url())
     }

@@ -54,6 +54,20 @@ async fn run(data_dir: PathBuf) -> anyhow::Result<()> {
         registration.client_id = rs.client_id.clone();
         authz.resource_servers.push(registration);
     }
+    // Each gateway endpoint is a resource of its own, introspecting with its credentials.
+    for up in &rs.upstream {
+        let resource = rs.upstream_resource(&up.name);
+        if !authz
+            .resource_servers
+            .iter()
+            .any(|r| r.resource == resource)
+        {
+            let mut registration = demo::resource_server(&resource, up.client_secret.expose());
+            registration.client_id = up.client_id.clone();
+            registration.name = Some(up.label().to_owned());
+            authz.resource_servers.push(registration);
+        }
+    }
     if env("RS_ISSUER").is_none() {
         rs.issuer = authz.issuer.clone();
     }

@@ -51,12 +51,6 @@ pub fn new_id() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// Where an upstream is served: `/<name>/mcp` beside this server's own endpoint.
-pub fn resource_of(state: &AppState, name: &str) -> String {
-    let own = state.config.resource_url();
-    format!("{}/{name}/mcp", own.origin().ascii_serialization())
-}
-
 impl Gateway {
     /// One tool call for the audit trail and the metrics. A failure to store it is
     /// logged, never the caller's problem.
@@ -113,7 +107,7 @@ impl Gateway {
 /// introspection credentials and policy.
 fn endpoint_state(state: &AppState, up: &Upstream) -> AppState {
     let mut config = (*state.config).clone();
-    config.resource = resource_of(state, &up.name);
+    config.resource = state.config.upstream_resource(&up.name);
     config.resource_name = up.label().to_owned();
     config.client_id.clone_from(&up.client_id);
     config.client_secret = up.client_secret.clone();
