@@ -404,8 +404,6 @@ class Cell:
         if self.mode == "cimd":
             return await self.run_cimd()
         if self.mode.startswith("gateway-"):
-            if MAJOR >= 2:
-                raise Unsupported(f"not exercised: this suite wires sampling for the mcp 1.x ClientSession only")
             storage = MemoryStorage()
             provider = self.make_provider(storage, self.client_metadata("none"))
             return await self.session(provider, storage, expect_registration="none")
@@ -452,13 +450,16 @@ class Cell:
         ) as http:
             if MAJOR >= 2:
                 # "auto" is the SDK default: server/discover, falling back to initialize.
-                async with Client(streamable_http_client(self.rs_url, http_client=http), mode=V2_CONNECT_MODE) as client:
+                extra = {"sampling_callback": answer_sampling} if self.gateway else {}
+                async with Client(streamable_http_client(self.rs_url, http_client=http), mode=V2_CONNECT_MODE, **extra) as client:
                     sess = client.session
                     if sess.initialize_result is not None:
                         self.handshake = f"initialize {client.protocol_version}"
                     else:
                         require(sess.discover_result is not None, "neither initialize nor server/discover completed")
                         self.handshake = f"server/discover {client.protocol_version}"
+                    if self.gateway:
+                        return await self.exercise_gateway(client)
                     return await self.exercise(ClientOps2(client), storage, expect_registration, step_up, cimd_url)
             async with streamable_http_client(self.rs_url, http_client=http) as (read, write, _):
                 if self.gateway:
@@ -608,7 +609,18 @@ class Cell:
         require(bool(read.contents), "empty resource")
         prompt = await sess.get_prompt("simple-prompt")
         require(bool(prompt.messages), "empty prompt")
-        return f"{len(names)} tools, {len(progress)} progress, sampling, resource, prompt"
+        if MAJOR >= 2:
+            # An abandoned call: the SDK sends notifications/cancelled, which the gateway
+            # passes on; the session carries on.
+            with anyio.move_on_after(0.8):
+                await sess.call_tool("trigger-long-running-operation", {"duration": 20, "steps": 20})
+                raise CellFailure("the long call ended before it was abandoned")
+            after = await sess.call_tool("echo", {"message": "after"})
+            require(after.content[0].text == "Echo: after", f"echo after the cancelled call: {after}")
+            cancelled = "a long call cancelled"
+        else:
+            cancelled = "no cancellation (1.x sends no notifications/cancelled for an abandoned call)"
+        return f"{len(names)} tools, {len(progress)} progress, sampling, resource, prompt, {cancelled}"
 
     def check_client_auth(self, entry: dict[str, Any], storage: MemoryStorage) -> None:
         method = storage.client_info.token_endpoint_auth_method if storage.client_info else None

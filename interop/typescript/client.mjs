@@ -351,7 +351,16 @@ async function exerciseEverything(ctx, client) {
   check(read.contents.length > 0, 'empty resource');
   const prompt = await client.getPrompt({ name: 'simple-prompt' });
   check(prompt.messages.length > 0, 'empty prompt');
-  log(ctx.mode, `server-everything: ${names.length} tools, ${progress.length} progress, sampling, resource, prompt`);
+  // A long call aborted by the application: the SDK sends notifications/cancelled, which the
+  // gateway passes on; the session carries on.
+  let aborted = false;
+  await client
+    .callTool({ name: 'trigger-long-running-operation', arguments: { duration: 20, steps: 20 } }, undefined, { signal: AbortSignal.timeout(800) })
+    .catch(() => { aborted = true; });
+  check(aborted, 'the long call ended before it was aborted');
+  const after = await client.callTool({ name: 'echo', arguments: { message: 'after' } });
+  check(after.content[0].text === 'Echo: after', `echo after the cancelled call: ${JSON.stringify(after)}`);
+  log(ctx.mode, `server-everything: ${names.length} tools, ${progress.length} progress, sampling, resource, prompt, a long call cancelled`);
 }
 
 // Connects; when the SDK sends the user to log in, completes it with finishAuth() and reconnects
