@@ -63,22 +63,29 @@ impl Gateway {
         started: Instant,
     ) {
         let seconds = started.elapsed().as_secs_f64();
+        // A name the upstream refused comes from the client, not from the upstream's list:
+        // it is not a label, so that made-up names cannot grow the metrics without bound.
+        let label = if outcome == "failed" {
+            "(refused or failed)"
+        } else {
+            tool
+        };
         let labels = [
             ("upstream", self.settings.name.as_str()),
-            ("tool", tool),
+            ("tool", label),
             ("outcome", outcome),
         ];
         self.state.metrics.inc("gateway_calls_total", &labels);
         self.state.metrics.observe(
             "gateway_call_seconds",
-            &[("upstream", self.settings.name.as_str()), ("tool", tool)],
+            &[("upstream", self.settings.name.as_str()), ("tool", label)],
             seconds,
         );
         let call = GatewayCall {
             id: new_id(),
             at: self.state.clock.now(),
             upstream: self.settings.name.clone(),
-            tool: tool.to_owned(),
+            tool: tool.chars().take(200).collect(),
             user_sub: p.sub.clone(),
             client_id: p.client_id.clone(),
             outcome: outcome.to_owned(),
