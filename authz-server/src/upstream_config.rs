@@ -226,12 +226,7 @@ pub fn validate(upstreams: &[Upstream]) -> anyhow::Result<()> {
     let mut names = std::collections::HashSet::new();
     for up in upstreams {
         let fail = |what: String| anyhow::anyhow!("upstream {:?}: {what}", up.name);
-        if up.name.is_empty()
-            || !up
-                .name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        {
+        if !settings::is_path_name(&up.name) {
             return Err(fail(
                 "the name must be lowercase letters, digits and '-' (it is part of the callback path)".into(),
             ));

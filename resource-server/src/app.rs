@@ -125,6 +125,25 @@ impl Application {
                 }
             }
         });
+        // The gateway's audit is kept `audit_retention_days`, purged hourly.
+        let purge = {
+            let (store, clock, days) = (
+                self.state.store.clone(),
+                self.state.clock.clone(),
+                self.state.config.audit_retention_days,
+            );
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(3600));
+                loop {
+                    tick.tick().await;
+                    if days > 0
+                        && let Err(e) = store.purge_gateway_calls(clock.now() - days * 86_400).await
+                    {
+                        tracing::warn!(error = %e, "purging the gateway audit failed");
+                    }
+                }
+            })
+        };
         let metrics = match self.state.config.metrics_bind {
             Some(addr) => {
                 let listener = TcpListener::bind(addr).await?;
@@ -150,6 +169,7 @@ impl Application {
             let _ = m.await;
         }
         check.abort();
+        purge.abort();
         self.state.store.close().await;
         result
     }

@@ -48,6 +48,8 @@ pub struct Config {
     pub metrics_bind: Option<SocketAddr>,
     /// MCP servers served behind this one, each at `/<name>/mcp` (the gateway).
     pub upstream: Vec<crate::gateway::settings::Upstream>,
+    /// Days the gateway's audit of tool calls is kept (0: forever).
+    pub audit_retention_days: i64,
 }
 
 impl Default for Config {
@@ -73,6 +75,7 @@ impl Default for Config {
             accept_machine_clients: false,
             metrics_bind: None,
             upstream: Vec::new(),
+            audit_retention_days: 90,
         }
     }
 }
@@ -140,6 +143,9 @@ impl Config {
         }
         if let Some(v) = get("RS_ACCEPT_MACHINE_CLIENTS") {
             self.accept_machine_clients = parse("RS_ACCEPT_MACHINE_CLIENTS", v)?;
+        }
+        if let Some(v) = get("RS_AUDIT_RETENTION_DAYS") {
+            self.audit_retention_days = parse("RS_AUDIT_RETENTION_DAYS", v)?;
         }
         if let Some(v) = get("RS_METRICS_BIND") {
             self.metrics_bind = Some(parse("RS_METRICS_BIND", v)?);

@@ -67,6 +67,15 @@ impl Store {
         .map(|_| ())
     }
 
+    /// Removes the audit of gateway calls older than `before`; returns how many.
+    pub async fn purge_gateway_calls(&self, before: i64) -> sqlx::Result<u64> {
+        sqlx::query("DELETE FROM gateway_calls WHERE at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await
+            .map(|r| r.rows_affected())
+    }
+
     /// The newest gateway calls first.
     pub async fn gateway_calls(&self, limit: i64) -> sqlx::Result<Vec<GatewayCall>> {
         sqlx::query_as("SELECT * FROM gateway_calls ORDER BY at DESC, id LIMIT $1")

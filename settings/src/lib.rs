@@ -130,3 +130,12 @@ mod url_tests {
         assert!(port_mismatch("issuer", "http://localhost/mcp", bind).is_some());
     }
 }
+
+/// Whether `name` may be a path segment named in configuration (a provider's callback path, a
+/// gateway endpoint): lowercase ASCII letters, digits and `-`, not empty.
+pub fn is_path_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}

@@ -89,6 +89,28 @@ pub enum Resolved {
     Disabled,
 }
 
+/// Links `identity` to `user_id` inside the caller's transaction.
+async fn insert_link(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    identity: &Identity,
+    user_id: &str,
+    now: i64,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO identity_links (provider, issuer, subject, user_id, email, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&identity.provider)
+    .bind(&identity.issuer)
+    .bind(&identity.subject)
+    .bind(user_id)
+    .bind(&identity.email)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 impl Store {
     pub async fn insert_upstream_login(&self, row: &UpstreamLogin) -> StoreResult<()> {
         sqlx::query(
@@ -197,18 +219,7 @@ impl Store {
                 return Ok(Resolved::Unknown);
             }
         };
-        sqlx::query(
-            "INSERT INTO identity_links (provider, issuer, subject, user_id, email, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&identity.provider)
-        .bind(&identity.issuer)
-        .bind(&identity.subject)
-        .bind(&user_id)
-        .bind(&identity.email)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        insert_link(&mut tx, identity, &user_id, now).await?;
         tx.commit().await?;
         Ok(Resolved::Linked(user_id, how))
     }
@@ -238,18 +249,7 @@ impl Store {
                 LinkedTo::Elsewhere
             });
         }
-        sqlx::query(
-            "INSERT INTO identity_links (provider, issuer, subject, user_id, email, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&identity.provider)
-        .bind(&identity.issuer)
-        .bind(&identity.subject)
-        .bind(user_id)
-        .bind(&identity.email)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        insert_link(&mut tx, identity, user_id, now).await?;
         tx.commit().await?;
         Ok(LinkedTo::Now)
     }

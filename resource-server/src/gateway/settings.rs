@@ -113,13 +113,7 @@ pub fn validate(upstreams: &[Upstream], scopes: &[String]) -> anyhow::Result<()>
     let mut names = std::collections::HashSet::new();
     for up in upstreams {
         let fail = |what: String| anyhow::anyhow!("upstream {:?}: {what}", up.name);
-        if up.name.is_empty()
-            || up.name == "mcp"
-            || !up
-                .name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        {
+        if !::settings::is_path_name(&up.name) || up.name == "mcp" {
             return Err(fail(
                 "the name must be lowercase letters, digits and '-' (and not \"mcp\"): it is the path /<name>/mcp".into(),
             ));

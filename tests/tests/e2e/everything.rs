@@ -281,6 +281,19 @@ async fn server_everything_over_streamable_http_behind_the_gateway() {
     exercise(up).await;
 }
 
+/// The first line an interop client printed says its cell passed.
+fn passed(out: &std::process::Output) {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line: Value = serde_json::from_str(stdout.lines().next().unwrap_or("{}"))
+        .unwrap_or_else(|_| panic!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(
+        line["result"],
+        "pass",
+        "{line}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// The official Python SDK, unchanged, through the gateway to server-everything over stdio:
 /// 401 → the endpoint's metadata → registration → login and consent → tools (progress,
 /// sampling answered by the SDK's callback), a resource, a prompt.
@@ -307,15 +320,7 @@ async fn the_python_sdk_through_the_gateway() {
     })
     .await
     .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let line: Value = serde_json::from_str(stdout.lines().next().unwrap_or("{}"))
-        .unwrap_or_else(|_| panic!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
-    assert_eq!(
-        line["result"],
-        "pass",
-        "{line}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    passed(&out);
 }
 
 /// The official TypeScript SDK the same way, and a long call it aborts, cancelled upstream.
@@ -339,15 +344,7 @@ async fn the_typescript_sdk_through_the_gateway() {
     })
     .await
     .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let line: Value = serde_json::from_str(stdout.lines().next().unwrap_or("{}"))
-        .unwrap_or_else(|_| panic!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
-    assert_eq!(
-        line["result"],
-        "pass",
-        "{line}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    passed(&out);
     let rs_store = resource_server::store::Store::connect(&stack.rs_config.database_url)
         .await
         .unwrap();

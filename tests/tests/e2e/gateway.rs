@@ -477,6 +477,14 @@ async fn progress_and_cancellation_are_relayed_and_calls_are_audited() {
         .text()
         .await
         .unwrap();
+    // The audit is purged by age: an old row goes, today's stay.
+    let now = outcomes.len();
+    let mut old = rs_store.gateway_calls(1).await.unwrap().remove(0);
+    old.id = "old".into();
+    old.at = 1;
+    rs_store.insert_gateway_call(&old).await.unwrap();
+    assert_eq!(rs_store.purge_gateway_calls(2).await.unwrap(), 1);
+    assert_eq!(rs_store.gateway_calls(50).await.unwrap().len(), now);
     assert!(
         metrics.contains("gateway_calls_total{upstream=\"fake\",tool=\"echo\",outcome=\"ok\"} 1"),
         "{metrics}"
