@@ -887,3 +887,86 @@ async fn es256_id_tokens_and_nested_keycloak_roles() {
     }
     assert_eq!(stack.count(Table::Users).await, users + 1);
 }
+
+/// An agent's device flow, approved by a person who signed in through the provider whose
+/// groups map to scopes: the device's token carries only what the person may be granted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_approved_after_an_upstream_sign_in_gets_only_the_mapped_scopes() {
+    use std::collections::BTreeMap;
+    let (stack, op) = stack_where("id_token", |up| {
+        up.linking = Linking::Create;
+        up.scope_claim = Some(authz_server::upstream_config::ScopeClaim {
+            claim: "groups".into(),
+            scopes: BTreeMap::from([("mcp-users".into(), vec!["mcp:read".into()])]),
+        });
+    })
+    .await;
+    op.put(
+        "/__test/accounts/agent-owner",
+        json!({"preferred_username": "owner", "groups": ["mcp-users"]}),
+    )
+    .await;
+    op.put("/__test/next", json!({"sub": "agent-owner"})).await;
+    let device = stack
+        .register(json!({
+            "client_name": "Terminal agent",
+            "grant_types": ["urn:ietf:params:oauth:grant-type:device_code"],
+            "response_types": [],
+            "token_endpoint_auth_method": "none",
+        }))
+        .await["client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, codes) = stack
+        .post_form(
+            "/device_authorization",
+            &[
+                ("client_id", device.as_str()),
+                ("scope", "mcp:read mcp:write"),
+                ("resource", stack.resource.as_str()),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{codes}");
+    let code = codes["user_code"].as_str().unwrap().to_owned();
+    // The person signs in on the device page through the provider and comes back.
+    let browser = new_browser();
+    let page = browser
+        .get(format!("{}?user_code={code}", stack.url("/device")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let (_, _, confirm) = follow(&browser, &stack, &stack.url(&start_link(&page))).await;
+    assert!(confirm.contains("Signed in as"), "{confirm}");
+    let res = browser
+        .post(stack.url("/device"))
+        .form(&[
+            ("user_code", code.as_str()),
+            (
+                "csrf_token",
+                hidden(&confirm, "csrf_token").unwrap().as_str(),
+            ),
+            ("decision", "approve"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let (status, tokens) = stack
+        .token(
+            &[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                ("client_id", device.as_str()),
+                ("device_code", codes["device_code"].as_str().unwrap()),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(tokens["scope"], "mcp:read", "{tokens}");
+}
