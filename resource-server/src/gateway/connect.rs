@@ -124,6 +124,8 @@ pub async fn connect(
             return Ok(c.clone());
         }
         let c = start(gw, downstream, hello, principal, forwarded, true).await?;
+        // Stopped once no session has used it for the idle timeout, like a session's own.
+        Connection::reap_when_idle(&c, &gw.shared);
         *shared = Some(c.clone());
         return Ok(c);
     }

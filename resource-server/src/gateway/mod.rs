@@ -35,7 +35,7 @@ pub struct Gateway {
     pub signer: identity::Signer,
     pub sessions: Arc<tokio::sync::Semaphore>,
     /// The shared child of a `stateless` stdio upstream.
-    pub shared: tokio::sync::Mutex<Option<Arc<connect::Connection>>>,
+    pub shared: Arc<tokio::sync::Mutex<Option<Arc<connect::Connection>>>>,
     pub http: reqwest::Client,
     state: AppState,
 }
@@ -155,7 +155,7 @@ pub async fn router(
             policy: Policy::new(up.rules.clone()),
             signer: signer.clone(),
             sessions: Arc::new(tokio::sync::Semaphore::new(up.max_sessions)),
-            shared: tokio::sync::Mutex::default(),
+            shared: Arc::default(),
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()?,

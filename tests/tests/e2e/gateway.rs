@@ -613,3 +613,37 @@ async fn an_idle_child_is_stopped_and_the_next_call_starts_another() {
     assert_ne!(first, second);
     client.cancel().await.unwrap();
 }
+
+/// A shared child is stopped too once no session has used it for the idle timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_shared_child_is_stopped_too() {
+    let mut up = upstream("shared-idle");
+    up.command = Some(FAKE.into());
+    up.stateless = true;
+    up.idle_timeout_secs = 1;
+    let (stack, gw) = stack_with(up).await;
+    let alice = token(&stack, &new_browser(), (e2e::USERNAME, e2e::PASSWORD), &gw).await;
+    let (a, _) = connect(&gw, &alice).await;
+    let (b, _) = connect(&gw, &alice).await;
+    let first = call(&a, "whoami", json!({})).await.unwrap()["pid"].clone();
+    assert_eq!(call(&b, "whoami", json!({})).await.unwrap()["pid"], first);
+    let alive = |pid: &Value| std::path::Path::new(&format!("/proc/{pid}")).exists();
+    let mut stopped = false;
+    for _ in 0..80 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if !alive(&first) {
+            stopped = true;
+            break;
+        }
+    }
+    assert!(stopped, "the idle shared child {first} was stopped");
+    let again = call(&b, "whoami", json!({})).await.unwrap()["pid"].clone();
+    assert_ne!(again, first);
+    assert_eq!(
+        call(&a, "whoami", json!({})).await.unwrap()["pid"],
+        again,
+        "shared again"
+    );
+    a.cancel().await.unwrap();
+    b.cancel().await.unwrap();
+}
