@@ -207,35 +207,7 @@ async fn continue_with_the_provider_then_our_consent_then_tokens_for_the_linked_
         users_before + 1,
         "a first sign-in created bob"
     );
-    let res = browser
-        .post(stack.url("/consent"))
-        .form(&[
-            ("decision", "approve"),
-            (
-                "csrf_token",
-                hidden(&consent, "csrf_token").unwrap().as_str(),
-            ),
-            ("request", hidden(&consent, "request").unwrap().as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let callback = url::Url::parse(&location(&res)).unwrap();
-    let q = query(&callback);
-    assert_eq!(q["iss"], stack.issuer);
-    let (status, tokens) = stack
-        .token(
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", q["code"].as_str()),
-                ("redirect_uri", REDIRECT_URI),
-                ("client_id", client_id.as_str()),
-                ("code_verifier", e2e::VERIFIER),
-            ],
-            None,
-        )
-        .await;
-    assert_eq!(status, 200, "{tokens}");
+    let tokens = approve_and_redeem(&stack, &browser, &consent, &client_id).await;
     let info = stack
         .introspect(tokens["access_token"].as_str().unwrap())
         .await;
@@ -595,6 +567,7 @@ async fn approve_and_redeem(
         .await
         .unwrap();
     let q = query(&url::Url::parse(&location(&res)).unwrap());
+    assert_eq!(q["iss"], stack.issuer, "RFC 9207 iss on the redirect");
     let (status, tokens) = stack
         .token(
             &[

@@ -83,11 +83,7 @@ impl Relay {
         let gw = &self.gateway;
         // The HTTP layer refused what the policy does not allow; this is the same decision
         // once more, where the request is relayed.
-        let params = serde_json::to_value(&request)
-            .ok()
-            .and_then(|v| v.get("params").cloned())
-            .unwrap_or_default();
-        match gw.policy.need(request.method(), &params) {
+        match gw.policy.need(request.method(), &policy_params(&request)) {
             Need::Nothing => {}
             Need::Scope(s) if principal.scope.contains(&s) => {}
             _ => {
@@ -216,6 +212,22 @@ impl Relay {
                 .await;
         }
         answer.map(|result| filter(gw, &principal, result))
+    }
+}
+
+/// What the policy reads of a request: its name or URI, never its arguments (which can be
+/// large and were parsed once already by the HTTP layer).
+#[allow(deprecated)] // resources/subscribe is relayed for the versions that have it
+fn policy_params(request: &ClientRequest) -> serde_json::Value {
+    use serde_json::json;
+    match request {
+        ClientRequest::CallToolRequest(r) => json!({"name": r.params.name}),
+        ClientRequest::GetPromptRequest(r) => json!({"name": r.params.name}),
+        ClientRequest::ReadResourceRequest(r) => json!({"uri": r.params.uri}),
+        ClientRequest::SubscribeRequest(r) => json!({"uri": r.params.uri}),
+        ClientRequest::UnsubscribeRequest(r) => json!({"uri": r.params.uri}),
+        ClientRequest::CompleteRequest(r) => json!({"ref": r.params.r#ref}),
+        _ => serde_json::Value::Null,
     }
 }
 

@@ -587,6 +587,21 @@ async fn sessions_are_capped_headers_allow_listed_and_readiness_reports_upstream
     first.cancel().await.unwrap();
 }
 
+fn alive(pid: &Value) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Whether the process `pid` ends within eight seconds.
+async fn stops(pid: &Value) -> bool {
+    for _ in 0..80 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if !alive(pid) {
+            return true;
+        }
+    }
+    false
+}
+
 /// An upstream session unused for `idle_timeout_secs` is closed and its child stopped; the
 /// client's session carries on with a new child at its next call.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -598,17 +613,8 @@ async fn an_idle_child_is_stopped_and_the_next_call_starts_another() {
     let alice = token(&stack, &new_browser(), (e2e::USERNAME, e2e::PASSWORD), &gw).await;
     let (client, _) = connect(&gw, &alice).await;
     let first = call(&client, "whoami", json!({})).await.unwrap()["pid"].clone();
-    let alive = |pid: &Value| std::path::Path::new(&format!("/proc/{pid}")).exists();
     assert!(alive(&first));
-    let mut stopped = false;
-    for _ in 0..60 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        if !alive(&first) {
-            stopped = true;
-            break;
-        }
-    }
-    assert!(stopped, "the idle child {first} was stopped");
+    assert!(stops(&first).await, "the idle child {first} was stopped");
     let second = call(&client, "whoami", json!({})).await.unwrap()["pid"].clone();
     assert_ne!(first, second);
     client.cancel().await.unwrap();
@@ -627,16 +633,10 @@ async fn an_idle_shared_child_is_stopped_too() {
     let (b, _) = connect(&gw, &alice).await;
     let first = call(&a, "whoami", json!({})).await.unwrap()["pid"].clone();
     assert_eq!(call(&b, "whoami", json!({})).await.unwrap()["pid"], first);
-    let alive = |pid: &Value| std::path::Path::new(&format!("/proc/{pid}")).exists();
-    let mut stopped = false;
-    for _ in 0..80 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        if !alive(&first) {
-            stopped = true;
-            break;
-        }
-    }
-    assert!(stopped, "the idle shared child {first} was stopped");
+    assert!(
+        stops(&first).await,
+        "the idle shared child {first} was stopped"
+    );
     let again = call(&b, "whoami", json!({})).await.unwrap()["pid"].clone();
     assert_ne!(again, first);
     assert_eq!(

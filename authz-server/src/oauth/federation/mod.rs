@@ -305,7 +305,12 @@ async fn resolve(
         Linking::LinkVerifiedEmail if up.trust_email => OnFirstSignIn::LinkByVerifiedEmail,
         Linking::LinkVerifiedEmail => OnFirstSignIn::Refuse,
     };
-    let username = free_username(state, identity).await?;
+    // Only a first sign-in that creates a user needs a free username.
+    let username = if first == OnFirstSignIn::Create {
+        free_username(state, identity).await?
+    } else {
+        String::new()
+    };
     let resolved = state
         .store
         .resolve_identity(
