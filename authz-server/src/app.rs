@@ -152,7 +152,7 @@ impl Application {
             }
         };
         let upstream_timeout = Duration::from_millis(config.upstream_timeout_ms);
-        let state = AppState {
+        let state = AppState::new(crate::state::Shared {
             store,
             keys,
             config: Arc::new(config),
@@ -178,7 +178,8 @@ impl Application {
             upstream_starts: Throttle::quota(30, Duration::from_secs(600), 100_000),
             refresh_key: Arc::new(refresh_key.into_bytes()),
             clock,
-        };
+            metadata_body: Arc::default(),
+        });
         state.reload_resource_servers().await?;
         state.reload_providers().await?;
         let mut router = routes::router(state.clone()).merge(health(state.clone()));
@@ -229,6 +230,17 @@ impl Application {
             self.state.store.clone(),
             self.state.clone(),
         );
+        // Every second: notice revocations and client changes committed by other processes.
+        let store_changes = self.state.store.clone();
+        let changes = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                if let Err(e) = store_changes.poll_changes().await {
+                    tracing::warn!(error = %e, "polling for revocations failed");
+                }
+            }
+        });
         let reload = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(60));
             tick.tick().await;
@@ -269,6 +281,7 @@ impl Application {
             let _ = m.await;
         }
         reload.abort();
+        changes.abort();
         self.state.store.close().await;
         result
     }

@@ -1,11 +1,17 @@
 //! The ES256 signing keys of RFC 9068 access tokens: generation, rotation, the JWKS, and
 //! signing and verifying our own tokens.
+//!
+//! Verifying an ECDSA signature is the most expensive step of an introspection, and the same
+//! token is introspected again and again: a verified token's claims are kept (keyed by its
+//! SHA-256, until it expires) and a second look costs a hash. Nothing about liveness is
+//! kept; revocation is always read from the store.
 
 use std::sync::{Arc, RwLock};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use oauth_protocol::jose::{self, Algorithm, JoseError, VerifyingKey};
+use moka::future::Cache;
+use oauth_protocol::jose::{self, Algorithm, Es256Signer, JoseError, VerifyingKey};
 use oauth_protocol::token::{AccessTokenClaims, Jwk, JwkSet};
 use ring::rand::SystemRandom;
 use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
@@ -16,8 +22,7 @@ use crate::store::{SigningKeyRow, Store, StoreResult};
 /// One P-256 key.
 struct SigningKey {
     kid: String,
-    /// The private key, PKCS#8 DER.
-    pkcs8: Vec<u8>,
+    signer: Es256Signer,
     public: Vec<u8>,
     verifying: VerifyingKey,
     created_at: i64,
@@ -37,9 +42,11 @@ impl SigningKey {
         let (x, y) = public[1..].split_at(32);
         let verifying = VerifyingKey::es256(&row.kid, &B64.encode(x), &B64.encode(y))
             .map_err(|e| anyhow::anyhow!("signing key {} is unreadable: {e}", row.kid))?;
+        let signer = Es256Signer::new(&pkcs8, &row.kid, jose::ACCESS_TOKEN_TYP)
+            .map_err(|e| anyhow::anyhow!("signing key {} is unreadable: {e}", row.kid))?;
         Ok(Self {
             kid: row.kid.clone(),
-            pkcs8,
+            signer,
             public,
             verifying,
             created_at: row.created_at,
@@ -104,7 +111,14 @@ pub struct Keys {
     access_token_ttl: i64,
     /// When the keys were last read from the store, to rate-limit reloads.
     loaded_at: Arc<std::sync::atomic::AtomicI64>,
+    /// Claims of tokens whose signature verified, by SHA-256 of the token.
+    verified: Cache<[u8; 32], Arc<AccessTokenClaims>>,
+    /// The JWKS document and which keys it lists (a bit per position in `inner`).
+    jwks_body: Arc<RwLock<Option<(u64, axum::body::Bytes)>>>,
 }
+
+/// Tokens whose verified claims are kept; beyond it the least used are verified again.
+const VERIFIED_CAPACITY: u64 = 100_000;
 
 /// Shortest interval between two reloads triggered by an unknown `kid`.
 const RELOAD_INTERVAL: i64 = 10;
@@ -112,11 +126,7 @@ const RELOAD_INTERVAL: i64 = 10;
 impl Keys {
     /// Loads the keys, generating and persisting the first one on a new database.
     pub async fn load(store: &Store, access_token_ttl: i64, now: i64) -> anyhow::Result<Self> {
-        let keys = Self {
-            inner: Arc::new(RwLock::new(Vec::new())),
-            access_token_ttl,
-            loaded_at: Default::default(),
-        };
+        let keys = Self::with_keys(Vec::new(), access_token_ttl);
         if store
             .signing_keys()
             .await?
@@ -129,13 +139,45 @@ impl Keys {
         Ok(keys)
     }
 
+    fn with_keys(keys: Vec<SigningKey>, access_token_ttl: i64) -> Self {
+        Self {
+            inner: Arc::new(RwLock::new(keys)),
+            access_token_ttl,
+            loaded_at: Default::default(),
+            verified: Cache::builder()
+                .max_capacity(VERIFIED_CAPACITY)
+                // No token outlives this; `exp` is checked on every use besides.
+                .time_to_live(std::time::Duration::from_secs(
+                    access_token_ttl.max(1) as u64
+                ))
+                .build(),
+            jwks_body: Default::default(),
+        }
+    }
+
     pub async fn reload(&self, store: &Store) -> anyhow::Result<()> {
         let rows = store.signing_keys().await?;
         let keys = rows
             .iter()
             .map(SigningKey::from_row)
             .collect::<anyhow::Result<Vec<_>>>()?;
-        *self.inner.write().expect("key lock poisoned") = keys;
+        let changed = {
+            let mut inner = self.inner.write().expect("key lock poisoned");
+            let kids = |k: &[SigningKey]| {
+                k.iter()
+                    .map(|k| (k.kid.clone(), k.retired_at))
+                    .collect::<Vec<_>>()
+            };
+            let changed = kids(&inner) != kids(&keys);
+            *inner = keys;
+            changed
+        };
+        if changed {
+            // A key removed from the store (a compromised one) verifies nothing any more,
+            // and a retirement changes the JWKS.
+            self.verified.invalidate_all();
+            *self.jwks_body.write().expect("key lock poisoned") = None;
+        }
         self.loaded_at.store(
             oauth_protocol::clock::Clock::now(&oauth_protocol::clock::SystemClock),
             std::sync::atomic::Ordering::Relaxed,
@@ -146,6 +188,21 @@ impl Keys {
     /// Like `verify`, but a token signed by a key this instance has not seen yet (another
     /// instance rotated) triggers one reload from the store, at most every few seconds.
     pub async fn verify_fresh(
+        &self,
+        store: &Store,
+        token: &str,
+        now: i64,
+    ) -> Result<Arc<AccessTokenClaims>, JwtError> {
+        let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if let Some(claims) = self.verified.get(&hash).await {
+            return Ok(claims);
+        }
+        let claims = Arc::new(self.verify_loaded(store, token, now).await?);
+        self.verified.insert(hash, claims.clone()).await;
+        Ok(claims)
+    }
+
+    async fn verify_loaded(
         &self,
         store: &Store,
         token: &str,
@@ -186,6 +243,27 @@ impl Keys {
             .is_none_or(|at| at + self.access_token_ttl > now)
     }
 
+    /// The JWKS as served: encoded again only when the set of published keys changes.
+    pub fn jwks_body(&self, now: i64) -> axum::body::Bytes {
+        let published = {
+            let keys = self.inner.read().expect("key lock poisoned");
+            keys.iter()
+                .enumerate()
+                .filter(|(_, k)| self.is_published(k, now))
+                .fold(0u64, |m, (i, _)| m | 1 << (i % 64))
+        };
+        if let Some((mask, body)) = &*self.jwks_body.read().expect("key lock poisoned")
+            && *mask == published
+        {
+            return body.clone();
+        }
+        let body = axum::body::Bytes::from(
+            serde_json::to_vec(&self.jwks(now)).expect("a JWKS serialises"),
+        );
+        *self.jwks_body.write().expect("key lock poisoned") = Some((published, body.clone()));
+        body
+    }
+
     pub fn jwks(&self, now: i64) -> JwkSet {
         let keys = self.inner.read().expect("key lock poisoned");
         JwkSet {
@@ -204,8 +282,7 @@ impl Keys {
             .filter(|k| k.retired_at.is_none())
             .max_by_key(|k| k.created_at)
             .expect("an active signing key exists once Keys::load has run");
-        jose::sign_es256(claims, &key.kid, jose::ACCESS_TOKEN_TYP, &key.pkcs8)
-            .expect("the active key signs")
+        key.signer.sign(claims).expect("the active key signs")
     }
 
     /// Verifies the signature of a token we issued and returns its claims. Expiry and
@@ -237,11 +314,7 @@ mod tests {
     #[test]
     fn sign_and_verify_round_trip() {
         let row = generate_key_row(100);
-        let keys = Keys {
-            inner: Arc::new(RwLock::new(vec![SigningKey::from_row(&row).unwrap()])),
-            access_token_ttl: 60,
-            loaded_at: Default::default(),
-        };
+        let keys = Keys::with_keys(vec![SigningKey::from_row(&row).unwrap()], 60);
         let claims = AccessTokenClaims {
             iss: "https://as.example".into(),
             sub: "u1".into(),

@@ -10,8 +10,25 @@ use crate::signing_keys::Keys;
 use crate::store::{AuditEvent, Store, StoreResult};
 use crate::throttle::Throttle;
 
+/// Cheap to clone: axum clones the state for every layer and handler of every request.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+pub struct Shared {
     pub store: Store,
     pub keys: Keys,
     pub config: Arc<Config>,
@@ -41,6 +58,8 @@ pub struct AppState {
     pub refresh_key: Arc<Vec<u8>>,
     /// Where request handling takes the time from (a manual clock in tests).
     pub clock: Arc<dyn oauth_protocol::clock::Clock>,
+    /// The RFC 8414 document, encoded at its first request (it depends on the configuration only).
+    pub metadata_body: Arc<std::sync::OnceLock<axum::body::Bytes>>,
 }
 
 impl AppState {
@@ -172,7 +191,8 @@ impl AppState {
         Ok(())
     }
 
-    /// Records a security event; a failure is logged, never fatal to the request.
+    /// Records a security event. It is written shortly after, off the request path (see
+    /// `store::audit`); a failure is logged, never fatal to the request.
     pub async fn audit(
         &self,
         kind: &str,
@@ -180,17 +200,14 @@ impl AppState {
         client_id: Option<&str>,
         detail: &str,
     ) {
-        let event = AuditEvent {
+        self.store.audit_soon(AuditEvent {
             id: crate::ids::new_id(),
             at: self.now(),
             kind: kind.to_owned(),
             user_id: user_id.map(str::to_owned),
             client_id: client_id.map(str::to_owned),
             detail: detail.to_owned(),
-        };
-        if let Err(e) = self.store.audit(&event).await {
-            tracing::error!(error = %e, kind, "writing an audit event failed");
-        }
+        });
     }
 
     /// Finds a client: registered ones in the store, URL-formatted client IDs through their

@@ -10,7 +10,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 pub use jsonwebtoken::Algorithm;
-use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{DecodingKey, Validation};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -203,28 +203,67 @@ fn verify_inner<'k, T: DeserializeOwned>(
         })
 }
 
+/// An ES256 signer: the P-256 private key parsed once and the protected header encoded once,
+/// so that signing a token is one serialisation and one ECDSA signature. Signatures come out
+/// in the low-S form.
+pub struct Es256Signer {
+    /// base64url of the protected header, the first part of every token.
+    header: String,
+    pair: ring::signature::EcdsaKeyPair,
+    rng: ring::rand::SystemRandom,
+}
+
+impl Es256Signer {
+    /// A signer for a PKCS#8 P-256 key whose tokens carry `kid` and `typ`.
+    pub fn new(pkcs8: &[u8], kid: &str, typ: &str) -> Result<Self, JoseError> {
+        let rng = ring::rand::SystemRandom::new();
+        let pair = ring::signature::EcdsaKeyPair::from_pkcs8(
+            &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            pkcs8,
+            &rng,
+        )
+        .map_err(|_| JoseError::Malformed)?;
+        let header = serde_json::json!({"typ": typ, "alg": "ES256", "kid": kid});
+        Ok(Self {
+            header: B64.encode(header.to_string()),
+            pair,
+            rng,
+        })
+    }
+
+    pub fn sign<T: Serialize>(&self, claims: &T) -> Result<String, JoseError> {
+        let payload = serde_json::to_vec(claims).map_err(|_| JoseError::Malformed)?;
+        let mut token = String::with_capacity(self.header.len() + payload.len() * 4 / 3 + 92);
+        token.push_str(&self.header);
+        token.push('.');
+        B64.encode_string(&payload, &mut token);
+        let sig = self
+            .pair
+            .sign(&self.rng, token.as_bytes())
+            .map_err(|_| JoseError::Signature)?;
+        let mut sig = sig.as_ref().to_vec();
+        p256_low_s::normalize(&mut sig);
+        token.push('.');
+        B64.encode_string(&sig, &mut token);
+        Ok(token)
+    }
+}
+
 /// Signs `claims` as an ES256 token of type `typ` with a PKCS#8 P-256 private key, in the
-/// low-S form.
+/// low-S form. For one-off tokens; a server signing many keeps an `Es256Signer`.
 pub fn sign_es256<T: Serialize>(
     claims: &T,
     kid: &str,
     typ: &str,
     pkcs8: &[u8],
 ) -> Result<String, JoseError> {
-    let mut header = Header::new(Algorithm::ES256);
-    header.typ = Some(typ.to_owned());
-    header.kid = Some(kid.to_owned());
-    let token = jsonwebtoken::encode(&header, claims, &EncodingKey::from_ec_der(pkcs8))
-        .map_err(|_| JoseError::Malformed)?;
-    let (input, sig) = token.rsplit_once('.').ok_or(JoseError::Malformed)?;
-    let mut sig = B64.decode(sig).map_err(|_| JoseError::Malformed)?;
-    p256_low_s::normalize(&mut sig);
-    Ok(format!("{input}.{}", B64.encode(sig)))
+    Es256Signer::new(pkcs8, kid, typ)?.sign(claims)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use jsonwebtoken::{EncodingKey, Header};
     use serde_json::{Value, json};
 
     fn enc(v: &Value) -> String {

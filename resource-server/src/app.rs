@@ -66,7 +66,7 @@ impl Application {
             .connect_timeout(Duration::from_secs(2))
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
-        let state = AppState {
+        let state = AppState::new(crate::state::Shared {
             introspector: Introspector::new(&config, http.clone(), clock.clone()),
             clock,
             metrics: observe::Metrics::new(),
@@ -78,7 +78,7 @@ impl Application {
             config: Arc::new(config),
             store,
             policy: None,
-        };
+        });
         let shutdown = CancellationToken::new();
         let router = router(state.clone(), shutdown.clone()).await?;
         Ok(Self {

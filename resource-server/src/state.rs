@@ -8,8 +8,26 @@ use crate::config::Config;
 use crate::introspection::Introspector;
 use crate::store::Store;
 
+/// Cheap to clone: axum clones the state for every layer and handler of every request.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+#[derive(Clone)]
+pub struct Shared {
     pub config: Arc<Config>,
     pub introspector: Introspector,
     pub store: Store,

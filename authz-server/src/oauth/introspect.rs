@@ -3,10 +3,17 @@
 
 use oauth_protocol::introspect::{Audience, IntrospectionResponse};
 use oauth_protocol::secret::digest;
+use oauth_protocol::token::AccessTokenClaims;
 
 use crate::clients::{Credentials, authenticate};
 use crate::error::OAuthError;
 use crate::state::AppState;
+
+/// A client-credentials token: it acts for its client (RFC 9068 §2.2: `sub` is the client),
+/// and has no row; it lives as long as its client and is revoked by listing its `jti`.
+pub fn is_machine_token(claims: &AccessTokenClaims) -> bool {
+    claims.sub == claims.client_id
+}
 
 /// Who is asking.
 pub enum Caller {
@@ -69,6 +76,31 @@ pub async fn introspect(
         if claims.iss != *issuer || claims.exp <= now {
             return Ok(IntrospectionResponse::inactive());
         }
+        if is_machine_token(&claims) {
+            let live = state
+                .store
+                .machine_token_revoked(&claims.jti, &claims.client_id)
+                .await?
+                == Some(false);
+            if !live || !caller.may_see(&claims.client_id, &claims.aud) {
+                return Ok(IntrospectionResponse::inactive());
+            }
+            return Ok(IntrospectionResponse {
+                active: true,
+                scope: Some(claims.scope.clone()),
+                client_id: Some(claims.client_id.clone()),
+                username: None,
+                token_type: Some("Bearer".into()),
+                exp: Some(claims.exp),
+                iat: Some(claims.iat),
+                sub: Some(claims.sub.clone()),
+                aud: Some(Audience::One(claims.aud.clone())),
+                iss: Some(issuer.clone()),
+                jti: Some(claims.jti.clone()),
+                email: None,
+                name: None,
+            });
+        }
         let Some(row) = state.store.access_token_state(&claims.jti).await? else {
             return Ok(IntrospectionResponse::inactive());
         };
@@ -83,7 +115,7 @@ pub async fn introspect(
             token_type: Some("Bearer".into()),
             exp: Some(row.expires_at),
             iat: Some(row.issued_at),
-            sub: Some(claims.sub),
+            sub: Some(claims.sub.clone()),
             aud: Some(Audience::One(row.resource)),
             iss: Some(issuer.clone()),
             jti: Some(row.jti),

@@ -25,6 +25,12 @@ pub async fn revoke(
         if kind {
             if let Ok(claims) = state.keys.verify_fresh(&state.store, token, now).await {
                 if claims.client_id == client.client_id {
+                    if super::introspect::is_machine_token(&claims) {
+                        state
+                            .store
+                            .revoke_machine_token(&claims.jti, &claims.client_id, claims.exp)
+                            .await?;
+                    }
                     state.store.revoke_access_token(&claims.jti, now).await?;
                     tracing::info!("access token revoked");
                     state

@@ -1,10 +1,10 @@
 //! RFC 8414 authorization server metadata and the JWKS (RFC 7517) it points at.
 
+use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
 use oauth_protocol::metadata::AuthorizationServerMetadata;
 use oauth_protocol::paths;
 use oauth_protocol::register::GRANT_DEVICE_CODE;
@@ -58,20 +58,37 @@ pub fn document(state: &AppState) -> AuthorizationServerMetadata {
     }
 }
 
+/// Both documents change rarely and are asked for often: they are served from bytes
+/// encoded once (the JWKS again after a rotation).
 async fn metadata(State(state): State<AppState>) -> Response {
-    let mut res = Json(document(&state)).into_response();
-    res.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=300"),
-    );
-    res
+    let body = state
+        .metadata_body
+        .get_or_init(|| {
+            serde_json::to_vec(&document(&state))
+                .expect("metadata serialises")
+                .into()
+        })
+        .clone();
+    cacheable_json(body)
 }
 
 async fn jwks(State(state): State<AppState>) -> Response {
-    let mut res = Json(state.keys.jwks(state.now())).into_response();
-    res.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=300"),
-    );
-    res
+    cacheable_json(state.keys.jwks_body(state.now()))
+}
+
+fn cacheable_json(body: axum::body::Bytes) -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=300"),
+            ),
+        ],
+        body,
+    )
+        .into_response()
 }

@@ -83,6 +83,7 @@ impl Store {
             end_user_access(&mut tx, &id, now).await?;
         }
         tx.commit().await?;
+        self.changed();
         Ok(true)
     }
 
@@ -106,6 +107,7 @@ impl Store {
             end_user_access(&mut tx, &id, now).await?;
         }
         tx.commit().await?;
+        self.changed();
         Ok(true)
     }
 
@@ -132,6 +134,7 @@ impl Store {
             sqlx::query(sql).bind(&id).execute(&mut *tx).await?;
         }
         tx.commit().await?;
+        self.changed();
         Ok(true)
     }
 
@@ -152,6 +155,7 @@ impl Store {
         .execute(&self.pool)
         .await?
         .rows_affected();
+        self.changed();
         Ok(n == 1)
     }
 
@@ -181,6 +185,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.changed();
         Ok(true)
     }
 
@@ -212,29 +217,30 @@ impl Store {
     /// text is cut to a bounded length with control characters escaped, so a submitted
     /// username can neither fill the table nor forge lines in the audit output.
     pub async fn audit(&self, event: &AuditEvent) -> StoreResult<()> {
+        let mut conn = self.pool.acquire().await?;
+        Self::insert_audit(&mut conn, event).await
+    }
+
+    pub(super) async fn insert_audit(
+        conn: &mut sqlx::AnyConnection,
+        event: &AuditEvent,
+    ) -> StoreResult<()> {
         let clean = |s: &str| audit_text(s, 200);
-        let event = AuditEvent {
-            id: event.id.clone(),
-            at: event.at,
-            kind: clean(&event.kind),
-            user_id: event.user_id.as_deref().map(clean),
-            client_id: event.client_id.as_deref().map(clean),
-            detail: clean(&event.detail),
-        };
         sqlx::query("INSERT INTO audit_events (id, at, kind, user_id, client_id, detail) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(&event.id)
             .bind(event.at)
-            .bind(&event.kind)
-            .bind(&event.user_id)
-            .bind(&event.client_id)
-            .bind(&event.detail)
-            .execute(&self.pool)
+            .bind(clean(&event.kind))
+            .bind(event.user_id.as_deref().map(clean))
+            .bind(event.client_id.as_deref().map(clean))
+            .bind(clean(&event.detail))
+            .execute(&mut *conn)
             .await?;
         Ok(())
     }
 
     /// The newest events first.
     pub async fn audit_events(&self, limit: i64) -> StoreResult<Vec<AuditEvent>> {
+        self.flush_audit().await?;
         Ok(
             sqlx::query_as("SELECT id, at, kind, user_id, client_id, detail FROM audit_events ORDER BY at DESC, seq DESC LIMIT $1")
                 .bind(limit)

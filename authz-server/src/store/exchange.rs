@@ -81,6 +81,7 @@ impl Store {
                         revoke_grant_in(&mut tx, &grant_id, now).await?;
                     }
                     tx.commit().await?;
+                    self.changed();
                     Exchange::Replayed
                 }
             });
@@ -150,6 +151,7 @@ impl Store {
         if !oauth_protocol::grant::rotated_token_usable(ctx.rotated_at, now, grace) {
             revoke_grant_in(&mut tx, &ctx.grant_id, now).await?;
             tx.commit().await?;
+            self.changed();
             return Ok(Exchange::Replayed);
         }
         let tokens = match check(&ctx) {
@@ -169,15 +171,49 @@ impl Store {
         Ok(Exchange::Issued)
     }
 
-    /// Records an access token that belongs to no grant (client credentials).
-    pub async fn insert_access_token(&self, tokens: &NewTokens) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
-        write_tokens(&mut tx, tokens).await?;
-        tx.commit().await?;
+    /// A client-credentials token, which has no row: `None` when its client no longer
+    /// exists, else whether the token was revoked (a row of `revoked_access_tokens`, or the
+    /// row such tokens had before they went without one).
+    pub(super) async fn load_machine_token_revoked(
+        &self,
+        jti: &str,
+        client_id: &str,
+    ) -> StoreResult<Option<bool>> {
+        let row: Option<(i64,)> = sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM revoked_access_tokens r WHERE r.jti = $1)
+                  + (SELECT COUNT(*) FROM access_tokens a WHERE a.jti = $1 AND a.revoked_at IS NOT NULL)
+             FROM clients c WHERE c.client_id = $2",
+        )
+        .bind(jti)
+        .bind(client_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(n,)| n > 0))
+    }
+
+    pub async fn revoke_machine_token(
+        &self,
+        jti: &str,
+        client_id: &str,
+        expires_at: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO revoked_access_tokens (jti, client_id, expires_at) VALUES ($1, $2, $3)
+             ON CONFLICT (jti) DO NOTHING",
+        )
+        .bind(jti)
+        .bind(client_id)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        self.changed();
         Ok(())
     }
 
-    pub async fn access_token_state(&self, jti: &str) -> StoreResult<Option<AccessTokenState>> {
+    pub(super) async fn load_access_token_state(
+        &self,
+        jti: &str,
+    ) -> StoreResult<Option<AccessTokenState>> {
         Ok(sqlx::query_as(
             "SELECT a.jti, a.client_id, a.user_id, u.username, u.email, u.display_name, a.resource, a.scope, a.issued_at, a.expires_at,
                     a.revoked_at, g.revoked_at AS grant_revoked_at, u.disabled AS user_disabled
@@ -210,6 +246,7 @@ impl Store {
         .bind(jti)
         .execute(&self.pool)
         .await?;
+        self.changed();
         Ok(())
     }
 }

@@ -222,6 +222,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         revoke_grant_in(&mut tx, grant_id, now).await?;
         tx.commit().await?;
+        self.changed();
         Ok(())
     }
 
@@ -246,6 +247,7 @@ impl Store {
             .await?;
         }
         tx.commit().await?;
+        self.changed();
         Ok(())
     }
 

@@ -13,6 +13,7 @@ impl Store {
         audit_before: Option<i64>,
         unused_clients_before: i64,
     ) -> StoreResult<u64> {
+        self.flush_audit().await?;
         let mut removed = 0;
         for table in ["device_codes", "upstream_logins"] {
             removed += sqlx::query(&format!("DELETE FROM {table} WHERE expires_at <= $1"))
@@ -38,10 +39,15 @@ impl Store {
         .execute(&self.pool)
         .await?
         .rows_affected();
+        self.changed();
         for (sql, cutoff) in [
             ("DELETE FROM sessions WHERE expires_at < $1", now),
             ("DELETE FROM refresh_tokens WHERE expires_at < $1", now),
             ("DELETE FROM access_tokens WHERE expires_at < $1", now),
+            (
+                "DELETE FROM revoked_access_tokens WHERE expires_at < $1",
+                now,
+            ),
             (
                 "DELETE FROM authorization_codes WHERE expires_at < $1",
                 now - 24 * 3600,
@@ -58,6 +64,7 @@ impl Store {
 
     /// Row counts, for tests that prove a refused request wrote nothing.
     pub async fn count(&self, table: Table) -> StoreResult<i64> {
+        self.flush_audit().await?;
         let sql = match table {
             Table::Grants => "SELECT COUNT(*) FROM grants",
             Table::AccessTokens => "SELECT COUNT(*) FROM access_tokens",

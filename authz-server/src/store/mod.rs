@@ -9,10 +9,12 @@
 use sqlx::{AnyPool, FromRow};
 
 mod admin;
+mod audit;
 pub mod device;
 mod exchange;
 pub mod federation;
 mod grants;
+mod live;
 mod maintenance;
 pub use admin::*;
 pub use device::{DeviceRow, Poll};
@@ -25,6 +27,8 @@ pub use db::Backend;
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    audit_queue: std::sync::Arc<audit::AuditQueue>,
+    live: std::sync::Arc<live::Live>,
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -82,7 +86,12 @@ impl Store {
     /// the migrations of the chosen backend.
     pub async fn connect(url: &str) -> StoreResult<Self> {
         let (pool, backend) = db::connect(url).await?;
-        let store = Self { pool, backend };
+        let store = Self {
+            pool,
+            backend,
+            audit_queue: Default::default(),
+            live: Default::default(),
+        };
         store.migrate(url).await?;
         Ok(store)
     }
@@ -110,7 +119,11 @@ impl Store {
         Ok(())
     }
 
+    /// Writes the queued audit events, then closes the pool.
     pub async fn close(&self) {
+        if let Err(e) = self.flush_audit().await {
+            tracing::error!(error = %e, "audit events could not be written before closing");
+        }
         self.pool.close().await;
     }
 
@@ -178,7 +191,7 @@ impl Store {
         Ok(())
     }
 
-    pub async fn client(&self, client_id: &str) -> StoreResult<Option<ClientRow>> {
+    async fn load_client(&self, client_id: &str) -> StoreResult<Option<ClientRow>> {
         Ok(sqlx::query_as("SELECT * FROM clients WHERE client_id = $1")
             .bind(client_id)
             .fetch_optional(&self.pool)

@@ -37,8 +37,7 @@ struct Claims<'a> {
 /// The gateway's signing key, the same on every instance (kept in the database).
 #[derive(Clone)]
 pub struct Signer {
-    kid: String,
-    pkcs8: Arc<Vec<u8>>,
+    signer: Arc<oauth_protocol::jose::Es256Signer>,
     jwks: Arc<JwkSet>,
     issuer: String,
 }
@@ -81,9 +80,10 @@ impl Signer {
             use_: "sig".into(),
             alg: "ES256".into(),
         };
+        let signer = oauth_protocol::jose::Es256Signer::new(&pkcs8, &kid, "JWT")
+            .map_err(|_| anyhow::anyhow!("the stored gateway key does not parse"))?;
         Ok(Self {
-            kid,
-            pkcs8: Arc::new(pkcs8),
+            signer: Arc::new(signer),
             jwks: Arc::new(JwkSet { keys: vec![jwk] }),
             issuer,
         })
@@ -109,7 +109,8 @@ impl Signer {
             exp: now + TOKEN_TTL,
             jti: crate::gateway::new_id(),
         };
-        oauth_protocol::jose::sign_es256(&claims, &self.kid, "JWT", &self.pkcs8)
+        self.signer
+            .sign(&claims)
             .expect("signing with a parsed key")
     }
 }

@@ -95,9 +95,6 @@ impl Gateway {
                 .audit_arguments
                 .then(|| Value::Object(arguments.unwrap_or_default()).to_string()),
         };
-        if let Err(e) = self.state.store.insert_gateway_call(&call).await {
-            tracing::warn!(error = %e, "gateway call not recorded");
-        }
         tracing::info!(
             upstream = %self.settings.name,
             tool,
@@ -107,6 +104,7 @@ impl Gateway {
             ms = call.duration_ms,
             "gateway tool call"
         );
+        self.state.store.record_gateway_call(call);
     }
 }
 
@@ -118,11 +116,11 @@ fn endpoint_state(state: &AppState, up: &Upstream) -> AppState {
     config.resource_name = up.label().to_owned();
     config.client_id.clone_from(&up.client_id);
     config.client_secret = up.client_secret.clone();
-    let mut s = state.clone();
+    let mut s = (**state).clone();
     s.introspector = Introspector::new(&config, state.http.clone(), state.clock.clone());
     s.config = Arc::new(config);
     s.policy = Some(Arc::new(Policy::new(up.rules.clone())));
-    s
+    AppState::new(s)
 }
 
 /// The routes of every upstream: metadata, the protected MCP endpoint, and the JWKS of the

@@ -1,10 +1,15 @@
 //! The resource server's own data: per-user notes and request counts.
 
+use std::sync::Arc;
+
 use sqlx::{AnyPool, FromRow};
+
+mod pending;
 
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    pending: Arc<pending::Pending>,
 }
 
 #[derive(Debug, Clone, FromRow, serde::Serialize)]
@@ -49,6 +54,14 @@ impl Store {
     }
 
     pub async fn insert_gateway_call(&self, c: &GatewayCall) -> sqlx::Result<()> {
+        let mut conn = self.pool.acquire().await?;
+        Self::insert_gateway_call_in(&mut conn, c).await
+    }
+
+    async fn insert_gateway_call_in(
+        conn: &mut sqlx::AnyConnection,
+        c: &GatewayCall,
+    ) -> sqlx::Result<()> {
         sqlx::query(
             "INSERT INTO gateway_calls (id, at, upstream, tool, user_sub, client_id, outcome, duration_ms, arguments)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -62,13 +75,14 @@ impl Store {
         .bind(&c.outcome)
         .bind(c.duration_ms)
         .bind(&c.arguments)
-        .execute(&self.pool)
+        .execute(&mut *conn)
         .await
         .map(|_| ())
     }
 
     /// Removes the audit of gateway calls older than `before`; returns how many.
     pub async fn purge_gateway_calls(&self, before: i64) -> sqlx::Result<u64> {
+        self.flush().await?;
         sqlx::query("DELETE FROM gateway_calls WHERE at < $1")
             .bind(before)
             .execute(&self.pool)
@@ -78,6 +92,7 @@ impl Store {
 
     /// The newest gateway calls first.
     pub async fn gateway_calls(&self, limit: i64) -> sqlx::Result<Vec<GatewayCall>> {
+        self.flush().await?;
         sqlx::query_as("SELECT * FROM gateway_calls ORDER BY at DESC, id LIMIT $1")
             .bind(limit)
             .fetch_all(&self.pool)
@@ -91,7 +106,10 @@ impl Store {
             db::Backend::Postgres => sqlx::migrate!("../migrations/resource-server/postgres"),
         };
         db::migrate(&pool, &migrator, "the resource server", url).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            pending: Arc::default(),
+        })
     }
 
     pub async fn ping(&self) -> sqlx::Result<()> {
@@ -101,7 +119,11 @@ impl Store {
             .map(|_| ())
     }
 
+    /// Writes what is waiting (see `pending`), then closes the pool.
     pub async fn close(&self) {
+        if let Err(e) = self.flush().await {
+            tracing::error!(error = %e, "request counts and gateway calls could not be written before closing");
+        }
         self.pool.close().await;
     }
 
@@ -133,24 +155,5 @@ impl Store {
         .bind(id)
         .fetch_optional(&self.pool)
         .await
-    }
-
-    pub async fn count_request(&self, user: &str, name: &str) -> sqlx::Result<()> {
-        sqlx::query(
-            "INSERT INTO api_usage (user_sub, name, count) VALUES ($1, $2, 1)
-             ON CONFLICT (user_sub, name) DO UPDATE SET count = api_usage.count + 1",
-        )
-        .bind(user)
-        .bind(name)
-        .execute(&self.pool)
-        .await
-        .map(|_| ())
-    }
-
-    pub async fn usage(&self, user: &str) -> sqlx::Result<Vec<(String, i64)>> {
-        sqlx::query_as("SELECT name, count FROM api_usage WHERE user_sub = $1 ORDER BY name")
-            .bind(user)
-            .fetch_all(&self.pool)
-            .await
     }
 }
