@@ -67,13 +67,40 @@ pub fn redacted(url: &str) -> String {
 
 /// Opens a pool for `url`.
 pub async fn connect(url: &str) -> Result<(AnyPool, Backend), SetupError> {
+    let backend = backend_of(url)?;
+    let pool = open(
+        url,
+        backend,
+        if backend == Backend::Sqlite { 4 } else { 10 },
+    )
+    .await?;
+    Ok((pool, backend))
+}
+
+/// The pool writes go through. SQLite has one writer at a time, and a connection that finds
+/// the database locked waits in steps of up to 100 ms: writes instead queue here, on one
+/// connection of their own, while reads go on beside them (WAL). PostgreSQL: `pool` itself.
+pub async fn writer(url: &str, backend: Backend, pool: &AnyPool) -> Result<AnyPool, SetupError> {
+    // A second pool on an in-memory database would be a second database.
+    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+    match backend {
+        Backend::Postgres => Ok(pool.clone()),
+        Backend::Sqlite if in_memory => Ok(pool.clone()),
+        Backend::Sqlite => open(url, backend, 1).await,
+    }
+}
+
+fn backend_of(url: &str) -> Result<Backend, SetupError> {
     sqlx::any::install_default_drivers();
-    let backend = Backend::of(url).ok_or_else(|| {
+    Backend::of(url).ok_or_else(|| {
         SetupError(format!(
             "DATABASE_URL must start with sqlite: or postgres:, not {:?}",
             redacted(url)
         ))
-    })?;
+    })
+}
+
+async fn open(url: &str, backend: Backend, max: u32) -> Result<AnyPool, SetupError> {
     let fail = |e: &(dyn std::error::Error + 'static)| {
         SetupError(format!(
             "cannot open the database {}: {}",
@@ -96,7 +123,7 @@ pub async fn connect(url: &str) -> Result<(AnyPool, Backend), SetupError> {
     }
     let options = AnyConnectOptions::from_str(&url).map_err(|e| fail(&e))?;
     let pool = AnyPoolOptions::new()
-        .max_connections(if backend == Backend::Sqlite { 4 } else { 10 })
+        .max_connections(max)
         // A wrong host or port fails in seconds instead of the default half minute.
         .acquire_timeout(std::time::Duration::from_secs(10))
         .after_connect(move |conn, _| {
@@ -116,7 +143,7 @@ pub async fn connect(url: &str) -> Result<(AnyPool, Backend), SetupError> {
         .connect_with(options)
         .await
         .map_err(|e| fail(&e))?;
-    Ok((pool, backend))
+    Ok(pool)
 }
 
 /// Applies `migrator` for `server` ("the authorization server"). A database that already

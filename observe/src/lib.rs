@@ -19,11 +19,12 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use tracing_subscriber::EnvFilter;
 
 mod lifecycle;
+mod requests;
 use lifecycle::Busy;
 pub use lifecycle::shutdown_signal;
 
@@ -62,6 +63,7 @@ struct Inner {
     registry: RwLock<Registry>,
     counters: RwLock<HashMap<&'static str, Family<Labels, Counter>>>,
     histograms: RwLock<HashMap<&'static str, HistogramFamily>>,
+    requests: requests::RequestSeries,
 }
 
 /// A Prometheus registry (`prometheus-client`), by metric name. Cheap to clone. Counting
@@ -151,6 +153,16 @@ impl Metrics {
         self.observe(name, pairs, seconds);
     }
 
+    fn counter_handle(&self, name: &str, pairs: &[(&'static str, &str)]) -> Option<Counter> {
+        let map = self.inner.counters.read().expect("metrics lock");
+        Some(map.get(name)?.get_or_create(&labels(pairs)).clone())
+    }
+
+    fn histogram_handle(&self, name: &str, pairs: &[(&'static str, &str)]) -> Option<Histogram> {
+        let map = self.inner.histograms.read().expect("metrics lock");
+        Some(map.get(name)?.get_or_create(&labels(pairs)).clone())
+    }
+
     /// The value of a counter (for tests).
     pub fn counter(&self, name: &'static str, pairs: &[(&'static str, &str)]) -> u64 {
         self.inner
@@ -186,28 +198,25 @@ pub fn counter_text(name: &str, help: &str, value: u64) -> String {
 /// Counts every request by matched route (never the raw path, which may carry ids) and
 /// method and status, and records its latency.
 async fn track(State(metrics): State<Metrics>, req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".into());
     // Any token is a valid HTTP method: only the standard ones become label values, so
     // requests cannot create new series.
     let method = match req.method().as_str() {
-        m @ ("GET" | "POST" | "PUT" | "DELETE" | "PATCH" | "HEAD" | "OPTIONS") => m,
+        "GET" => "GET",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "PATCH" => "PATCH",
+        "HEAD" => "HEAD",
+        "OPTIONS" => "OPTIONS",
         _ => "OTHER",
-    }
-    .to_owned();
+    };
+    let route = req.extensions().get::<MatchedPath>().cloned();
     let start = Instant::now();
     let res = next.run(req).await;
-    let status = res.status().as_u16().to_string();
-    metrics.inc(
-        "http_requests_total",
-        &[("route", &route), ("method", &method), ("status", &status)],
-    );
-    metrics.observe(
-        "http_request_duration_seconds",
-        &[("route", &route)],
+    metrics.request(
+        route.as_ref().map_or("unmatched", MatchedPath::as_str),
+        method,
+        res.status().as_u16(),
         start.elapsed().as_secs_f64(),
     );
     res
@@ -256,7 +265,9 @@ pub fn layers(router: Router, metrics: Metrics) -> Router {
                 .on_failure(()),
         )
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(SetRequestIdLayer::x_request_id(
+            requests::CountingRequestId::default(),
+        ))
         .layer(axum::middleware::map_request(drop_unsafe_request_id))
 }
 

@@ -119,22 +119,21 @@ async fn check(
             },
         ));
     }
-    let all_scopes = state.config.scopes_supported.join(" ");
     let token = match bearer(headers) {
         None => {
             return Err(challenge(
                 state,
                 StatusCode::UNAUTHORIZED,
                 BearerChallenge {
-                    scope: Some(all_scopes),
+                    scope: Some(state.config.scopes_supported.join(" ")),
                     ..Default::default()
                 },
             ));
         }
         Some(Err(())) => return Err(invalid_token(state, "malformed Authorization header")),
-        Some(Ok(t)) => t.to_owned(),
+        Some(Ok(t)) => t,
     };
-    let principal = match state.introspector.check(&token).await {
+    let principal = match state.introspector.check(token).await {
         Ok(Verdict::Active(p)) => p,
         Ok(Verdict::Inactive) => {
             return Err(invalid_token(
@@ -203,7 +202,7 @@ async fn authorized(
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
             return res;
         };
-        let calls = rpc_calls(&bytes);
+        let calls = crate::rpc::calls(&bytes);
         let mut needed = Scope::default();
         for (id, method, params) in &calls {
             // A gateway endpoint's policy, or this server's own tools.
@@ -309,25 +308,6 @@ fn unknown_tool(id: &serde_json::Value, params: &serde_json::Value) -> Response 
     .into_response()
 }
 
-/// `(id, method, params)` of each JSON-RPC message in a body (a single message or a batch).
-fn rpc_calls(body: &[u8]) -> Vec<(serde_json::Value, String, serde_json::Value)> {
-    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
-        return Vec::new();
-    };
-    let messages = match value {
-        serde_json::Value::Array(items) => items,
-        other => vec![other],
-    };
-    messages
-        .into_iter()
-        .filter_map(|m| {
-            let method = m.get("method")?.as_str()?.to_owned();
-            let id = m.get("id").cloned().unwrap_or_default();
-            Some((id, method, m.get("params").cloned().unwrap_or_default()))
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -342,15 +322,5 @@ mod tests {
         assert_eq!(bearer(&h), Some(Err(())));
         h.insert(header::AUTHORIZATION, "Basic abc".parse().unwrap());
         assert!(bearer(&h).is_none());
-    }
-
-    #[test]
-    fn rpc_calls_reads_single_and_batch() {
-        let one =
-            rpc_calls(br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x"}}"#);
-        assert_eq!(one[0].1, "tools/call");
-        let batch = rpc_calls(br#"[{"method":"a"},{"id":1,"result":{}},{"method":"b"}]"#);
-        assert_eq!(batch.len(), 2);
-        assert!(rpc_calls(b"not json").is_empty());
     }
 }

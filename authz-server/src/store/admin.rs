@@ -71,7 +71,7 @@ impl Store {
         keep_sessions: bool,
         now: i64,
     ) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let user: Option<(String,)> =
             sqlx::query_as("UPDATE users SET password_hash = $1 WHERE username = $2 RETURNING id")
                 .bind(password_hash)
@@ -95,7 +95,7 @@ impl Store {
         disabled: bool,
         now: i64,
     ) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let user: Option<(String,)> =
             sqlx::query_as("UPDATE users SET disabled = $1 WHERE username = $2 RETURNING id")
                 .bind(i64::from(disabled))
@@ -114,7 +114,7 @@ impl Store {
     /// Removes a user with everything that hangs off them (sessions, consents, grants,
     /// codes and tokens), in one transaction.
     pub async fn delete_user(&self, username: &str) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let user: Option<(String,)> = sqlx::query_as("SELECT id FROM users WHERE username = $1")
             .bind(username)
             .fetch_optional(&mut *tx)
@@ -152,7 +152,7 @@ impl Store {
         )
         .bind(secret_hash)
         .bind(client_id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?
         .rows_affected();
         self.changed();
@@ -161,7 +161,7 @@ impl Store {
 
     /// Removes a client and revokes every grant and token it holds, in one transaction.
     pub async fn delete_client(&self, client_id: &str, now: i64) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let n = sqlx::query("DELETE FROM clients WHERE client_id = $1")
             .bind(client_id)
             .execute(&mut *tx)
@@ -199,7 +199,7 @@ impl Store {
         .bind(&row.secret_hash)
         .bind(row.created_at)
         .bind(row.machine_clients)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict("resource server") } else { e.into() })?;
         Ok(())
@@ -216,8 +216,11 @@ impl Store {
     /// Appends a security event. Never carries a secret: only ids and a short detail. Every
     /// text is cut to a bounded length with control characters escaped, so a submitted
     /// username can neither fill the table nor forge lines in the audit output.
+    /// Writes an event now, after those queued before it (`audit_soon`), so that the trail
+    /// keeps the order things happened in.
     pub async fn audit(&self, event: &AuditEvent) -> StoreResult<()> {
-        let mut conn = self.pool.acquire().await?;
+        self.flush_audit().await?;
+        let mut conn = self.writer.acquire().await?;
         Self::insert_audit(&mut conn, event).await
     }
 

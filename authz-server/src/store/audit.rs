@@ -64,7 +64,7 @@ impl Store {
             return Ok(());
         }
         let result: StoreResult<()> = async {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.writer.begin().await?;
             for event in &batch {
                 Self::insert_audit(&mut tx, event).await?;
             }

@@ -57,7 +57,7 @@ impl Store {
         .bind(row.created_at)
         .bind(row.expires_at)
         .bind(row.poll_interval)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -89,7 +89,7 @@ impl Store {
         consent: Option<&str>,
         now: i64,
     ) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let row: Option<DeviceRow> = sqlx::query_as(
             "UPDATE device_codes SET status = $1, user_id = $2, scope = $6
              WHERE user_code_hash = $3 AND status = $4 AND expires_at > $5 RETURNING *",
@@ -133,7 +133,7 @@ impl Store {
         now: i64,
         check: impl FnOnce(&DeviceRow) -> Result<NewTokens, E>,
     ) -> StoreResult<Poll<E>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let row: Option<DeviceRow> =
             sqlx::query_as("SELECT * FROM device_codes WHERE device_code_hash = $1")
                 .bind(device_code_hash)

@@ -15,7 +15,7 @@ impl Store {
         code: &CodeRow,
         consent: Option<(&str, i64)>,
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         if let Some((scope, now)) = consent {
             sqlx::query(
                 "INSERT INTO consents (user_id, client_id, resource, scope, updated_at) VALUES ($1, $2, $3, $4, $5)
@@ -59,7 +59,7 @@ impl Store {
         now: i64,
         check: impl FnOnce(&CodeRow) -> Result<NewTokens, E>,
     ) -> StoreResult<Exchange<E>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let row: Option<CodeRow> = sqlx::query_as(
             "UPDATE authorization_codes SET consumed_at = $1
              WHERE code_hash = $2 AND consumed_at IS NULL RETURNING *",
@@ -127,7 +127,7 @@ impl Store {
         grace: i64,
         check: impl FnOnce(&RefreshContext) -> Result<NewTokens, E>,
     ) -> StoreResult<Exchange<E>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         // Write first: it takes the row lock (PostgreSQL) or the write lock (SQLite) before
         // anything is read, so concurrent rotations of one token queue up here.
         let marked: Option<(String,)> = sqlx::query_as(
@@ -204,7 +204,7 @@ impl Store {
         .bind(jti)
         .bind(client_id)
         .bind(expires_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         self.changed();
         Ok(())
@@ -244,7 +244,7 @@ impl Store {
         )
         .bind(now)
         .bind(jti)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         self.changed();
         Ok(())

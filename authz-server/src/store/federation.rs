@@ -124,7 +124,7 @@ impl Store {
         .bind(&row.request)
         .bind(&row.binding_hash)
         .bind(row.expires_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -137,7 +137,7 @@ impl Store {
         Ok(
             sqlx::query_as("DELETE FROM upstream_logins WHERE state_hash = $1 RETURNING *")
                 .bind(state_hash)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.writer)
                 .await?,
         )
     }
@@ -151,7 +151,7 @@ impl Store {
         new_user: impl FnOnce() -> User,
         now: i64,
     ) -> StoreResult<Resolved> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let linked: Option<(String, i64)> = sqlx::query_as(
             "SELECT u.id, u.disabled FROM identity_links l JOIN users u ON u.id = l.user_id
              WHERE l.provider = $1 AND l.issuer = $2 AND l.subject = $3",
@@ -232,7 +232,7 @@ impl Store {
         user_id: &str,
         now: i64,
     ) -> StoreResult<LinkedTo> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let owner: Option<(String,)> = sqlx::query_as(
             "SELECT user_id FROM identity_links WHERE provider = $1 AND issuer = $2 AND subject = $3",
         )
@@ -271,7 +271,7 @@ impl Store {
         provider: &str,
         subject: &str,
     ) -> StoreResult<Unlinked> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let (links,): (i64,) =
             sqlx::query_as("SELECT COUNT(*) FROM identity_links WHERE user_id = $1")
                 .bind(user_id)
@@ -313,7 +313,7 @@ impl Store {
         .bind(&row.settings)
         .bind(&row.client_secret)
         .bind(row.created_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(|e| {
             if is_unique_violation(&e) {
@@ -339,7 +339,7 @@ impl Store {
         Ok(
             sqlx::query("DELETE FROM upstream_providers WHERE name = $1")
                 .bind(name)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?
                 .rows_affected()
                 == 1,

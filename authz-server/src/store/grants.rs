@@ -219,7 +219,7 @@ pub(super) async fn revoke_grant_in(
 
 impl Store {
     pub async fn revoke_grant(&self, grant_id: &str, now: i64) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         revoke_grant_in(&mut tx, grant_id, now).await?;
         tx.commit().await?;
         self.changed();
@@ -229,7 +229,7 @@ impl Store {
     /// Revokes a grant and forgets the consent behind it, in one transaction, so the next
     /// authorization request for that client and resource asks the user again.
     pub async fn revoke_grant_and_consent(&self, grant_id: &str, now: i64) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let owner: Option<(Option<String>, String, String)> =
             sqlx::query_as("SELECT user_id, client_id, resource FROM grants WHERE id = $1")
                 .bind(grant_id)

@@ -18,14 +18,14 @@ impl Store {
         for table in ["device_codes", "upstream_logins"] {
             removed += sqlx::query(&format!("DELETE FROM {table} WHERE expires_at <= $1"))
                 .bind(now)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?
                 .rows_affected();
         }
         if let Some(cutoff) = audit_before {
             removed += sqlx::query("DELETE FROM audit_events WHERE at < $1")
                 .bind(cutoff)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?
                 .rows_affected();
         }
@@ -36,7 +36,7 @@ impl Store {
                AND NOT EXISTS (SELECT 1 FROM consents k WHERE k.client_id = clients.client_id)",
         )
         .bind(unused_clients_before)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?
         .rows_affected();
         self.changed();
@@ -55,7 +55,7 @@ impl Store {
         ] {
             removed += sqlx::query(sql)
                 .bind(cutoff)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?
                 .rows_affected();
         }

@@ -26,6 +26,8 @@ pub use db::Backend;
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// Where every write goes (see `db::writer`).
+    writer: AnyPool,
     backend: Backend,
     audit_queue: std::sync::Arc<audit::AuditQueue>,
     live: std::sync::Arc<live::Live>,
@@ -87,13 +89,15 @@ impl Store {
     pub async fn connect(url: &str) -> StoreResult<Self> {
         let (pool, backend) = db::connect(url).await?;
         let store = Self {
+            writer: pool.clone(),
             pool,
             backend,
             audit_queue: Default::default(),
             live: Default::default(),
         };
         store.migrate(url).await?;
-        Ok(store)
+        let writer = db::writer(url, backend, &store.pool).await?;
+        Ok(Self { writer, ..store })
     }
 
     /// Brings the schema up to date; `url` only names the database in an error.
@@ -124,6 +128,7 @@ impl Store {
         if let Err(e) = self.flush_audit().await {
             tracing::error!(error = %e, "audit events could not be written before closing");
         }
+        self.writer.close().await;
         self.pool.close().await;
     }
 
@@ -141,7 +146,7 @@ impl Store {
         .bind(&user.display_name)
         .bind(user.disabled)
         .bind(user.created_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict("user") } else { e.into() })?;
         Ok(())
@@ -179,7 +184,7 @@ impl Store {
         .bind(&row.metadata)
         .bind(row.client_id_issued_at)
         .bind(&row.origin)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(|e| {
             if is_unique_violation(&e) {
@@ -221,7 +226,7 @@ impl Store {
             .bind(auth_time)
             .bind(expires_at)
             .bind(scope_limit)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -241,7 +246,7 @@ impl Store {
     pub async fn delete_session(&self, id_hash: &str) -> StoreResult<()> {
         sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
             .bind(id_hash)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -277,7 +282,7 @@ impl Store {
         .bind(name)
         .bind(fresh)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         let (value,): (String,) =
             sqlx::query_as("SELECT value FROM server_secrets WHERE name = $1")
@@ -299,7 +304,7 @@ impl Store {
 
     /// Inserts a new key and retires the previous active ones, in one transaction.
     pub async fn rotate_signing_key(&self, row: &SigningKeyRow) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL")
             .bind(row.created_at)
             .execute(&mut *tx)

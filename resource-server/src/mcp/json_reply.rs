@@ -106,11 +106,22 @@ fn data_of(event: &[u8]) -> Option<String> {
 
 /// A JSON-RPC response (or error response) to a request: an id, and a result or an error.
 fn is_response(data: &str) -> bool {
-    serde_json::from_str::<serde_json::Value>(data).is_ok_and(|v| {
-        v.get("id").is_some()
-            && v.get("method").is_none()
-            && (v.get("result").is_some() || v.get("error").is_some())
-    })
+    /// Which members a message has; their values are skipped, not built.
+    #[derive(serde::Deserialize)]
+    struct Members {
+        #[serde(default, deserialize_with = "present")]
+        id: bool,
+        #[serde(default, deserialize_with = "present")]
+        method: bool,
+        #[serde(default, deserialize_with = "present")]
+        result: bool,
+        #[serde(default, deserialize_with = "present")]
+        error: bool,
+    }
+    fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+        <serde::de::IgnoredAny as serde::Deserialize>::deserialize(d).map(|_| true)
+    }
+    serde_json::from_str::<Members>(data).is_ok_and(|m| m.id && !m.method && (m.result || m.error))
 }
 
 #[cfg(test)]

@@ -9,6 +9,8 @@ mod pending;
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// Where every write goes (see `db::writer`).
+    writer: AnyPool,
     pending: Arc<pending::Pending>,
 }
 
@@ -48,13 +50,13 @@ impl Store {
             .bind(kid)
             .bind(pkcs8)
             .bind(now)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map(|_| ())
     }
 
     pub async fn insert_gateway_call(&self, c: &GatewayCall) -> sqlx::Result<()> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.writer.acquire().await?;
         Self::insert_gateway_call_in(&mut conn, c).await
     }
 
@@ -85,7 +87,7 @@ impl Store {
         self.flush().await?;
         sqlx::query("DELETE FROM gateway_calls WHERE at < $1")
             .bind(before)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map(|r| r.rows_affected())
     }
@@ -107,6 +109,7 @@ impl Store {
         };
         db::migrate(&pool, &migrator, "the resource server", url).await?;
         Ok(Self {
+            writer: db::writer(url, backend, &pool).await?,
             pool,
             pending: Arc::default(),
         })
@@ -124,6 +127,7 @@ impl Store {
         if let Err(e) = self.flush().await {
             tracing::error!(error = %e, "request counts and gateway calls could not be written before closing");
         }
+        self.writer.close().await;
         self.pool.close().await;
     }
 
@@ -134,7 +138,7 @@ impl Store {
             .bind(&note.title)
             .bind(&note.content)
             .bind(note.created_at)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map(|_| ())
     }

@@ -78,7 +78,7 @@ impl Store {
             return Ok(());
         }
         let result = async {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.writer.begin().await?;
             for (user, names) in &usage {
                 for (name, n) in names {
                     sqlx::query(

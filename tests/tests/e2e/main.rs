@@ -7,6 +7,7 @@ mod cimd;
 mod device;
 #[cfg(feature = "everything")]
 mod everything;
+mod fast_paths;
 mod federation_github;
 mod federation_tokens;
 mod fixtures;
