@@ -24,6 +24,7 @@ import re
 import secrets
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -113,6 +114,11 @@ def session(url, token):
     sid = hdrs["mcp-session-id"]
     mcp(url, token, {"jsonrpc": "2.0", "method": "notifications/initialized"}, sid)
     return sid
+
+
+def port_free(port):
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
 
 
 def wait_http(url, timeout=20):
@@ -310,6 +316,9 @@ def workloads(ctx):
 
 def prepare(procs, db, workers, cpus):
     """Starts the servers on new databases; the tokens, sessions and client the workloads use."""
+    for port in (AS_PORT, RS_PORT):
+        if not port_free(port):
+            raise SystemExit(f"port {port} is taken: stop what listens there first")
     data = os.path.join(WORK, f"data-{db}")
     fresh_databases(db, data)
     env = stack_env(db, workers, data)
@@ -549,6 +558,9 @@ def main():
                                             capture_output=True).returncode != 0:
         log(f"PostgreSQL at {PG} is not reachable: SQLite only")
         dbs.remove("postgres")
+    for port in (HELLO_PORT, UP_PORT):
+        if not port_free(port):
+            raise SystemExit(f"port {port} is taken: stop what listens there first")
     ncpu = len(os.sched_getaffinity(0))
     procs = Procs()
     results, scale_results, descriptions = {}, {}, {}

@@ -19,8 +19,6 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
 use tracing_subscriber::EnvFilter;
 
 mod lifecycle;
@@ -252,42 +250,20 @@ pub fn metrics_route<S: Clone + Send + Sync + 'static>(
 pub fn layers(router: Router, metrics: Metrics) -> Router {
     router
         .route_layer(axum::middleware::from_fn_with_state(metrics, track))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(|req: &Request| {
-                    let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
-                    tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
-                })
-                .on_request(())
-                .on_response(|res: &Response, latency: std::time::Duration, _span: &tracing::Span| {
-                    tracing::info!(status = res.status().as_u16(), latency_ms = latency.as_millis() as u64, "request");
-                })
-                .on_failure(()),
-        )
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(
-            requests::CountingRequestId::default(),
-        ))
-        .layer(axum::middleware::map_request(drop_unsafe_request_id))
+        .layer(requests::OuterLayer::default())
 }
 
 /// Longest `x-request-id` taken from a caller.
 const MAX_REQUEST_ID: usize = 64;
 
 /// A caller's `x-request-id` is kept only when short and made of `[A-Za-z0-9._-]`;
-/// otherwise it is dropped and a new one made up, so logs never carry what a caller wrote.
-async fn drop_unsafe_request_id(mut req: Request) -> Request {
-    let safe = req.headers().get("x-request-id").is_none_or(|v| {
-        let b = v.as_bytes();
-        !b.is_empty()
-            && b.len() <= MAX_REQUEST_ID
-            && b.iter()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
-    });
-    if !safe {
-        req.headers_mut().remove("x-request-id");
-    }
-    req
+/// otherwise a new one is made up, so logs never carry what a caller wrote.
+fn safe_request_id(v: &HeaderValue) -> bool {
+    let b = v.as_bytes();
+    !b.is_empty()
+        && b.len() <= MAX_REQUEST_ID
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
 }
 
 /// How long a client may take to send a request's headers, and then its body.

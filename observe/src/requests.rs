@@ -121,3 +121,94 @@ impl MakeRequestId for CountingRequestId {
             .map(RequestId::new)
     }
 }
+
+/// The outer layer of every request, in one service instead of four: the request id (a
+/// caller's kept when it is safe, else one made up; echoed on the response), and a tracing
+/// span carrying it, with one log line per answered request.
+#[derive(Clone)]
+pub struct Outer<S> {
+    inner: S,
+    ids: CountingRequestId,
+}
+
+#[derive(Clone, Default)]
+pub struct OuterLayer {
+    ids: CountingRequestId,
+}
+
+impl<S> tower::Layer<S> for OuterLayer {
+    type Service = Outer<S>;
+
+    fn layer(&self, inner: S) -> Outer<S> {
+        Outer {
+            inner,
+            ids: self.ids.clone(),
+        }
+    }
+}
+
+const REQUEST_ID: &str = "x-request-id";
+
+impl<S> tower::Service<axum::extract::Request> for Outer<S>
+where
+    S: tower::Service<axum::extract::Request, Response = axum::response::Response>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = axum::response::Response;
+    type Error = S::Error;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: axum::extract::Request) -> Self::Future {
+        if !req
+            .headers()
+            .get(REQUEST_ID)
+            .is_some_and(crate::safe_request_id)
+        {
+            let id = self.ids.make_request_id(&req);
+            match id {
+                Some(id) => req.headers_mut().insert(REQUEST_ID, id.into_header_value()),
+                None => req.headers_mut().remove(REQUEST_ID),
+            };
+        }
+        let id = req.headers().get(REQUEST_ID).cloned();
+        let span = tracing::info_span!(
+            "request",
+            request_id = %id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("-"),
+            method = %req.method(),
+            path = %req.uri().path()
+        );
+        // The ready service answers this request; a fresh clone waits for the next.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let start = std::time::Instant::now();
+        Box::pin(tracing::Instrument::instrument(
+            async move {
+                let mut res = inner.call(req).await?;
+                tracing::info!(
+                    status = res.status().as_u16(),
+                    latency_ms = start.elapsed().as_millis() as u64,
+                    "request"
+                );
+                if let Some(id) = id
+                    && !res.headers().contains_key(REQUEST_ID)
+                {
+                    res.headers_mut().insert(REQUEST_ID, id);
+                }
+                Ok(res)
+            },
+            span,
+        ))
+    }
+}

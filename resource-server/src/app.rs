@@ -212,15 +212,11 @@ pub async fn router(state: AppState, shutdown: CancellationToken) -> anyhow::Res
             crate::mcp::conformance::reconnect::cut_reconnection_stream,
         ));
     }
-    // Outermost first: the bearer check, then usage counting, then JSON for one-message
-    // replies, then the MCP endpoint.
+    // Outermost first: the bearer check (which also counts usage), then JSON for
+    // one-message replies, then the MCP endpoint.
     let protected = protected
         .layer(axum::middleware::from_fn(
             crate::mcp::json_reply::prefer_json,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::mcp::usage::count,
         ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

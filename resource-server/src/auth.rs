@@ -254,12 +254,16 @@ async fn authorized(
                 },
             );
         }
+        // This server's own tools count their calls (`get_api_usage`), before the MCP handler
+        // runs, so that a call refused for bad arguments counts too.
+        if state.policy.is_none() {
+            for (_, method, params) in &calls {
+                if let Some(name) = crate::mcp::usage::usage_name(method, params) {
+                    state.store.count_request(&principal.sub, &name);
+                }
+            }
+        }
         req = Request::from_parts(parts, Body::from(bytes));
-        // The parsed calls are handed on (for usage counting), not parsed again.
-        req.extensions_mut()
-            .insert(crate::mcp::usage::RpcCalls(std::sync::Arc::new(
-                calls.into_iter().map(|(_, m, p)| (m, p)).collect(),
-            )));
     }
     req.extensions_mut().insert(principal.clone());
     let res = next.run(req).await;
