@@ -47,12 +47,15 @@ function request()
     id = id + 1
     b = string.gsub(b, "__ID__", tostring(id))
   end
+  local h = headers
   if lines then
     local v = lines[next_line] or ""
     next_line = next_line + 1
     if b then b = string.gsub(b, "__LINE__", v) end
+    h = {}
+    for k, hv in pairs(headers) do h[k] = string.gsub(hv, "__LINE__", v) end
   end
-  return wrk.format(method, nil, headers, b)
+  return wrk.format(method, nil, h, b)
 end
 
 -- Only defined when needed: wrk parses every answer for a script that has it.

@@ -111,10 +111,13 @@ pub struct Keys {
     access_token_ttl: i64,
     /// When the keys were last read from the store, to rate-limit reloads.
     loaded_at: Arc<std::sync::atomic::AtomicI64>,
-    /// Claims of tokens whose signature verified, by SHA-256 of the token.
-    verified: Cache<[u8; 32], Arc<AccessTokenClaims>>,
-    /// The JWKS document and which keys it lists (a bit per position in `inner`).
-    jwks_body: Arc<RwLock<Option<(u64, axum::body::Bytes)>>>,
+    /// Claims of tokens whose signature verified, by SHA-256 of the token, with the `kid`
+    /// that verified them (still loaded and published at each use, or verified again).
+    verified: Cache<[u8; 32], (Arc<AccessTokenClaims>, Arc<str>)>,
+    /// The JWKS document, for the key set (`version`, moved on by every reload that changes
+    /// it) and the keys it published (a bit per position).
+    jwks_body: Arc<RwLock<Option<(u64, u64, axum::body::Bytes)>>>,
+    version: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Tokens whose verified claims are kept; beyond it the least used are verified again.
@@ -152,6 +155,7 @@ impl Keys {
                 ))
                 .build(),
             jwks_body: Default::default(),
+            version: Default::default(),
         }
     }
 
@@ -170,6 +174,10 @@ impl Keys {
             };
             let changed = kids(&inner) != kids(&keys);
             *inner = keys;
+            if changed {
+                self.version
+                    .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+            }
             changed
         };
         if changed {
@@ -194,12 +202,25 @@ impl Keys {
         now: i64,
     ) -> Result<Arc<AccessTokenClaims>, JwtError> {
         let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        if let Some(claims) = self.verified.get(&hash).await {
+        if let Some((claims, kid)) = self.verified.get(&hash).await
+            && self.usable(&kid, now)
+        {
             return Ok(claims);
         }
         let claims = Arc::new(self.verify_loaded(store, token, now).await?);
-        self.verified.insert(hash, claims.clone()).await;
+        if let Some(kid) = jose::header_kid(token) {
+            self.verified
+                .insert(hash, (claims.clone(), kid.into()))
+                .await;
+        }
         Ok(claims)
+    }
+
+    /// A key that is loaded and still published.
+    fn usable(&self, kid: &str, now: i64) -> bool {
+        let keys = self.inner.read().expect("key lock poisoned");
+        keys.iter()
+            .any(|k| k.kid == kid && self.is_published(k, now))
     }
 
     async fn verify_loaded(
@@ -245,22 +266,28 @@ impl Keys {
 
     /// The JWKS as served: encoded again only when the set of published keys changes.
     pub fn jwks_body(&self, now: i64) -> axum::body::Bytes {
-        let published = {
+        let (version, published) = {
             let keys = self.inner.read().expect("key lock poisoned");
-            keys.iter()
+            let version = self.version.load(std::sync::atomic::Ordering::Acquire);
+            let mask = keys
+                .iter()
                 .enumerate()
                 .filter(|(_, k)| self.is_published(k, now))
-                .fold(0u64, |m, (i, _)| m | 1 << (i % 64))
+                .fold(0u64, |m, (i, _)| m | 1 << (i % 64));
+            (version, mask)
         };
-        if let Some((mask, body)) = &*self.jwks_body.read().expect("key lock poisoned")
-            && *mask == published
+        if let Some((v, mask, body)) = &*self.jwks_body.read().expect("key lock poisoned")
+            && (*v, *mask) == (version, published)
         {
             return body.clone();
         }
         let body = axum::body::Bytes::from(
             serde_json::to_vec(&self.jwks(now)).expect("a JWKS serialises"),
         );
-        *self.jwks_body.write().expect("key lock poisoned") = Some((published, body.clone()));
+        // Encoded from the keys as they are now: stored under the version read before, so a
+        // reload in between leaves it unused.
+        *self.jwks_body.write().expect("key lock poisoned") =
+            Some((version, published, body.clone()));
         body
     }
 

@@ -136,6 +136,13 @@ fn check_header(
     Ok((kid.to_owned(), alg))
 }
 
+/// The `kid` of a compact JWS's protected header, unverified.
+pub fn header_kid(token: &str) -> Option<String> {
+    let header = token.split('.').next()?;
+    let header: serde_json::Value = serde_json::from_slice(&B64.decode(header).ok()?).ok()?;
+    header.get("kid")?.as_str().map(str::to_owned)
+}
+
 /// Verifies `token` with the key of its `kid` among `keys` and returns its claims.
 pub fn verify<T: DeserializeOwned>(
     token: &str,

@@ -197,7 +197,7 @@ impl Store {
         client_id: &str,
         expires_at: i64,
     ) -> StoreResult<()> {
-        sqlx::query(
+        let n = sqlx::query(
             "INSERT INTO revoked_access_tokens (jti, client_id, expires_at) VALUES ($1, $2, $3)
              ON CONFLICT (jti) DO NOTHING",
         )
@@ -206,7 +206,9 @@ impl Store {
         .bind(expires_at)
         .execute(&self.writer)
         .await?;
-        self.changed();
+        if n.rows_affected() > 0 {
+            self.changed();
+        }
         Ok(())
     }
 
@@ -239,14 +241,17 @@ impl Store {
     }
 
     pub async fn revoke_access_token(&self, jti: &str, now: i64) -> StoreResult<()> {
-        sqlx::query(
+        let n = sqlx::query(
             "UPDATE access_tokens SET revoked_at = $1 WHERE jti = $2 AND revoked_at IS NULL",
         )
         .bind(now)
         .bind(jti)
         .execute(&self.writer)
         .await?;
-        self.changed();
+        // A revocation that changed nothing leaves what is remembered alone.
+        if n.rows_affected() > 0 {
+            self.changed();
+        }
         Ok(())
     }
 }

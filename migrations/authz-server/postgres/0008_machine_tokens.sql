@@ -22,13 +22,22 @@ BEGIN
 END
 $$;
 
-CREATE TRIGGER grants_revoked AFTER UPDATE OF revoked_at OR DELETE ON grants
-    FOR EACH STATEMENT EXECUTE FUNCTION count_revocation();
-CREATE TRIGGER access_tokens_revoked AFTER UPDATE OF revoked_at ON access_tokens
-    FOR EACH STATEMENT EXECUTE FUNCTION count_revocation();
-CREATE TRIGGER machine_tokens_revoked AFTER INSERT ON revoked_access_tokens
-    FOR EACH STATEMENT EXECUTE FUNCTION count_revocation();
-CREATE TRIGGER users_changed AFTER UPDATE OF disabled OR DELETE ON users
-    FOR EACH STATEMENT EXECUTE FUNCTION count_revocation();
-CREATE TRIGGER clients_changed AFTER UPDATE OR DELETE ON clients
-    FOR EACH STATEMENT EXECUTE FUNCTION count_revocation();
+-- Deferred to the commit, after every other lock of the transaction is held: the counter row
+-- is always locked last, so two revoking transactions cannot deadlock on it, and the new
+-- value is visible only once the revocation is.
+CREATE CONSTRAINT TRIGGER grants_revoked AFTER UPDATE OF revoked_at ON grants
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION count_revocation();
+CREATE CONSTRAINT TRIGGER grants_deleted AFTER DELETE ON grants
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION count_revocation();
+CREATE CONSTRAINT TRIGGER access_tokens_revoked AFTER UPDATE OF revoked_at ON access_tokens
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION count_revocation();
+CREATE CONSTRAINT TRIGGER machine_tokens_revoked AFTER INSERT ON revoked_access_tokens
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION count_revocation();
+CREATE CONSTRAINT TRIGGER users_disabled AFTER UPDATE OF disabled ON users
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION count_revocation();
+CREATE CONSTRAINT TRIGGER users_deleted AFTER DELETE ON users
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION count_revocation();
+CREATE CONSTRAINT TRIGGER clients_changed AFTER UPDATE ON clients
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION count_revocation();
+CREATE CONSTRAINT TRIGGER clients_deleted AFTER DELETE ON clients
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION count_revocation();

@@ -3,6 +3,8 @@
 //! gathered once a second, in one transaction. Reading either through this store, and
 //! closing it, writes what is waiting first, so a count or a call is visible at once on this
 //! instance and nothing is lost on a clean shutdown. A crash loses at most the last second.
+//! A user's written counts are read from the database at most once a second: another
+//! instance's counts show up within two seconds, this instance's at once.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -13,6 +15,10 @@ use super::{GatewayCall, Store};
 
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
 
+/// Most gateway calls held while the database refuses them; beyond it the oldest go (and
+/// the loss is logged).
+const MAX_CALLS: usize = 100_000;
+
 #[derive(Default)]
 pub struct Pending {
     /// Counts not yet written, by user and then name.
@@ -22,7 +28,13 @@ pub struct Pending {
     /// batch in memory nor in the database.
     writing: tokio::sync::Mutex<()>,
     writer_started: AtomicBool,
+    /// Each user's written counts as last read, for at most `FLUSH_EVERY` and only until this
+    /// instance writes counts of that user (other instances write theirs at the same pace).
+    written: Mutex<HashMap<String, (std::time::Instant, Counts)>>,
 }
+
+/// A user's counts by name.
+type Counts = Vec<(String, i64)>;
 
 impl Store {
     /// Counts one call of `name` by `user`.
@@ -45,7 +57,15 @@ impl Store {
 
     /// Records one call through the gateway.
     pub fn record_gateway_call(&self, call: GatewayCall) {
-        self.pending.calls.lock().expect("calls lock").push(call);
+        let mut calls = self.pending.calls.lock().expect("calls lock");
+        if calls.len() >= MAX_CALLS {
+            calls.remove(0);
+            tracing::error!(
+                "the gateway call queue is full (the database refuses writes): oldest call record dropped"
+            );
+        }
+        calls.push(call);
+        drop(calls);
         self.start_writer();
     }
 
@@ -98,6 +118,12 @@ impl Store {
             tx.commit().await
         }
         .await;
+        if result.is_ok() {
+            let mut written = self.pending.written.lock().expect("usage lock");
+            for user in usage.keys() {
+                written.remove(user);
+            }
+        }
         if let Err(e) = result {
             // Back in the queue, ahead of anything newer.
             let mut pending = self.pending.usage.lock().expect("usage lock");
@@ -119,11 +145,30 @@ impl Store {
     /// A user's request counts by name, including those not yet written.
     pub async fn usage(&self, user: &str) -> sqlx::Result<Vec<(String, i64)>> {
         let _writing = self.pending.writing.lock().await;
-        let mut rows: Vec<(String, i64)> =
-            sqlx::query_as("SELECT name, count FROM api_usage WHERE user_sub = $1")
-                .bind(user)
-                .fetch_all(&self.pool)
-                .await?;
+        let remembered = self
+            .pending
+            .written
+            .lock()
+            .expect("usage lock")
+            .get(user)
+            .filter(|(at, _)| at.elapsed() < FLUSH_EVERY)
+            .map(|(_, rows)| rows.clone());
+        let mut rows = match remembered {
+            Some(rows) => rows,
+            None => {
+                let rows: Vec<(String, i64)> =
+                    sqlx::query_as("SELECT name, count FROM api_usage WHERE user_sub = $1")
+                        .bind(user)
+                        .fetch_all(&self.pool)
+                        .await?;
+                let mut written = self.pending.written.lock().expect("usage lock");
+                if written.len() > 100_000 {
+                    written.clear();
+                }
+                written.insert(user.to_owned(), (std::time::Instant::now(), rows.clone()));
+                rows
+            }
+        };
         if let Some(names) = self.pending.usage.lock().expect("usage lock").get(user) {
             for (name, n) in names {
                 match rows.iter_mut().find(|(r, _)| r == name) {
