@@ -12,7 +12,6 @@
 //! store that is not polled at all). Expiry is never remembered: callers judge it with
 //! their clock.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use moka::future::Cache;
@@ -40,10 +39,10 @@ pub struct Live {
     seen: AtomicI64,
     /// When a poll last succeeded (`millis`); 0: never.
     polled_at: AtomicU64,
-    tokens: Cache<String, (u64, Arc<AccessTokenState>)>,
+    tokens: Cache<String, (u64, Option<AccessTokenState>)>,
     /// Client-credentials tokens by jti: whether revoked (`None`: its client is gone).
     machine: Cache<String, (u64, Option<bool>)>,
-    clients: Cache<String, (u64, Arc<ClientRow>)>,
+    clients: Cache<String, (u64, Option<ClientRow>)>,
 }
 
 impl Default for Live {
@@ -89,22 +88,10 @@ impl Store {
 
     /// The access-token record introspection reports on.
     pub async fn access_token_state(&self, jti: &str) -> StoreResult<Option<AccessTokenState>> {
-        let Some(generation) = self.generation() else {
-            return self.load_access_token_state(jti).await;
-        };
-        if let Some((g, row)) = self.live.tokens.get(jti).await
-            && g == generation
-        {
-            return Ok(Some((*row).clone()));
-        }
-        let row = self.load_access_token_state(jti).await?;
-        if let Some(row) = &row {
-            self.live
-                .tokens
-                .insert(jti.to_owned(), (generation, Arc::new(row.clone())))
-                .await;
-        }
-        Ok(row)
+        self.remembered(&self.live.tokens, jti, Option::is_some, || {
+            self.load_access_token_state(jti)
+        })
+        .await
     }
 
     /// See `load_machine_token_revoked`.
@@ -113,39 +100,50 @@ impl Store {
         jti: &str,
         client_id: &str,
     ) -> StoreResult<Option<bool>> {
-        let Some(generation) = self.generation() else {
-            return self.load_machine_token_revoked(jti, client_id).await;
-        };
-        if let Some((g, state)) = self.live.machine.get(jti).await
-            && g == generation
-        {
-            return Ok(state);
-        }
-        let state = self.load_machine_token_revoked(jti, client_id).await?;
-        self.live
-            .machine
-            .insert(jti.to_owned(), (generation, state))
-            .await;
-        Ok(state)
+        self.remembered(
+            &self.live.machine,
+            jti,
+            |_| true,
+            || self.load_machine_token_revoked(jti, client_id),
+        )
+        .await
     }
 
     /// A registered client. An unknown one is not remembered (it may be added any moment).
     pub async fn client(&self, client_id: &str) -> StoreResult<Option<ClientRow>> {
+        self.remembered(&self.live.clients, client_id, Option::is_some, || {
+            self.load_client(client_id)
+        })
+        .await
+    }
+
+    /// `cache`'s answer for `key` if it was read in the current generation, else `load`'s,
+    /// remembered when `keep` says so.
+    async fn remembered<V, F>(
+        &self,
+        cache: &Cache<String, (u64, V)>,
+        key: &str,
+        keep: impl Fn(&V) -> bool,
+        load: impl FnOnce() -> F,
+    ) -> StoreResult<V>
+    where
+        V: Clone + Send + Sync + 'static,
+        F: std::future::Future<Output = StoreResult<V>>,
+    {
         let Some(generation) = self.generation() else {
-            return self.load_client(client_id).await;
+            return load().await;
         };
-        if let Some((g, row)) = self.live.clients.get(client_id).await
+        if let Some((g, value)) = cache.get(key).await
             && g == generation
         {
-            return Ok(Some((*row).clone()));
+            return Ok(value);
         }
-        let row = self.load_client(client_id).await?;
-        if let Some(row) = &row {
-            self.live
-                .clients
-                .insert(client_id.to_owned(), (generation, Arc::new(row.clone())))
+        let value = load().await?;
+        if keep(&value) {
+            cache
+                .insert(key.to_owned(), (generation, value.clone()))
                 .await;
         }
-        Ok(row)
+        Ok(value)
     }
 }
