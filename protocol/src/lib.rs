@@ -19,6 +19,7 @@ pub mod metadata;
 pub mod paths;
 pub mod pkce;
 pub mod register;
+pub mod revocations;
 pub mod scope;
 pub mod secret;
 pub mod token;

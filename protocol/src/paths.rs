@@ -16,5 +16,7 @@ pub const DEVICE: &str = "/device";
 pub const REGISTER: &str = "/register";
 pub const INTROSPECT: &str = "/introspect";
 pub const REVOKE: &str = "/revoke";
+/// The revocation feed resource servers read (this project's own, not an RFC endpoint).
+pub const REVOCATIONS: &str = "/revocations";
 pub const JWKS: &str = "/jwks.json";
 pub const STYLESHEET: &str = "/assets/style.css";

@@ -125,6 +125,13 @@ impl Application {
                 }
             }
         });
+        let feed = (self.state.config.revocation_poll > 0).then(|| {
+            let follower = crate::revocations::Follower::new(
+                self.state.introspector.clone(),
+                self.state.config.revocation_feed(),
+            );
+            tokio::spawn(follower.run(Duration::from_secs(self.state.config.revocation_poll)))
+        });
         // The gateway's audit is kept `audit_retention_days`, purged hourly.
         let purge = {
             let (store, clock, days) = (
@@ -170,6 +177,9 @@ impl Application {
         }
         check.abort();
         purge.abort();
+        if let Some(feed) = feed {
+            feed.abort();
+        }
         self.state.store.close().await;
         result
     }
@@ -304,6 +314,16 @@ fn render_stats(stats: &crate::introspection::Stats) -> String {
             "introspection_refused_locally_total",
             "Tokens refused by the JWKS check without a call.",
             stats.refused_locally.load(Relaxed),
+        ),
+        (
+            "revocation_feed_events_total",
+            "Revocation feed events applied to the cache.",
+            stats.revocations.load(Relaxed),
+        ),
+        (
+            "revocation_feed_errors_total",
+            "Reads of the revocation feed that failed.",
+            stats.feed_errors.load(Relaxed),
         ),
     ] {
         out.push_str(&observe::counter_text(name, help, value));

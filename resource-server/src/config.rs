@@ -32,6 +32,11 @@ pub struct Config {
     pub cache_ttl: u64,
     /// How long an inactive answer is reused.
     pub negative_cache_ttl: u64,
+    /// Seconds between reads of the authorization server's revocation feed, which ends
+    /// cached answers of revoked tokens at once (0: not read; `cache_ttl` is then the delay).
+    pub revocation_poll: u64,
+    /// Defaults to `<issuer>/revocations`.
+    pub revocation_feed: Option<String>,
     pub cache_capacity: u64,
     /// Browser origins allowed to call the MCP endpoint besides the resource's own origin.
     /// When the resource is on loopback, loopback origins are allowed too.
@@ -67,6 +72,8 @@ impl Default for Config {
             scopes_supported: vec!["mcp:read".into(), "mcp:write".into()],
             cache_ttl: 60,
             negative_cache_ttl: 5,
+            revocation_poll: 1,
+            revocation_feed: None,
             cache_capacity: 100_000,
             allowed_origins: Vec::new(),
             allowed_hosts: Vec::new(),
@@ -128,6 +135,12 @@ impl Config {
         }
         if let Some(v) = get("RS_NEGATIVE_CACHE_TTL") {
             self.negative_cache_ttl = parse("RS_NEGATIVE_CACHE_TTL", v)?;
+        }
+        if let Some(v) = get("RS_REVOCATION_POLL") {
+            self.revocation_poll = parse("RS_REVOCATION_POLL", v)?;
+        }
+        if let Some(v) = get("RS_REVOCATION_FEED") {
+            self.revocation_feed = Some(v);
         }
         if let Some(v) = get("RS_ALLOWED_ORIGINS") {
             self.allowed_origins = list(v);
@@ -225,6 +238,12 @@ impl Config {
         self.introspection_endpoint
             .clone()
             .unwrap_or_else(|| format!("{}/introspect", self.issuer))
+    }
+
+    pub fn revocation_feed(&self) -> String {
+        self.revocation_feed
+            .clone()
+            .unwrap_or_else(|| format!("{}/revocations", self.issuer))
     }
 
     pub fn jwks_uri(&self) -> String {

@@ -3,7 +3,8 @@
 //!
 //! - The cache key is SHA-256 of the token; the token itself is never stored or logged.
 //! - An active answer is reused for at most `min(cache_ttl, exp - now)`; an inactive one
-//!   for `negative_cache_ttl`. `cache_ttl` is therefore how late a revocation can be noticed.
+//!   for `negative_cache_ttl`. The revocation feed (`crate::revocations`) ends answers of
+//!   revoked tokens sooner; `cache_ttl` bounds how late a revocation is noticed without it.
 //! - Concurrent misses for one token share one introspection call (single flight).
 //! - Failures are never cached: when the authorization server is down, cached tokens keep
 //!   working and others get `Unavailable` (the caller answers 503, not 401).
@@ -18,6 +19,7 @@ use moka::Expiry;
 use moka::future::Cache;
 use oauth_protocol::Scope;
 use oauth_protocol::introspect::IntrospectionResponse;
+use oauth_protocol::revocations::{Event, FeedAnswer};
 use sha2::{Digest, Sha256};
 
 use oauth_protocol::clock::Clock;
@@ -75,6 +77,9 @@ pub struct Stats {
     pub calls: AtomicU64,
     /// Tokens refused by the local JWT check, without a call.
     pub refused_locally: AtomicU64,
+    /// Revocation feed events applied, and reads of the feed that failed.
+    pub revocations: AtomicU64,
+    pub feed_errors: AtomicU64,
 }
 
 #[derive(Clone)]
@@ -106,6 +111,7 @@ impl Introspector {
             cache: Cache::builder()
                 .max_capacity(config.cache_capacity)
                 .expire_after(PerEntryTtl)
+                .support_invalidation_closures()
                 .build(),
             jwks: Jwks::new(config.jwks_uri(), http.clone()),
             http,
@@ -154,6 +160,69 @@ impl Introspector {
                 Err((*e).clone())
             }
         }
+    }
+
+    /// Forgets the cached answers of every token these events ended.
+    pub fn forget(&self, events: &[Event]) {
+        if events.is_empty() {
+            return;
+        }
+        self.stats
+            .revocations
+            .fetch_add(events.len() as u64, Ordering::Relaxed);
+        let events = events.to_vec();
+        let ended = move |_: &[u8; 32], entry: &Entry| match &entry.verdict {
+            Verdict::Active(p) => events
+                .iter()
+                .any(|e| e.ends(p.jti.as_deref(), &p.sub, &p.client_id)),
+            Verdict::Inactive => false,
+        };
+        // Only fails when the cache was built without invalidation closures.
+        if let Err(e) = self.cache.invalidate_entries_if(ended) {
+            tracing::error!(error = %e, "cached answers could not be forgotten; all are");
+            self.cache.invalidate_all();
+        }
+    }
+
+    /// Forgets every cached answer (the feed could not say what ended).
+    pub fn forget_all(&self) {
+        self.cache.invalidate_all();
+    }
+
+    /// One read of the revocation feed at `endpoint`, with this server's credentials.
+    pub async fn read_feed(
+        &self,
+        endpoint: &str,
+        after: Option<i64>,
+    ) -> Result<FeedAnswer, Unavailable> {
+        let after = after.map(|a| a.to_string());
+        let mut form = Vec::new();
+        if let Some(a) = &after {
+            form.push(("after", a.as_str()));
+        }
+        let res = self
+            .http
+            .post(endpoint)
+            .basic_auth(
+                form_encode(&self.client_id),
+                Some(form_encode(&self.client_secret)),
+            )
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| Unavailable::Unreachable(format!("request failed: {e}")))?;
+        if res.status() == reqwest::StatusCode::UNAUTHORIZED {
+            return Err(Unavailable::CredentialsRefused);
+        }
+        if !res.status().is_success() {
+            return Err(Unavailable::Unreachable(format!(
+                "the revocation feed answered {}",
+                res.status()
+            )));
+        }
+        res.json()
+            .await
+            .map_err(|e| Unavailable::Unreachable(format!("unreadable answer: {e}")))
     }
 
     async fn introspect(&self, token: &str) -> Result<Entry, Unavailable> {
@@ -229,6 +298,7 @@ impl Introspector {
                 .and_then(|v| Scope::parse(&v).ok())
                 .unwrap_or_default(),
             exp,
+            jti: r.jti,
         }))
     }
 }

@@ -11,6 +11,7 @@ pub mod jwks;
 pub mod mcp;
 pub mod metadata;
 pub mod principal;
+pub mod revocations;
 pub mod rpc;
 pub mod state;
 pub mod store;

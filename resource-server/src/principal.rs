@@ -13,6 +13,8 @@ pub struct Principal {
     pub client_id: String,
     pub scope: Scope,
     pub exp: i64,
+    /// The token's id, which the revocation feed names when this one token is revoked.
+    pub jti: Option<String>,
     /// Acts for no user: a client-credentials token, whose subject is the client itself
     /// (RFC 9068 §2.2).
     pub machine: bool,

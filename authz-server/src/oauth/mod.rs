@@ -10,6 +10,7 @@ pub mod federation;
 pub mod introspect;
 pub mod mint;
 pub mod register;
+pub mod revocations;
 pub mod revoke;
 pub mod session;
 pub mod sign_in;

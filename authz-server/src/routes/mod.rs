@@ -19,6 +19,7 @@ pub mod login;
 pub mod metadata;
 pub mod pages;
 pub mod register;
+pub mod revocations;
 pub mod revoke;
 pub mod session;
 pub mod token;
@@ -43,6 +44,7 @@ pub fn router(state: AppState) -> Router {
         .merge(token::router())
         .merge(introspect::router())
         .merge(revoke::router())
+        .merge(revocations::router())
         .merge(device::api())
         .layer(cors);
     let pages = Router::new()

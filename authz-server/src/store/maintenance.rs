@@ -40,6 +40,9 @@ impl Store {
         .await?
         .rows_affected();
         self.changed();
+        removed += self
+            .purge_revocation_feed(now - super::FEED_RETENTION_SECS)
+            .await?;
         for (sql, cutoff) in [
             ("DELETE FROM sessions WHERE expires_at < $1", now),
             ("DELETE FROM refresh_tokens WHERE expires_at < $1", now),

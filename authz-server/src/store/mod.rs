@@ -13,11 +13,13 @@ mod audit;
 pub mod device;
 mod exchange;
 pub mod federation;
+mod feed;
 mod grants;
 mod live;
 mod maintenance;
 pub use admin::*;
 pub use device::{DeviceRow, Poll};
+pub use feed::FEED_RETENTION_SECS;
 pub use grants::*;
 pub use maintenance::Table;
 

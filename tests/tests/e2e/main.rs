@@ -18,6 +18,7 @@ mod metadata;
 mod operations;
 mod pages;
 mod register;
+mod revocation_feed;
 mod rmcp_client;
 mod security;
 mod store;

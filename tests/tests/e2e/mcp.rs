@@ -508,11 +508,15 @@ async fn concurrent_requests_with_one_new_token_make_one_introspection_call() {
     assert_eq!(stack.rs_stats.calls.load(Ordering::SeqCst) - before, 1);
 }
 
-/// Revocation reaches the resource server once the cache entry ends.
+/// Without the revocation feed, revocation reaches the resource server once the cache entry
+/// ends.
 #[tokio::test]
 async fn revocation_is_seen_after_the_cache_ttl() {
     let stack = TestStack::builder()
-        .resource_server(|rs| rs.cache_ttl = 1)
+        .resource_server(|rs| {
+            rs.cache_ttl = 1;
+            rs.revocation_poll = 0;
+        })
         .spawn()
         .await;
     let token = stack
