@@ -42,12 +42,17 @@ def main() -> int:
     results, out = sys.argv[1], sys.argv[2]
     readme = sys.argv[3] if len(sys.argv) > 3 else None
     clients, suites, failed = {}, {}, False
+    # What a driver saw a client do that is worth knowing though no cell failed.
+    client_notes: dict[tuple[str, str], list[str]] = {}
     with open(results) as f:
         for line in f:
             line = line.strip()
             if not line.startswith("{"):
                 continue
             r = json.loads(line)
+            if "note" in r and "client" in r:
+                client_notes.setdefault((r["client"], r["version"]), []).append(r["note"])
+                continue
             if "result" not in r:
                 continue  # e.g. a screenshot path
             failed |= r.get("result") in ("fail", "warning")
@@ -78,6 +83,12 @@ def main() -> int:
     if notes:
         lines.append("")
         lines.extend(f"[{i}] {n}" for i, n in enumerate(notes, 1))
+    if client_notes:
+        lines.append("")
+        lines.append("Seen though every cell passed:")
+        for (client, version), seen in sorted(client_notes.items()):
+            for n in dict.fromkeys(seen):
+                lines.append(f"- {client} {version}: {n}")
     for suite, entries in sorted(suites.items()):
         passed = sum(1 for _, r in entries if r["result"] == "pass")
         lines.append("")
