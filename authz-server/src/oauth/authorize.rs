@@ -176,9 +176,13 @@ pub async fn validate(state: &AppState, query: &str) -> Result<AuthRequest, Auth
     })
 }
 
-/// The scope the person is asked for. A client that registered a scope is offered no more
-/// than that (RFC 6749 §3.3 lets the server narrow what is asked for), and nothing left at
-/// all is an error; a request without scope gets the registered or the supported scope.
+/// The scope the person is asked for; a request without scope gets the registered or the
+/// supported scope. A vetted client (created by the administrator or with the registration
+/// token) is offered no more than it registered (RFC 6749 §3.3 lets the server narrow what is
+/// asked for), and nothing left at all is an error. A self-registered client chose its own
+/// registered scope, so as a ceiling it would protect nothing, and MCP clients register the
+/// scope of their first request and later step up (403 `insufficient_scope`) to more: for
+/// them it is only the default, and the person's consent to each scope is the bound.
 pub(crate) fn offered_scope(
     client: &Client,
     requested: Scope,
@@ -188,11 +192,12 @@ pub(crate) fn offered_scope(
         .metadata
         .scope
         .as_deref()
-        .and_then(|s| Scope::parse(s).ok());
+        .and_then(|s| Scope::parse(s).ok())
+        .filter(|s| !s.is_empty());
     match (registered, requested.is_empty()) {
         (Some(reg), true) => Ok(reg),
         (None, true) => Ok(supported),
-        (Some(reg), false) => {
+        (Some(reg), false) if client.is_vetted() => {
             let allowed = requested.intersection(&reg);
             if allowed.is_empty() {
                 return Err(Refusal::new(
@@ -202,7 +207,7 @@ pub(crate) fn offered_scope(
             }
             Ok(allowed)
         }
-        (None, false) => Ok(requested),
+        (_, false) => Ok(requested),
     }
 }
 

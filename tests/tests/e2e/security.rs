@@ -679,7 +679,7 @@ async fn redirect_uri_is_required_at_the_token_endpoint_when_the_request_had_one
 }
 
 #[tokio::test]
-async fn a_registered_scope_bounds_what_authorize_offers_and_the_consent_page_says_unverified() {
+async fn a_registered_scope_bounds_only_vetted_clients_and_the_consent_page_says_unverified() {
     let stack = TestStack::spawn().await;
     let info = stack
         .register(
@@ -732,13 +732,47 @@ async fn a_registered_scope_bounds_what_authorize_offers_and_the_consent_page_sa
     );
     let consent = res.text().await.unwrap();
     assert!(consent.contains("id=\"unverified-notice\""));
+    // Self-registered: the registered scope is the client's own choice, so only a default;
+    // the person sees and approves everything asked for (MCP clients register their first
+    // request's scope and step up later).
     assert!(
-        consent.contains("mcp:read") && !consent.contains("mcp:write"),
-        "narrowed"
+        consent.contains("mcp:read") && consent.contains("mcp:write"),
+        "not narrowed"
     );
     let back = stack.browser_authorize(&url).await;
     let (s, body) = redeem(&stack, client_id, &query(&back)["code"], Some(REDIRECT_URI)).await;
+    assert_eq!((s, body["scope"].as_str()), (200, Some("mcp:read mcp:write")));
+
+    // Vetted (the registration token): what it registered bounds what it is offered.
+    let vetted = stack
+        .register_vouched(
+            json!({"redirect_uris": [REDIRECT_URI], "token_endpoint_auth_method": "none",
+            "scope": "mcp:read", "client_name": "Vetted reader"}),
+        )
+        .await;
+    let vetted_id = vetted["client_id"].as_str().unwrap();
+    let url = stack.authorize_url(
+        vetted_id,
+        &[
+            ("redirect_uri", REDIRECT_URI),
+            ("scope", "mcp:read mcp:write"),
+        ],
+    );
+    let consent = stack.browser.get(&url).send().await.unwrap().text().await.unwrap();
+    assert!(
+        consent.contains("mcp:read") && !consent.contains("mcp:write"),
+        "narrowed: {consent}"
+    );
+    let back = stack.browser_authorize(&url).await;
+    let (s, body) = redeem(&stack, vetted_id, &query(&back)["code"], Some(REDIRECT_URI)).await;
     assert_eq!((s, body["scope"].as_str()), (200, Some("mcp:read")));
+    let url = stack.authorize_url(
+        vetted_id,
+        &[("redirect_uri", REDIRECT_URI), ("scope", "mcp:write")],
+    );
+    let res = stack.browser.get(&url).send().await.unwrap();
+    let back = e2e::location(&res);
+    assert!(back.contains("error=invalid_scope"), "{back}");
 }
 
 #[tokio::test]
