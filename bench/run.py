@@ -197,6 +197,8 @@ def stack_env(db, workers, data):
         "AUTHZ_HEADLESS_USER": "testuser", "AUTHZ_ALLOW_HEADLESS": "true",
         # Codes are made in bulk before the code-exchange workload redeems them.
         "AUTHZ_CODE_TTL": "600",
+        # One client from one address is the whole load: the abuse quotas would be the figure.
+        "AUTHZ_REQUESTS_PER_MINUTE_PER_ADDRESS": "0", "AUTHZ_REQUESTS_PER_MINUTE_PER_CLIENT": "0",
         "RS_UPSTREAM_NAME": "bench", "RS_UPSTREAM_URL": f"http://127.0.0.1:{UP_PORT}/mcp",
         "RS_UPSTREAM_CLIENT_ID": GW_ID, "RS_UPSTREAM_CLIENT_SECRET": GW_SECRET,
         "RS_UPSTREAM_RULES": "echo=mcp:read",

@@ -127,6 +127,11 @@ impl Application {
             config.login_max_failures_per_address,
             config.login_window,
             config.registrations_per_hour,
+            config.login_max_failures_per_account,
+        );
+        let rate_limits = crate::throttle::RateLimits::per_minute(
+            config.requests_per_minute_per_address,
+            config.requests_per_minute_per_client,
         );
         let refresh_key = store
             .server_secret("refresh_rotation", &crate::ids::new_secret(), clock.now())
@@ -171,7 +176,13 @@ impl Application {
                 Duration::from_secs(config_login.2),
                 100_000,
             ),
+            login_by_account: Throttle::new(
+                config_login.4,
+                Duration::from_secs(config_login.2),
+                100_000,
+            ),
             registrations: Throttle::quota(config_login.3, Duration::from_secs(3600), 100_000),
+            rate_limits,
             device_codes: Throttle::new(10, Duration::from_secs(900), 100_000),
             upstreams: crate::upstream::Upstreams::new(metrics.clone(), upstream_timeout),
             providers: Arc::default(),

@@ -84,10 +84,18 @@ pub struct Config {
     pub registration_token: Option<Secret>,
     /// Registrations accepted per client address per hour.
     pub registrations_per_hour: u32,
+    /// Requests per minute to `/token`, `/introspect`, `/revoke` and `/device_authorization`
+    /// from one client address, and from one confidential client (0: no limit). Configured
+    /// resource servers are not limited at `/introspect`.
+    pub requests_per_minute_per_address: u32,
+    pub requests_per_minute_per_client: u32,
     /// Failed sign-ins per username, and per client address, within `login_window` seconds
     /// before further attempts are refused without checking the password.
     pub login_max_failures: u32,
     pub login_max_failures_per_address: u32,
+    /// Failed sign-ins for one username from every address together (`login_max_failures`
+    /// counts per username and address).
+    pub login_max_failures_per_account: u32,
     pub login_window: u64,
     /// Take the client address from the last `X-Forwarded-For` entry (behind a reverse proxy
     /// that sets it); otherwise the TCP peer address is used.
@@ -126,8 +134,11 @@ impl Default for Config {
             allow_headless: false,
             registration_token: None,
             registrations_per_hour: 30,
+            requests_per_minute_per_address: 1200,
+            requests_per_minute_per_client: 600,
             login_max_failures: 10,
             login_max_failures_per_address: 50,
+            login_max_failures_per_account: 100,
             login_window: 15 * 60,
             trust_forwarded_for: false,
             audit_retention_days: 90,
@@ -147,118 +158,9 @@ impl Config {
         Ok(config)
     }
 
-    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
-        use settings::parse_var as parse;
-        if let Some(v) = get("AUTHZ_ISSUER") {
-            self.issuer = v;
-        }
-        if let Some(v) = get("AUTHZ_BIND") {
-            self.bind = parse("AUTHZ_BIND", v)?;
-        }
-        if let Some(v) = get("AUTHZ_DATABASE_URL").or_else(|| get("DATABASE_URL")) {
-            self.database_url = v;
-        }
-        if let Some(v) = get("AUTHZ_SCOPES") {
-            self.scopes = v.split_whitespace().map(str::to_owned).collect();
-        }
-        for (key, field) in [
-            ("AUTHZ_ACCESS_TOKEN_TTL", &mut self.access_token_ttl),
-            ("AUTHZ_REFRESH_TOKEN_TTL", &mut self.refresh_token_ttl),
-            ("AUTHZ_CODE_TTL", &mut self.code_ttl),
-            ("AUTHZ_REFRESH_GRACE", &mut self.refresh_grace),
-            ("AUTHZ_SESSION_TTL", &mut self.session_ttl),
-            ("AUTHZ_AUDIT_RETENTION_DAYS", &mut self.audit_retention_days),
-            ("AUTHZ_UNUSED_CLIENT_TTL", &mut self.unused_client_ttl),
-        ] {
-            if let Some(v) = get(key) {
-                *field = parse(key, v)?;
-            }
-        }
-        for (key, field) in [
-            (
-                "AUTHZ_REGISTRATIONS_PER_HOUR",
-                &mut self.registrations_per_hour,
-            ),
-            ("AUTHZ_LOGIN_MAX_FAILURES", &mut self.login_max_failures),
-            (
-                "AUTHZ_LOGIN_MAX_FAILURES_PER_ADDRESS",
-                &mut self.login_max_failures_per_address,
-            ),
-        ] {
-            if let Some(v) = get(key) {
-                *field = parse(key, v)?;
-            }
-        }
-        if let Some(v) = get("AUTHZ_LOGIN_WINDOW") {
-            self.login_window = parse("AUTHZ_LOGIN_WINDOW", v)?;
-        }
-        if let Some(v) = get("AUTHZ_TRUST_FORWARDED_FOR") {
-            self.trust_forwarded_for = parse("AUTHZ_TRUST_FORWARDED_FOR", v)?;
-        }
-        if let Some(v) = get("AUTHZ_REGISTRATION_TOKEN") {
-            self.registration_token = Some(Secret::new(v)).filter(|s| !s.expose().is_empty());
-        }
-        if let Some(v) = get("AUTHZ_DEFAULT_RESOURCE") {
-            self.default_resource = Some(v).filter(|v| !v.is_empty());
-        }
-        if let Some(v) = get("AUTHZ_METRICS_BIND") {
-            self.metrics_bind = Some(parse("AUTHZ_METRICS_BIND", v)?);
-        }
-        if let Some(v) = get("AUTHZ_ALLOW_INSECURE_ISSUER") {
-            self.allow_insecure_issuer = parse("AUTHZ_ALLOW_INSECURE_ISSUER", v)?;
-        }
-        if let Some(v) = get("AUTHZ_CIMD_ALLOW_LOOPBACK") {
-            self.cimd_allow_loopback = parse("AUTHZ_CIMD_ALLOW_LOOPBACK", v)?;
-        }
-        if let Some(v) = get("AUTHZ_UPSTREAM_TIMEOUT_MS") {
-            self.upstream_timeout_ms = parse("AUTHZ_UPSTREAM_TIMEOUT_MS", v)?;
-        }
-        if let Some(v) = get("AUTHZ_PASSWORD_LOGIN") {
-            self.password_login = parse("AUTHZ_PASSWORD_LOGIN", v)?;
-        }
-        if let Some(v) = get("AUTHZ_LOG_FORMAT") {
-            self.log_format = v;
-        }
-        if let Some(v) = get("AUTHZ_HEADLESS_USER") {
-            self.headless_user = Some(v).filter(|v| !v.is_empty());
-        }
-        if let Some(v) = get("AUTHZ_ALLOW_HEADLESS") {
-            self.allow_headless = parse("AUTHZ_ALLOW_HEADLESS", v)?;
-        }
-        // One resource server from the environment, for set-ups without a file.
-        if let Some(resource) = get("AUTHZ_RESOURCE") {
-            let client_id = get("AUTHZ_RESOURCE_CLIENT_ID").ok_or_else(|| {
-                anyhow::anyhow!("AUTHZ_RESOURCE is set: set AUTHZ_RESOURCE_CLIENT_ID too")
-            })?;
-            let secret = get("AUTHZ_RESOURCE_CLIENT_SECRET").ok_or_else(|| {
-                anyhow::anyhow!("AUTHZ_RESOURCE is set: set AUTHZ_RESOURCE_CLIENT_SECRET too")
-            })?;
-            self.resource_servers.retain(|r| r.resource != resource);
-            let machine_clients = match get("AUTHZ_RESOURCE_MACHINE_CLIENTS") {
-                Some(v) => parse("AUTHZ_RESOURCE_MACHINE_CLIENTS", v)?,
-                None => false,
-            };
-            self.resource_servers.push(ResourceServer {
-                resource,
-                name: get("AUTHZ_RESOURCE_NAME"),
-                client_id,
-                client_secret: Secret::new(secret),
-                machine_clients,
-                secret_digest: None,
-            });
-        }
-        for preset in crate::upstream_presets::presets(&get)? {
-            if !self.upstream.iter().any(|u| u.name == preset.name) {
-                self.upstream.push(preset);
-            }
-        }
-        self.follow_bind();
-        Ok(())
-    }
-
     /// An issuer left at its loopback default follows the bind address, so `AUTHZ_BIND`
     /// alone moves the server and every URL it prints and signs.
-    fn follow_bind(&mut self) {
+    pub(crate) fn follow_bind(&mut self) {
         let default = Self::default();
         if self.issuer == default.issuer
             && self.bind != default.bind
@@ -307,9 +209,12 @@ impl Config {
         if self.refresh_grace < 0 {
             anyhow::bail!("refresh_grace must not be negative");
         }
-        if self.login_max_failures == 0 || self.login_max_failures_per_address == 0 {
+        if self.login_max_failures == 0
+            || self.login_max_failures_per_address == 0
+            || self.login_max_failures_per_account == 0
+        {
             anyhow::bail!(
-                "login_max_failures and login_max_failures_per_address must be at least 1"
+                "login_max_failures, login_max_failures_per_address and login_max_failures_per_account must be at least 1"
             );
         }
         if self.login_window == 0 {

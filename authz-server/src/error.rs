@@ -16,6 +16,8 @@ pub struct OAuthError {
     pub description: String,
     /// Answer with `WWW-Authenticate: Basic` (RFC 6749 §5.2 for header authentication).
     pub basic_challenge: bool,
+    /// A rate limit was reached: 429 with `Retry-After` in seconds (RFC 6585 §4).
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl OAuthError {
@@ -24,6 +26,19 @@ impl OAuthError {
             code,
             description: description.into(),
             basic_challenge: false,
+            retry_after: None,
+        }
+    }
+
+    /// Too many requests from one address or client; OAuth has no code of its own for it,
+    /// `temporarily_unavailable` (RFC 6749 §4.1.2.1) says the same to a client.
+    pub fn too_many(wait: std::time::Duration, from: &str) -> Self {
+        Self {
+            retry_after: Some(wait),
+            ..Self::new(
+                ErrorCode::TemporarilyUnavailable,
+                format!("too many requests from this {from}; try again later"),
+            )
         }
     }
 
@@ -42,6 +57,7 @@ impl OAuthError {
             code: ErrorCode::InvalidClient,
             description: description.into(),
             basic_challenge: true,
+            retry_after: None,
         }
     }
 
@@ -50,6 +66,7 @@ impl OAuthError {
             code: ErrorCode::ServerError,
             description: "internal error".into(),
             basic_challenge: false,
+            retry_after: None,
         }
     }
 }
@@ -79,12 +96,19 @@ pub fn no_store_json<T: serde::Serialize>(status: StatusCode, body: &T) -> Respo
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
         let status = match self.code {
+            _ if self.retry_after.is_some() => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
             ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         };
         let body = ErrorResponse::new(self.code, self.description);
         let mut res = no_store_json(status, &body);
+        if let Some(wait) = self.retry_after {
+            res.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(wait.as_secs().max(1)),
+            );
+        }
         if self.basic_challenge {
             res.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

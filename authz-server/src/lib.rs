@@ -8,6 +8,7 @@ pub mod app;
 pub mod client_id_documents;
 pub mod clients;
 pub mod config;
+mod config_env;
 pub mod demo;
 pub mod error;
 pub mod extract;

@@ -40,11 +40,16 @@ pub struct Shared {
     pub headless_user_id: Option<String>,
     /// Bounded password hashing (argon2id is 19 MiB per check).
     pub passwords: PasswordPool,
-    /// Failed sign-ins per username, and per client address, to slow down password guessing.
+    /// Failed sign-ins per username and client address, and per client address, to slow
+    /// down password guessing.
     pub login_by_user: Throttle,
     pub login_by_address: Throttle,
+    /// Failed sign-ins per username from every address together.
+    pub login_by_account: Throttle,
     /// Dynamic client registrations per client address.
     pub registrations: Throttle,
+    /// Requests to the back-channel endpoints per address and per confidential client.
+    pub rate_limits: crate::throttle::RateLimits,
     /// Wrong device codes entered on `/device`, per user and per address (RFC 8628 §5.1).
     pub device_codes: Throttle,
     /// Upstream providers' metadata and keys.

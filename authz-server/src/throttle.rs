@@ -97,6 +97,43 @@ impl Throttle {
     }
 }
 
+/// Quotas per minute for the back-channel endpoints: one per client address, one per
+/// confidential client. Per instance: with several instances a caller gets each quota from
+/// each of them.
+#[derive(Clone)]
+pub struct RateLimits {
+    per_address: Option<Throttle>,
+    per_client: Option<Throttle>,
+}
+
+impl RateLimits {
+    /// Requests per minute; 0 turns a limit off.
+    pub fn per_minute(per_address: u32, per_client: u32) -> Self {
+        let quota =
+            |max: u32| (max > 0).then(|| Throttle::quota(max, Duration::from_secs(60), 100_000));
+        Self {
+            per_address: quota(per_address),
+            per_client: quota(per_client),
+        }
+    }
+
+    /// Counts one request from `address`, or says how long until one is allowed.
+    pub async fn address(&self, address: Option<std::net::IpAddr>) -> Result<(), Duration> {
+        match (&self.per_address, address) {
+            (Some(t), Some(ip)) => t.reserve(&ip.to_string()).await.map(drop),
+            _ => Ok(()),
+        }
+    }
+
+    /// Counts one request from a confidential client.
+    pub async fn client(&self, client_id: &str) -> Result<(), Duration> {
+        match &self.per_client {
+            Some(t) => t.reserve(client_id).await.map(drop),
+            None => Ok(()),
+        }
+    }
+}
+
 /// "15 minutes", "1 hour", "30 seconds": a window for people to read.
 pub fn human(d: Duration) -> String {
     let s = d.as_secs();

@@ -29,40 +29,52 @@ pub async fn sign_in(
     address: Option<IpAddr>,
     client_id: Option<&str>,
 ) -> Result<String, SignInError> {
-    let by_user = match state.login_by_user.reserve(&username.to_lowercase()).await {
-        Ok(r) => r,
-        Err(wait) => {
-            state.metrics.inc("logins_failed_total", &[]);
-            let user_id = match state.store.user_by_username(username).await {
-                Ok(user) => user.map(|u| u.id),
-                Err(_) => None,
-            };
-            state
-                .audit("login_throttled", user_id.as_deref(), client_id, username)
-                .await;
-            return Err(SignInError::Throttled(wait));
-        }
+    // Failures count per account and address, per account from every address together
+    // (a larger quota), and per address: one address can hold an account's sign-in off only
+    // for itself, and holding it off everywhere takes many addresses.
+    let account = username.to_lowercase();
+    let pair = match address {
+        Some(ip) => format!("{account}|{ip}"),
+        None => account.clone(),
     };
-    let by_address = match address {
-        Some(ip) => match state.login_by_address.reserve(&ip.to_string()).await {
-            Ok(r) => Some(r),
+    let mut held: Vec<crate::throttle::Reservation> = Vec::with_capacity(3);
+    let checks = [
+        (&state.login_by_user, pair, false),
+        (&state.login_by_account, account, false),
+        (
+            &state.login_by_address,
+            address.map(|ip| ip.to_string()).unwrap_or_default(),
+            true,
+        ),
+    ];
+    for (throttle, key, is_address) in checks {
+        if is_address && address.is_none() {
+            continue;
+        }
+        match throttle.reserve(&key).await {
+            Ok(r) => held.push(r),
             Err(wait) => {
-                by_user.give_back();
+                held.into_iter()
+                    .for_each(crate::throttle::Reservation::give_back);
                 state.metrics.inc("logins_failed_total", &[]);
+                let user_id = match (is_address, state.store.user_by_username(username).await) {
+                    (false, Ok(user)) => user.map(|u| u.id),
+                    _ => None,
+                };
+                let detail = match address {
+                    Some(ip) if is_address => format!("address {ip}"),
+                    _ => username.to_owned(),
+                };
                 state
-                    .audit("login_throttled", None, client_id, &format!("address {ip}"))
+                    .audit("login_throttled", user_id.as_deref(), client_id, &detail)
                     .await;
                 return Err(SignInError::Throttled(wait));
             }
-        },
-        None => None,
-    };
-    let give_back = |by_user: crate::throttle::Reservation,
-                     by_address: Option<crate::throttle::Reservation>| {
-        by_user.give_back();
-        if let Some(r) = by_address {
-            r.give_back();
         }
+    }
+    let give_back = |held: Vec<crate::throttle::Reservation>| {
+        held.into_iter()
+            .for_each(crate::throttle::Reservation::give_back);
     };
     let user = match state.store.user_by_username(username).await {
         Ok(u) => u.filter(|u| u.disabled == 0),
@@ -76,13 +88,13 @@ pub async fn sign_in(
         Ok(ok) => ok,
         Err(Busy) => {
             // Not the caller's fault: no attempt is counted.
-            give_back(by_user, by_address);
+            give_back(held);
             return Err(SignInError::Busy);
         }
     };
     match user {
         Some(u) if ok => {
-            give_back(by_user, by_address);
+            give_back(held);
             state.metrics.inc("logins_total", &[]);
             tracing::info!(user_id = %u.id, "signed in");
             state

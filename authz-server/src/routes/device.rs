@@ -33,14 +33,18 @@ pub fn api() -> Router<AppState> {
 #[tracing::instrument(skip_all, fields(client_id))]
 async fn device_authorization(
     State(state): State<AppState>,
+    peer: super::Peer,
+    headers: axum::http::HeaderMap,
     form: OAuthForm,
 ) -> Result<Response, OAuthError> {
+    super::limit_address(&state, &headers, &peer).await?;
     let OAuthForm {
         params,
         credentials,
     } = form;
     let client = oauth::calling_client(&state, credentials).await?;
     tracing::Span::current().record("client_id", client.client_id.as_str());
+    super::limit_client(&state, &client).await?;
     let scope = match params.get("scope") {
         Some(s) => Scope::parse(s)
             .map_err(|e| OAuthError::new(oauth_protocol::ErrorCode::InvalidScope, e.to_string()))?,

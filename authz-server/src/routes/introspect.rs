@@ -3,14 +3,14 @@
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::post;
 use oauth_protocol::paths;
 
 use crate::error::{OAuthError, no_store_json};
 use crate::extract::OAuthForm;
-use crate::oauth::introspect::{authenticate_caller, introspect};
+use crate::oauth::introspect::{Caller, authenticate_caller, introspect};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -18,8 +18,29 @@ pub fn router() -> Router<AppState> {
 }
 
 #[tracing::instrument(skip_all)]
-async fn handle(State(state): State<AppState>, form: OAuthForm) -> Result<Response, OAuthError> {
+async fn handle(
+    State(state): State<AppState>,
+    peer: super::Peer,
+    headers: HeaderMap,
+    form: OAuthForm,
+) -> Result<Response, OAuthError> {
+    // Configured resource servers introspect on every cache miss: no quota for them (their
+    // secrets are the operator's, and a wrong one is refused below at once).
+    let resource_server = form
+        .credentials
+        .as_ref()
+        .is_some_and(|c| state.resource_server_by_client(&c.client_id).is_some());
+    if !resource_server {
+        super::limit_address(&state, &headers, &peer).await?;
+    }
     let caller = authenticate_caller(&state, form.credentials).await?;
+    if let Caller::Client { client_id } = &caller {
+        state
+            .rate_limits
+            .client(client_id)
+            .await
+            .map_err(|wait| OAuthError::too_many(wait, "client"))?;
+    }
     let token = form
         .params
         .get("token")

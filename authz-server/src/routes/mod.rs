@@ -122,6 +122,39 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Peer {
     }
 }
 
+/// The per-address quota of the back-channel endpoints (`throttle::RateLimits`).
+pub async fn limit_address(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+    peer: &Peer,
+) -> Result<(), crate::error::OAuthError> {
+    let ip = state.client_address(headers, peer.0);
+    state.rate_limits.address(ip).await.map_err(|wait| {
+        tracing::debug!(?ip, "request quota per address reached");
+        crate::error::OAuthError::too_many(wait, "address")
+    })
+}
+
+/// The per-client quota, for confidential clients: a public client's id is no one's
+/// credential (a client ID metadata document's is shared by all its users), so only the
+/// address quota holds for it.
+pub async fn limit_client(
+    state: &AppState,
+    client: &crate::clients::Client,
+) -> Result<(), crate::error::OAuthError> {
+    if !client.is_confidential() {
+        return Ok(());
+    }
+    state
+        .rate_limits
+        .client(&client.client_id)
+        .await
+        .map_err(|wait| {
+            tracing::debug!(client_id = %client.client_id, "request quota per client reached");
+            crate::error::OAuthError::too_many(wait, "client")
+        })
+}
+
 /// 429 with `Retry-After` in whole seconds.
 pub fn too_many(retry_after: std::time::Duration, body: Response) -> Response {
     let mut res = body;

@@ -3,7 +3,7 @@
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use oauth_protocol::paths;
@@ -18,9 +18,16 @@ pub fn router() -> Router<AppState> {
 }
 
 #[tracing::instrument(skip_all, fields(client_id))]
-async fn handle(State(state): State<AppState>, form: OAuthForm) -> Result<Response, OAuthError> {
+async fn handle(
+    State(state): State<AppState>,
+    peer: super::Peer,
+    headers: HeaderMap,
+    form: OAuthForm,
+) -> Result<Response, OAuthError> {
+    super::limit_address(&state, &headers, &peer).await?;
     let client = oauth::calling_client(&state, form.credentials).await?;
     tracing::Span::current().record("client_id", client.client_id.as_str());
+    super::limit_client(&state, &client).await?;
     let token = form
         .params
         .get("token")

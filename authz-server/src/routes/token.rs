@@ -2,7 +2,7 @@
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::post;
 use oauth_protocol::grant::{Grant, GrantType};
@@ -18,7 +18,13 @@ pub fn router() -> Router<AppState> {
 }
 
 #[tracing::instrument(skip_all, fields(grant_type, client_id))]
-async fn token(State(state): State<AppState>, form: OAuthForm) -> Result<Response, OAuthError> {
+async fn token(
+    State(state): State<AppState>,
+    peer: super::Peer,
+    headers: HeaderMap,
+    form: OAuthForm,
+) -> Result<Response, OAuthError> {
+    super::limit_address(&state, &headers, &peer).await?;
     let OAuthForm {
         params,
         credentials,
@@ -29,6 +35,7 @@ async fn token(State(state): State<AppState>, form: OAuthForm) -> Result<Respons
     }
     let client = oauth::calling_client(&state, credentials).await?;
     tracing::Span::current().record("client_id", client.client_id.as_str());
+    super::limit_client(&state, &client).await?;
     let grant_type = GrantType::from_params(&params)?;
     tracing::Span::current().record("grant_type", grant_type.as_str());
     let grant = Grant::from_params(grant_type, &params)?;

@@ -13,6 +13,7 @@ mod federation_tokens;
 mod fixtures;
 mod flow;
 mod gateway;
+mod limits;
 mod mcp;
 mod metadata;
 mod operations;

@@ -741,7 +741,10 @@ async fn a_registered_scope_bounds_only_vetted_clients_and_the_consent_page_says
     );
     let back = stack.browser_authorize(&url).await;
     let (s, body) = redeem(&stack, client_id, &query(&back)["code"], Some(REDIRECT_URI)).await;
-    assert_eq!((s, body["scope"].as_str()), (200, Some("mcp:read mcp:write")));
+    assert_eq!(
+        (s, body["scope"].as_str()),
+        (200, Some("mcp:read mcp:write"))
+    );
 
     // Vetted (the registration token): what it registered bounds what it is offered.
     let vetted = stack
@@ -758,7 +761,15 @@ async fn a_registered_scope_bounds_only_vetted_clients_and_the_consent_page_says
             ("scope", "mcp:read mcp:write"),
         ],
     );
-    let consent = stack.browser.get(&url).send().await.unwrap().text().await.unwrap();
+    let consent = stack
+        .browser
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(
         consent.contains("mcp:read") && !consent.contains("mcp:write"),
         "narrowed: {consent}"
