@@ -70,6 +70,11 @@ CALLBACK_TIMEOUT = float(os.environ.get("INTEROP_CALLBACK_TIMEOUT", "20"))
 MAX_REFRESH_WAIT = float(os.environ.get("INTEROP_MAX_REFRESH_WAIT", "30"))
 # FastMCP Client connect mode: "auto" (FastMCP default), "legacy" or a protocol version.
 CONNECT_MODE = os.environ.get("INTEROP_FASTMCP_MODE", "auto")
+# A certificate (and its key) for 127.0.0.1 to serve the CIMD document over https with, e.g. from
+# interop/test-ca.sh; the stack must trust its issuer (SSL_CERT_FILE). Without them the document
+# is served over http, which FastMCP (the mcp SDK under it) refuses.
+CIMD_CERT = os.environ.get("INTEROP_CIMD_CERT", "")
+CIMD_KEY = os.environ.get("INTEROP_CIMD_KEY", "")
 
 log = logging.getLogger("interop")
 
@@ -245,7 +250,10 @@ webbrowser.register(_BROWSER.name, None, _BROWSER, preferred=True)
 
 class MetadataDocumentServer:
     """Serves one client ID metadata document on a loopback port; the document is set
-    once the client's redirect URI is known."""
+    once the client's redirect URI is known. Over https when INTEROP_CIMD_CERT and
+    INTEROP_CIMD_KEY name a certificate for 127.0.0.1 that the stack was started trusting
+    (SSL_CERT_FILE pointing at its CA), over http (which the stack fetches with
+    AUTHZ_CIMD_ALLOW_LOOPBACK) otherwise."""
 
     def __init__(self) -> None:
         server = self
@@ -270,7 +278,15 @@ class MetadataDocumentServer:
 
         self.httpd = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/oauth/client-metadata.json"
+        scheme = "http"
+        if CIMD_CERT and CIMD_KEY:
+            import ssl
+
+            tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            tls.load_cert_chain(CIMD_CERT, CIMD_KEY)
+            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
+            scheme = "https"
+        self.url = f"{scheme}://127.0.0.1:{self.httpd.server_address[1]}/oauth/client-metadata.json"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     def set_document(self, redirect_uri: str) -> None:
@@ -455,24 +471,15 @@ class Cell:
                 provider = self.make_oauth(client_metadata_url=doc.url)
             except ValueError as e:
                 # FastMCP hands client_metadata_url to the mcp SDK's OAuthClientProvider,
-                # which accepts only https; the stack fetches a document it can reach
-                # only over loopback http. Run FastMCP's CIMD path anyway with the URL
-                # placed past the constructor check, to report what the flow does.
-                log.info("[cimd] FastMCP refuses the http document URL (%s); running its CIMD flow with the URL set after construction", e)
-                provider = self.make_oauth()
-                provider.context.client_metadata_url = doc.url
-                provider._client_metadata_url = doc.url
-                doc.set_document(str(provider.context.client_metadata.redirect_uris[0]))
-                try:
-                    await self.session(provider, expect_registration=None, cimd_url=doc.url)
-                    bypass = "with the check bypassed FastMCP's CIMD flow passed"
-                except Exception as inner:  # noqa: BLE001
-                    bypass = f"with the check bypassed FastMCP's CIMD flow failed: {self.browser_failure() or describe(inner)}"
-                    log.error("[cimd] bypass run failed:\n%s", traceback.format_exc())
+                # whose constructor accepts only https: without INTEROP_CIMD_CERT the document
+                # is served over loopback http. Over https any refusal is a failure.
+                if not doc.url.startswith("http:"):
+                    raise CellFailure(f"FastMCP refused the https client_metadata_url {doc.url}: {e}") from None
+                log.info("[cimd] FastMCP refuses the http document URL (%s)", e)
                 raise Unsupported(
                     f"fastmcp {FASTMCP_VERSION} OAuth(client_metadata_url=...) hands the URL to mcp {MCP_VERSION} OAuthClientProvider, "
                     f"which accepts only an https URL (ValueError from mcp.client.auth.utils.is_valid_client_metadata_url; "
-                    f"FastMCP documents the option as \"Must be an HTTPS URL\") and the stack's loopback document is http; {bypass}"
+                    f"FastMCP documents the option as \"Must be an HTTPS URL\") and the stack's loopback document is http"
                 ) from None
             doc.set_document(str(provider.context.client_metadata.redirect_uris[0]))
             return await self.session(provider, expect_registration=None, cimd_url=doc.url)
@@ -526,6 +533,8 @@ class Cell:
         if cimd_url is not None:
             require(info is not None and info.client_id == cimd_url, "client_id is not the metadata document URL")
             require(self.cimd_doc is not None and self.cimd_doc.fetches > 0, "the authorization server never fetched the metadata document")
+            sent = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(self.authorizations[0].url).query)).get("client_id") if self.authorizations else None
+            require(sent == cimd_url, f"authorization client_id {sent!r}, wanted the metadata document URL {cimd_url!r}")
         if self.mode == "preregistered":
             require(info is not None and info.client_id == PREREGISTERED_CLIENT_ID, f"client_id {info and info.client_id!r}")
         require(len(self.authorizations) == 1, f"{len(self.authorizations)} authorizations before initialize")
@@ -694,18 +703,24 @@ def describe(exc: BaseException) -> str:
     return " ".join(text.split())[:500]
 
 
-def find_cause(exc: BaseException, kind: type) -> BaseException | None:
+def find_cause(exc: BaseException, kind: type, seen: set[int] | None = None) -> BaseException | None:
+    # An exception group's member can have the group itself as its __context__: each
+    # exception is looked at once, or the walk never ends (RecursionError).
+    seen = set() if seen is None else seen
+    if id(exc) in seen:
+        return None
+    seen.add(id(exc))
     if isinstance(exc, kind):
         return exc
     if isinstance(exc, BaseExceptionGroup):
         for sub in exc.exceptions:
-            found = find_cause(sub, kind)
+            found = find_cause(sub, kind, seen)
             if found:
                 return found
     if exc.__cause__ is not None:
-        return find_cause(exc.__cause__, kind)
+        return find_cause(exc.__cause__, kind, seen)
     if exc.__context__ is not None and not exc.__suppress_context__:
-        return find_cause(exc.__context__, kind)
+        return find_cause(exc.__context__, kind, seen)
     return None
 
 

@@ -8,6 +8,12 @@
 # env:   INTEROP_CACHE   where the virtualenv lives (default ~/.cache/mcp-interop)
 #        PYTHON          interpreter to build it with (default python3, 3.11+)
 #        INTEROP_MODES   comma-separated subset of cells (default: all but the gateway ones)
+#        INTEROP_CIMD_CERT, INTEROP_CIMD_KEY
+#                        a certificate for 127.0.0.1 (made by interop/test-ca.sh DIR:
+#                        DIR/leaf.pem, DIR/leaf.key) to serve the cimd cell's client ID metadata
+#                        document over https with; the stack must trust its CA
+#                        (SSL_CERT_FILE=DIR/ca.pem). Without them the cimd cell reports
+#                        unsupported (the client takes only https document URLs).
 set -uo pipefail
 
 if [ $# -ne 2 ]; then

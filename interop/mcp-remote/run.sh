@@ -12,9 +12,10 @@
 #        PYTHON             interpreter to build it with (default python3, 3.11+)
 #        INTEROP_MODES      comma-separated subset of cells (default: all)
 #        INTEROP_CIMD_CERT, INTEROP_CIMD_KEY
-#                           a certificate for 127.0.0.1 (see test-ca.sh) to serve the CIMD
-#                           document over https with; the stack must trust its CA
-#                           (SSL_CERT_FILE). Without them the cimd cell reports unsupported.
+#                           a certificate for 127.0.0.1 (made by interop/test-ca.sh DIR:
+#                           DIR/leaf.pem, DIR/leaf.key) to serve the CIMD document over https
+#                           with; the stack must trust its CA (SSL_CERT_FILE=DIR/ca.pem).
+#                           Without them the cimd cell reports unsupported.
 #        INTEROP_DEBUG=1    mcp-remote --debug and every run's stderr on ours
 #        INTEROP_KEEP=1     keep the per-cell config dirs, stderr and traces
 set -uo pipefail

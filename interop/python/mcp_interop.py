@@ -70,6 +70,11 @@ V2_CONNECT_MODE = os.environ.get("INTEROP_V2_MODE", "auto")
 # Nothing listens here: the browser stand-in stops at the redirect and reads code/state
 # from its Location. Loopback redirect URIs match on any port.
 REDIRECT_URI = "http://127.0.0.1:47613/callback"
+# A certificate (and its key) for 127.0.0.1 to serve the CIMD document over https with, e.g. from
+# interop/test-ca.sh; the stack must trust its issuer (SSL_CERT_FILE). Without them the document
+# is served over http, which the SDK refuses.
+CIMD_CERT = os.environ.get("INTEROP_CIMD_CERT", "")
+CIMD_KEY = os.environ.get("INTEROP_CIMD_KEY", "")
 
 log = logging.getLogger("interop")
 
@@ -234,7 +239,10 @@ def walk_authorization(auth_url: str, redirect_uri: str) -> Authorization:
 
 
 class MetadataDocumentServer:
-    """Serves one client ID metadata document on a loopback port."""
+    """Serves one client ID metadata document on a loopback port: over https when
+    INTEROP_CIMD_CERT and INTEROP_CIMD_KEY name a certificate for 127.0.0.1 that the stack was
+    started trusting (SSL_CERT_FILE pointing at its CA), over http (which the stack fetches with
+    AUTHZ_CIMD_ALLOW_LOOPBACK) otherwise."""
 
     def __init__(self, redirect_uri: str):
         doc_holder: dict[str, bytes] = {}
@@ -259,7 +267,15 @@ class MetadataDocumentServer:
 
         self.httpd = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/oauth/client-metadata.json"
+        scheme = "http"
+        if CIMD_CERT and CIMD_KEY:
+            import ssl
+
+            tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            tls.load_cert_chain(CIMD_CERT, CIMD_KEY)
+            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
+            scheme = "https"
+        self.url = f"{scheme}://127.0.0.1:{self.httpd.server_address[1]}/oauth/client-metadata.json"
         self.document = {
             "client_id": self.url,
             "client_name": f"python-mcp {MCP_VERSION} interop (CIMD)",
@@ -416,23 +432,16 @@ class Cell:
             try:
                 provider = self.make_provider(storage, self.client_metadata("none"), cimd_url=doc.url)
             except ValueError as e:
-                # The SDK accepts only https document URLs; the stack fetches a document it
-                # can reach only over loopback http. Run the SDK's own CIMD path anyway with
-                # the URL placed past the constructor check, to report what the flow does.
-                reason = f"SDK refuses http client_metadata_url ({e})"
-                log.info("[cimd] %s; running the SDK CIMD flow with the URL set after construction", reason)
-                provider = self.make_provider(storage, self.client_metadata("none"))
-                provider.context.client_metadata_url = doc.url
-                try:
-                    await self.session(provider, storage, expect_registration=None, cimd_url=doc.url)
-                    bypass = "with the check bypassed the SDK CIMD flow passed"
-                except Exception as inner:  # noqa: BLE001
-                    bypass = f"with the check bypassed the SDK CIMD flow failed: {describe(inner)}"
-                    log.error("[cimd] bypass run failed:\n%s", traceback.format_exc())
+                # The SDK's constructor accepts only https document URLs: without
+                # INTEROP_CIMD_CERT the document is served over loopback http. Over https any
+                # refusal is a failure.
+                if not doc.url.startswith("http:"):
+                    raise CellFailure(f"the SDK refused the https client_metadata_url {doc.url}: {e}") from None
+                log.info("[cimd] SDK refuses http client_metadata_url (%s)", e)
                 raise Unsupported(
                     f"mcp {MCP_VERSION} accepts only an https client_metadata_url "
-                    f"(mcp.client.auth.utils.is_valid_client_metadata_url) and the stack's loopback document is http; {bypass}"
-                )
+                    f"(mcp.client.auth.utils.is_valid_client_metadata_url) and the stack's loopback document is http"
+                ) from None
             return await self.session(provider, storage, expect_registration=None, cimd_url=doc.url)
 
     async def session(
@@ -498,6 +507,9 @@ class Cell:
             require(self.cimd_doc is not None and self.cimd_doc.fetches > 0, "the authorization server never fetched the metadata document")
         require(len(self.authorizations) == 1, f"{len(self.authorizations)} authorizations before initialize")
         auth0 = self.authorizations[0]
+        if cimd_url is not None:
+            sent = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(auth0.url).query)).get("client_id")
+            require(sent == cimd_url, f"authorization client_id {sent!r}, wanted the metadata document URL {cimd_url!r}")
         require(auth0.code is not None and auth0.iss is not None, f"authorization response lacks code or iss: {auth0}")
         codes = t.find("POST", "/token", grant_type="authorization_code")
         require(len(codes) == 1 and codes[0]["status"] == 200, f"code exchange: {codes}")
@@ -698,18 +710,24 @@ def describe(exc: BaseException) -> str:
     return " ".join(text.split())[:500]
 
 
-def find_cause(exc: BaseException, kind: type) -> BaseException | None:
+def find_cause(exc: BaseException, kind: type, seen: set[int] | None = None) -> BaseException | None:
+    # An exception group's member can have the group itself as its __context__: each
+    # exception is looked at once, or the walk never ends (RecursionError).
+    seen = set() if seen is None else seen
+    if id(exc) in seen:
+        return None
+    seen.add(id(exc))
     if isinstance(exc, kind):
         return exc
     if isinstance(exc, BaseExceptionGroup):
         for sub in exc.exceptions:
-            found = find_cause(sub, kind)
+            found = find_cause(sub, kind, seen)
             if found:
                 return found
     if exc.__cause__ is not None:
-        return find_cause(exc.__cause__, kind)
+        return find_cause(exc.__cause__, kind, seen)
     if exc.__context__ is not None and not exc.__suppress_context__:
-        return find_cause(exc.__context__, kind)
+        return find_cause(exc.__context__, kind, seen)
     return None
 
 

@@ -9,6 +9,12 @@
 #        PYTHON          interpreter to build them with (default python3, 3.11+)
 #        INTEROP_MODES   comma-separated subset of cells (default: all)
 #        INTEROP_V2_MODE mcp 2.x connect mode: auto (SDK default), legacy, or a version
+#        INTEROP_CIMD_CERT, INTEROP_CIMD_KEY
+#                        a certificate for 127.0.0.1 (made by interop/test-ca.sh DIR:
+#                        DIR/leaf.pem, DIR/leaf.key) to serve the cimd cell's client ID metadata
+#                        document over https with; the stack must trust its CA
+#                        (SSL_CERT_FILE=DIR/ca.pem). Without them the cimd cell reports
+#                        unsupported (the client takes only https document URLs).
 set -uo pipefail
 
 if [ $# -ne 2 ]; then

@@ -5,6 +5,10 @@
 #   e.g. run.sh http://127.0.0.1:28001 http://127.0.0.1:28002/mcp
 #        run.sh "$AS" "$GATEWAY_URL" gateway-stdio     # the gateway in front of server-everything
 # Prints one JSON line per cell; exits non-zero if any cell fails.
+# env: INTEROP_CIMD_CERT, INTEROP_CIMD_KEY: a certificate for 127.0.0.1 (made by
+#   interop/test-ca.sh DIR: DIR/leaf.pem, DIR/leaf.key) to serve the cimd cell's client ID
+#   metadata document over https with; the stack must trust its CA (SSL_CERT_FILE=DIR/ca.pem).
+#   Without them the cimd cell reports unsupported (the SDK takes only https document URLs).
 set -euo pipefail
 
 if [ $# -lt 2 ]; then

@@ -8,6 +8,7 @@
 
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { randomBytes } from 'node:crypto';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -32,6 +33,11 @@ const REDIRECT_URL = 'http://127.0.0.1:33418/callback';
 const CELL_TIMEOUT_MS = 60_000;
 // A refresh is only checked when the access token expires soon enough to wait for it.
 const MAX_TOKEN_WAIT_S = 30;
+// A certificate (and its key) for 127.0.0.1 to serve the CIMD document over https with, e.g. from
+// interop/test-ca.sh; the stack must trust its issuer (SSL_CERT_FILE). Without them the document
+// is served over http, which the SDK refuses.
+const CIMD_CERT = process.env.INTEROP_CIMD_CERT || '';
+const CIMD_KEY = process.env.INTEROP_CIMD_KEY || '';
 
 class CellError extends Error {}
 class Unsupported extends Error {}
@@ -504,10 +510,14 @@ async function preregisteredCell(ctx) {
 }
 
 // Serves a client ID metadata document on a loopback port; the document's URL is the client_id.
+// Over https when INTEROP_CIMD_CERT and INTEROP_CIMD_KEY name a certificate for 127.0.0.1 that the
+// stack was started trusting; over http (which the stack fetches with AUTHZ_CIMD_ALLOW_LOOPBACK)
+// otherwise.
 async function serveMetadataDocument(mode) {
   const hits = [];
   let doc;
-  const server = createServer((req, res) => {
+  const tls = CIMD_CERT && CIMD_KEY ? { cert: readFileSync(CIMD_CERT), key: readFileSync(CIMD_KEY) } : undefined;
+  const handler = (req, res) => {
     hits.push(req.url);
     log(mode, `metadata document requested: ${req.method} ${req.url}`);
     if (req.url !== '/oauth/client-metadata.json') {
@@ -515,9 +525,10 @@ async function serveMetadataDocument(mode) {
       return;
     }
     res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' }).end(JSON.stringify(doc));
-  });
+  };
+  const server = tls ? createHttpsServer(tls, handler) : createServer(handler);
   await new Promise(r => server.listen(0, '127.0.0.1', r));
-  const url = `http://127.0.0.1:${server.address().port}/oauth/client-metadata.json`;
+  const url = `${tls ? 'https' : 'http'}://127.0.0.1:${server.address().port}/oauth/client-metadata.json`;
   doc = {
     client_id: url,
     client_name: `typescript-sdk ${SDK_VERSION} interop (cimd)`,
@@ -542,8 +553,9 @@ async function cimdCell(ctx) {
       await fullFlow(ctx);
     } catch (e) {
       // The SDK refuses any clientMetadataUrl that is not https before contacting the server
-      // (isHttpsUrl() in client/auth.js); only an http document can be served on loopback here.
-      if (e instanceof InvalidClientMetadataError && /HTTPS/i.test(e.message) && ctx.provider.redirects.length === 0) {
+      // (isHttpsUrl() in client/auth.js); that is the document served over plain http (no
+      // INTEROP_CIMD_CERT); over https the SDK's own CIMD flow runs and any error fails the cell.
+      if (e instanceof InvalidClientMetadataError && /HTTPS/i.test(e.message) && served.url.startsWith('http:') && ctx.provider.redirects.length === 0) {
         throw new Unsupported(
           `SDK ${SDK_VERSION} accepts only an https clientMetadataUrl (auth() throws InvalidClientMetadataError: "${e.message.replace(/, got: .*$/, '')}"); ` +
             'the document can only be served over http on loopback here, so the SDK never sends the URL client_id',
@@ -552,9 +564,11 @@ async function cimdCell(ctx) {
       throw e;
     }
     check(!ctx.obs.events.some(e => e.register), 'the SDK registered instead of using the metadata document URL');
-    check(ctx.provider.redirects.every(u => u.searchParams.get('client_id') === served.url), 'authorization did not use the document URL as client_id');
-    check(served.hits.length > 0, 'the authorization server never fetched the metadata document');
+    check(ctx.provider.redirects.length > 0 && ctx.provider.redirects.every(u => u.searchParams.get('client_id') === served.url), 'authorization did not use the document URL as client_id');
+    check(served.hits.includes('/oauth/client-metadata.json'), 'the authorization server never fetched the metadata document');
     checkClientAuth(ctx, 'none');
+    const foreign = ctx.obs.events.filter(e => e.token && e.token.client_id_in_body !== served.url);
+    check(foreign.length === 0, `token requests with client_id ${foreign.map(e => e.token.client_id_in_body).join(', ')}, not the document URL`);
   } finally {
     await served.close();
   }
