@@ -16,8 +16,9 @@ pub struct OAuthError {
     pub description: String,
     /// Answer with `WWW-Authenticate: Basic` (RFC 6749 §5.2 for header authentication).
     pub basic_challenge: bool,
-    /// A rate limit was reached: 429 with `Retry-After` in seconds (RFC 6585 §4).
-    pub retry_after: Option<std::time::Duration>,
+    /// Come back later: 429 (a quota, RFC 6585 §4) or 503 (the database is unreachable),
+    /// with `Retry-After` in seconds.
+    pub retry_after: Option<(StatusCode, std::time::Duration)>,
 }
 
 impl OAuthError {
@@ -34,10 +35,24 @@ impl OAuthError {
     /// `temporarily_unavailable` (RFC 6749 §4.1.2.1) says the same to a client.
     pub fn too_many(wait: std::time::Duration, from: &str) -> Self {
         Self {
-            retry_after: Some(wait),
+            retry_after: Some((StatusCode::TOO_MANY_REQUESTS, wait)),
             ..Self::new(
                 ErrorCode::TemporarilyUnavailable,
                 format!("too many requests from this {from}; try again later"),
+            )
+        }
+    }
+
+    /// The database cannot be reached: 503, so clients retry instead of giving up.
+    pub fn unavailable() -> Self {
+        Self {
+            retry_after: Some((
+                StatusCode::SERVICE_UNAVAILABLE,
+                std::time::Duration::from_secs(5),
+            )),
+            ..Self::new(
+                ErrorCode::TemporarilyUnavailable,
+                "the server cannot reach its database; try again shortly",
             )
         }
     }
@@ -79,6 +94,10 @@ impl From<oauth_protocol::Refusal> for OAuthError {
 
 impl From<StoreError> for OAuthError {
     fn from(e: StoreError) -> Self {
+        if e.is_unavailable() {
+            tracing::warn!(error = %e, "database unreachable");
+            return Self::unavailable();
+        }
         tracing::error!(error = %e, "storage failure");
         Self::server_error()
     }
@@ -95,15 +114,15 @@ pub fn no_store_json<T: serde::Serialize>(status: StatusCode, body: &T) -> Respo
 
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
-        let status = match self.code {
-            _ if self.retry_after.is_some() => StatusCode::TOO_MANY_REQUESTS,
-            ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
-            ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
-            _ => StatusCode::BAD_REQUEST,
+        let status = match (self.retry_after, self.code) {
+            (Some((status, _)), _) => status,
+            (None, ErrorCode::InvalidClient) => StatusCode::UNAUTHORIZED,
+            (None, ErrorCode::ServerError) => StatusCode::INTERNAL_SERVER_ERROR,
+            (None, _) => StatusCode::BAD_REQUEST,
         };
         let body = ErrorResponse::new(self.code, self.description);
         let mut res = no_store_json(status, &body);
-        if let Some(wait) = self.retry_after {
+        if let Some((_, wait)) = self.retry_after {
             res.headers_mut().insert(
                 header::RETRY_AFTER,
                 HeaderValue::from(wait.as_secs().max(1)),

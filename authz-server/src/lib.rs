@@ -16,6 +16,8 @@ pub mod ids;
 pub mod oauth;
 pub mod password;
 pub mod password_pool;
+#[cfg(test)]
+mod properties;
 pub mod routes;
 pub mod signing_keys;
 pub mod state;

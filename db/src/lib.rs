@@ -124,8 +124,9 @@ async fn open(url: &str, backend: Backend, max: u32) -> Result<AnyPool, SetupErr
     let options = AnyConnectOptions::from_str(&url).map_err(|e| fail(&e))?;
     let pool = AnyPoolOptions::new()
         .max_connections(max)
-        // A wrong host or port fails in seconds instead of the default half minute.
-        .acquire_timeout(std::time::Duration::from_secs(10))
+        // A wrong host or port, or a database that went away, fails in seconds (503) instead
+        // of the default half minute.
+        .acquire_timeout(std::time::Duration::from_secs(5))
         .after_connect(move |conn, _| {
             Box::pin(async move {
                 if backend == Backend::Sqlite {
@@ -187,6 +188,24 @@ fn sqlite_path(url: &str) -> Option<&Path> {
 /// Whether a database error is a unique-constraint violation.
 pub fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// A connection-level failure (the server down or restarting, the pool exhausted), as opposed
+/// to an error in a query: callers answer 503 and the request may succeed when retried.
+pub fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        // PostgreSQL shutting down or starting (class 57P: operator intervention) or out
+        // of connections (53300).
+        sqlx::Error::Database(d) => d
+            .code()
+            .is_some_and(|c| c.starts_with("57P") || c == "53300"),
+        _ => false,
+    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use proptest::prelude::*;
 use crate::authorize::AuthorizationRequest;
 use crate::challenge::BearerChallenge;
 use crate::form::Params;
+use crate::register::{ClientMetadata, MAX_LIST_LEN, MAX_TEXT_LEN, MAX_URI_LEN};
 use crate::scope::Scope;
 use crate::{jose, pkce, uri};
 
@@ -48,6 +49,68 @@ fn scope_token() -> impl Strategy<Value = String> {
 
 fn verifier() -> impl Strategy<Value = String> {
     "[A-Za-z0-9._~-]{43,128}"
+}
+
+/// JSON values of the shapes a registration body is made of, right and wrong.
+fn json_value() -> impl Strategy<Value = serde_json::Value> {
+    use serde_json::Value;
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        uri_like().prop_map(Value::String),
+        "[ -~\u{202e}\u{200b}]{0,20}".prop_map(Value::String),
+        prop::sample::select(vec![
+            "none",
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt",
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            "code",
+            "token",
+            "mcp:read",
+            "mcp:read mcp:write",
+            "web",
+            "native",
+            "",
+        ])
+        .prop_map(Value::from),
+    ];
+    leaf.prop_recursive(2, 16, 4, |inner| {
+        prop::collection::vec(inner, 0..12).prop_map(Value::Array)
+    })
+}
+
+/// Registration bodies: the RFC 7591 members (and some others) with generated values.
+fn registration_body() -> impl Strategy<Value = serde_json::Value> {
+    let keys = prop::sample::select(vec![
+        "redirect_uris",
+        "token_endpoint_auth_method",
+        "grant_types",
+        "response_types",
+        "client_name",
+        "client_uri",
+        "logo_uri",
+        "scope",
+        "contacts",
+        "tos_uri",
+        "policy_uri",
+        "software_id",
+        "software_version",
+        "application_type",
+        "jwks",
+        "client_id",
+    ]);
+    prop::collection::vec((keys, json_value()), 0..10).prop_map(|members| {
+        serde_json::Value::Object(
+            members
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect(),
+        )
+    })
 }
 
 proptest! {
@@ -159,5 +222,29 @@ proptest! {
         let allowed = [jose::Algorithm::ES256];
         // No key at all: anything must come back as an error, never a panic or a success.
         prop_assert!(jose::verify::<serde_json::Value>(&junk, &[], &allowed, None).is_err());
+    }
+
+    #[test]
+    fn registrations_are_bounded_valid_and_stable(doc in registration_body()) {
+        let supported = Scope::parse("mcp:read mcp:write").unwrap();
+        if let Ok(m) = ClientMetadata::from_json(&doc, &supported) {
+            prop_assert!(!m.redirect_uris.is_empty() && m.redirect_uris.len() <= MAX_LIST_LEN);
+            for uri in &m.redirect_uris {
+                prop_assert!(uri.len() <= MAX_URI_LEN);
+                prop_assert!(uri::validate_redirect_uri(uri).is_ok(), "{}", uri);
+            }
+            if let Some(name) = &m.client_name {
+                prop_assert!(name.chars().count() <= MAX_TEXT_LEN);
+                prop_assert!(!name.chars().any(crate::register::is_hidden_char), "{:?}", name);
+            }
+            if let Some(scope) = &m.scope {
+                let scope = Scope::parse(scope).unwrap();
+                prop_assert!(scope.intersection(&supported) == scope, "{:?}", scope);
+            }
+            // What was accepted reads back the same: registering the stored form again
+            // changes nothing.
+            let again = ClientMetadata::from_json(&serde_json::to_value(&m).unwrap(), &supported);
+            prop_assert_eq!(again.as_ref().ok(), Some(&m));
+        }
     }
 }

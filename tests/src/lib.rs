@@ -119,6 +119,22 @@ impl Drop for TestDatabase {
     }
 }
 
+/// A further instance of a server (`TestStack::another_*`); stopped when dropped.
+pub struct Instance<S> {
+    /// Its base URL (the MCP endpoint for a resource server).
+    pub url: String,
+    pub state: S,
+    running: Option<Running>,
+}
+
+impl<S> Instance<S> {
+    pub async fn stop(mut self) {
+        if let Some(r) = self.running.take() {
+            r.stop().await;
+        }
+    }
+}
+
 /// A running server task.
 struct Running {
     shutdown: tokio::sync::oneshot::Sender<()>,
@@ -332,6 +348,48 @@ impl TestStack {
         self.keys = app.state().keys.clone();
         self.authz_state = app.state().clone();
         self.authz = Some(run(app.run_until_fn()));
+    }
+
+    /// Another instance of the authorization server on the same database with the same
+    /// configuration (issuer included), listening elsewhere: as behind a load balancer.
+    pub async fn another_authorization_server(&self) -> Instance<authz_server::state::AppState> {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let store = Store::connect(&self.config.database_url)
+            .await
+            .expect("database");
+        let app =
+            Application::with_clock((*self.config).clone(), store, listener, self.clock.clone())
+                .await
+                .expect("app");
+        let state = app.state().clone();
+        Instance {
+            url,
+            state,
+            running: Some(run(app.run_until_fn())),
+        }
+    }
+
+    /// Another instance of the resource server on the same database, for the same resource.
+    pub async fn another_resource_server(&self) -> Instance<resource_server::state::AppState> {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().unwrap();
+        let mut config = (*self.rs_config).clone();
+        config.bind = addr;
+        config.allowed_hosts.push(addr.to_string());
+        let store = resource_server::store::Store::connect(&config.database_url)
+            .await
+            .expect("rs database");
+        let app =
+            resource_server::Application::with_clock(config, store, listener, self.clock.clone())
+                .await
+                .expect("rs app");
+        let state = app.state().clone();
+        Instance {
+            url: format!("http://{addr}/mcp"),
+            state,
+            running: Some(run(app.run_until_fn())),
+        }
     }
 
     /// Adds a user and returns its id.

@@ -83,6 +83,17 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+impl StoreError {
+    /// The database could not be reached (down, restarting, out of connections), as opposed
+    /// to a query it refused: the request may succeed when retried.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Database(e) => db::is_unavailable(e),
+            _ => false,
+        }
+    }
+}
+
 use db::is_unique_violation;
 
 impl Store {

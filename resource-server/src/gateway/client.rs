@@ -14,12 +14,19 @@ use rmcp::service::{
     RequestContext, RoleClient, RoleServer, ServiceError,
 };
 
+pub(super) type ProgressRoute = (
+    Peer<RoleServer>,
+    ProgressToken,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+);
+
 /// Where an upstream request's progress and nested requests go: the downstream session and
 /// its own ids. Shared with the upstream connection's client side.
 #[derive(Default)]
 pub struct Routes {
-    /// rmcp's progress token of an upstream request → the client's session and token.
-    pub(super) progress: Mutex<HashMap<ProgressToken, (Peer<RoleServer>, ProgressToken)>>,
+    /// rmcp's progress token of an upstream request → the client's session and token, and
+    /// how many of its notifications are being forwarded right now.
+    pub(super) progress: Mutex<HashMap<ProgressToken, ProgressRoute>>,
     /// Upstream request id → the client's session and request id, while it runs.
     pub(super) inflight: Mutex<HashMap<RequestId, (Peer<RoleServer>, RequestId)>>,
     /// The sessions told about list changes (one, unless the child is shared).
@@ -166,11 +173,13 @@ impl rmcp::service::Service<RoleClient> for UpClient {
                     .expect("routes lock")
                     .get(&p.params.progress_token)
                     .cloned();
-                if let Some((peer, token)) = route {
+                if let Some((peer, token, forwarding)) = route {
+                    forwarding.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     p.params.progress_token = token;
                     let _ = peer
                         .send_notification(ServerNotification::ProgressNotification(p))
                         .await;
+                    forwarding.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
                 }
             }
             ServerNotification::LoggingMessageNotification(_)

@@ -136,13 +136,14 @@ impl Relay {
             .await
             .map_err(|_| stopped())?;
         let routes = c.routes();
-        if let Some(token) = client_token {
-            routes
-                .progress
-                .lock()
-                .expect("routes lock")
-                .insert(handle.progress_token.clone(), (ctx.peer.clone(), token));
-        }
+        let forwarding = client_token.map(|token| {
+            let forwarding = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            routes.progress.lock().expect("routes lock").insert(
+                handle.progress_token.clone(),
+                (ctx.peer.clone(), token, forwarding.clone()),
+            );
+            forwarding
+        });
         routes
             .inflight
             .lock()
@@ -177,6 +178,9 @@ impl Relay {
             }
         };
         routes.inflight.lock().expect("routes lock").remove(&up_id);
+        if let Some(forwarding) = forwarding {
+            progress_before_the_answer(&forwarding).await;
+        }
         // Progress sent just before the answer may be handled just after it: the route
         // stays a moment longer so that it still reaches the client.
         let late = c.clone();
@@ -293,5 +297,21 @@ fn filter(gw: &Gateway, p: &Principal, result: ServerResult) -> ServerResult {
             ServerResult::ListPromptsResult(r)
         }
         other => other,
+    }
+}
+
+/// rmcp hands the upstream's notifications to handler tasks it spawns, and its answer
+/// straight to the waiting request, so the answer can overtake progress that came before it
+/// on the wire; a client drops progress that arrives after its answer. The handlers spawned
+/// before the answer are let run first (yielding puts this task behind them), then waited
+/// for while they forward, a moment at most.
+async fn progress_before_the_answer(forwarding: &std::sync::atomic::AtomicUsize) {
+    use std::sync::atomic::Ordering;
+    for _ in 0..3 {
+        tokio::task::yield_now().await;
+    }
+    let deadline = Instant::now() + std::time::Duration::from_millis(200);
+    while forwarding.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
     }
 }

@@ -192,3 +192,60 @@ async fn one_address_cannot_lock_a_user_out() {
         429
     );
 }
+
+/// A database that cannot be reached is a 503 with `Retry-After` (clients retry), never a
+/// 500; what needs no database (discovery, JWKS) keeps answering.
+#[tokio::test]
+async fn without_its_database_the_server_answers_503_and_discovery_still_works() {
+    let stack = TestStack::spawn().await;
+    let client_id = stack.register_public().await;
+    stack.authz_state.store.close().await;
+    let (status, body) = stack
+        .token(
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", "x"),
+                ("client_id", &client_id),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (503, Some("temporarily_unavailable")),
+        "{body}"
+    );
+    let res = post(&stack.http, &stack, "/register", &[], None).await;
+    assert_ne!(res.status(), 500);
+    let res = stack
+        .http
+        .post(stack.url("/introspect"))
+        .basic_auth(RS_CLIENT_ID, Some(RS_CLIENT_SECRET))
+        .form(&[("token", "x.y.z")])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        matches!(res.status().as_u16(), 200 | 503),
+        "{}",
+        res.status()
+    );
+    let res = post(
+        &stack.http,
+        &stack,
+        "/token",
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", "x"),
+            ("client_id", &client_id),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(res.status(), 503);
+    assert_eq!(res.headers()["retry-after"], "5");
+    for path in ["/.well-known/oauth-authorization-server", "/jwks.json"] {
+        let res = stack.http.get(stack.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+    }
+}
