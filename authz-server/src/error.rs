@@ -92,6 +92,13 @@ impl From<oauth_protocol::Refusal> for OAuthError {
     }
 }
 
+/// Whether an error of any kind is the database being unreachable (for pages that report
+/// errors of several kinds).
+pub fn database_unreachable(e: &dyn std::any::Any) -> bool {
+    e.downcast_ref::<StoreError>()
+        .is_some_and(StoreError::is_unavailable)
+}
+
 impl From<StoreError> for OAuthError {
     fn from(e: StoreError) -> Self {
         if e.is_unavailable() {

@@ -136,7 +136,9 @@ impl Keys {
             .iter()
             .all(|k| k.retired_at.is_some())
         {
-            store.rotate_signing_key(&generate_key_row(now)).await?;
+            store
+                .create_first_signing_key(&generate_key_row(now))
+                .await?;
         }
         keys.reload(store).await?;
         Ok(keys)

@@ -129,6 +129,20 @@ pub fn render(status: StatusCode, page: &impl Template) -> Response {
     }
 }
 
+/// 503 with `Retry-After`: the database cannot be reached just now.
+pub fn unavailable_page() -> Response {
+    let mut res = error_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Try again in a moment",
+        "The server cannot reach its database just now. Please try again in a few seconds.",
+    );
+    res.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from_static("5"),
+    );
+    res
+}
+
 pub fn error_page(status: StatusCode, title: &str, message: impl Into<String>) -> Response {
     render(
         status,

@@ -52,10 +52,16 @@ pub enum AuthorizeError {
         trusted: bool,
     },
     Internal,
+    /// The database cannot be reached: try again shortly (503).
+    Unavailable,
 }
 
 impl From<StoreError> for AuthorizeError {
     fn from(e: StoreError) -> Self {
+        if e.is_unavailable() {
+            tracing::warn!(error = %e, "database unreachable");
+            return Self::Unavailable;
+        }
         tracing::error!(error = %e, "storage failure");
         Self::Internal
     }

@@ -14,13 +14,26 @@ use super::session::{self as web, ACCOUNT_FORMS, login_csrf, session_csrf};
 use crate::state::AppState;
 use crate::templates::{GrantLine, GrantsPage, ProviderLine, error_page, render};
 
-fn internal(e: impl std::fmt::Display) -> Response {
+fn internal<E: std::fmt::Display + 'static>(e: E) -> Response {
+    if crate::error::database_unreachable(&e) {
+        tracing::warn!(error = %e, "database unreachable");
+        return crate::templates::unavailable_page();
+    }
     tracing::error!(error = %e, "account page failed");
     error_page(
         StatusCode::INTERNAL_SERVER_ERROR,
         "Something went wrong",
         "Please try again.",
     )
+}
+
+fn session_failed(e: crate::oauth::authorize::AuthorizeError) -> Response {
+    match e {
+        crate::oauth::authorize::AuthorizeError::Unavailable => {
+            crate::templates::unavailable_page()
+        }
+        _ => internal("the session could not be looked up"),
+    }
 }
 
 fn ago(now: i64, at: i64) -> String {
@@ -44,7 +57,7 @@ async fn account(State(state): State<AppState>, headers: HeaderMap) -> Response 
     let now = state.now();
     let session = match web::session(&state, &headers, now).await {
         Ok(s) => s,
-        Err(_) => return internal("the session could not be looked up"),
+        Err(e) => return session_failed(e),
     };
     let Some(session) = session else {
         let (csrf, cookie) = login_csrf(&state, &headers);
@@ -108,7 +121,7 @@ async fn revoke(
     let session = match web::session(&state, &headers, now).await {
         Ok(Some(s)) => s,
         Ok(None) => return see_other(paths::ACCOUNT),
-        Err(_) => return internal("the session could not be looked up"),
+        Err(e) => return session_failed(e),
     };
     let grant_id = form.get("grant_id").unwrap_or_default();
     match crate::oauth::account::revoke_own(&state, &session.user_id, grant_id, now).await {
@@ -133,7 +146,7 @@ async fn unlink(
     let session = match web::session(&state, &headers, now).await {
         Ok(Some(s)) => s,
         Ok(None) => return see_other(paths::ACCOUNT),
-        Err(_) => return internal("the session could not be looked up"),
+        Err(e) => return session_failed(e),
     };
     let (provider, subject) = (
         form.get("provider").unwrap_or_default(),

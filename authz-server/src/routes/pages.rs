@@ -101,6 +101,7 @@ pub fn refuse(e: AuthorizeError, state: &AppState) -> Response {
                 "Something went wrong",
                 "The server could not complete this request. Please try again.",
             ),
+            AuthorizeError::Unavailable => crate::templates::unavailable_page(),
         }
     }
 }

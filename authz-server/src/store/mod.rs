@@ -316,6 +316,26 @@ impl Store {
     }
 
     /// Inserts a new key and retires the previous active ones, in one transaction.
+    /// Makes `row` the active key unless there already is one (another instance starting at
+    /// the same moment may have made it: the unique index on the active key decides).
+    pub async fn create_first_signing_key(&self, row: &SigningKeyRow) -> StoreResult<()> {
+        let inserted = sqlx::query(
+            "INSERT INTO signing_keys (kid, pkcs8, created_at, retired_at)
+             SELECT $1, $2, $3, NULL
+              WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE retired_at IS NULL)",
+        )
+        .bind(&row.kid)
+        .bind(&row.pkcs8)
+        .bind(row.created_at)
+        .execute(&self.writer)
+        .await;
+        match inserted {
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     pub async fn rotate_signing_key(&self, row: &SigningKeyRow) -> StoreResult<()> {
         let mut tx = self.writer.begin().await?;
         sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL")

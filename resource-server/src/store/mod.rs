@@ -124,8 +124,18 @@ impl Store {
 
     /// Writes what is waiting (see `pending`), then closes the pool.
     pub async fn close(&self) {
-        if let Err(e) = self.flush().await {
-            tracing::error!(error = %e, "request counts and gateway calls could not be written before closing");
+        // A few tries: another instance's write or a restarting database can refuse one.
+        for attempt in 1..=3 {
+            match self.flush().await {
+                Ok(()) => break,
+                Err(e) if attempt == 3 => {
+                    tracing::error!(error = %e, "request counts and gateway calls could not be written before closing");
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "writing request counts before closing failed; trying again");
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                }
+            }
         }
         self.writer.close().await;
         self.pool.close().await;

@@ -99,18 +99,23 @@ impl Store {
         }
         let result = async {
             let mut tx = self.writer.begin().await?;
-            for (user, names) in &usage {
-                for (name, n) in names {
-                    sqlx::query(
-                        "INSERT INTO api_usage (user_sub, name, count) VALUES ($1, $2, $3)
-                         ON CONFLICT (user_sub, name) DO UPDATE SET count = api_usage.count + $3",
-                    )
-                    .bind(user)
-                    .bind(name)
-                    .bind(n)
-                    .execute(&mut *tx)
-                    .await?;
-                }
+            // In one order for every instance: two instances' batches lock the same rows in
+            // the same order and wait for each other instead of deadlocking.
+            let mut rows: Vec<(&String, &String, &i64)> = usage
+                .iter()
+                .flat_map(|(user, names)| names.iter().map(move |(name, n)| (user, name, n)))
+                .collect();
+            rows.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+            for (user, name, n) in rows {
+                sqlx::query(
+                    "INSERT INTO api_usage (user_sub, name, count) VALUES ($1, $2, $3)
+                     ON CONFLICT (user_sub, name) DO UPDATE SET count = api_usage.count + $3",
+                )
+                .bind(user)
+                .bind(name)
+                .bind(n)
+                .execute(&mut *tx)
+                .await?;
             }
             for c in &calls {
                 Self::insert_gateway_call_in(&mut tx, c).await?;

@@ -244,6 +244,22 @@ async fn without_its_database_the_server_answers_503_and_discovery_still_works()
     .await;
     assert_eq!(res.status(), 503);
     assert_eq!(res.headers()["retry-after"], "5");
+    // The pages too: a person is asked to try again, not shown a server error.
+    let url = stack.authorize_url(&client_id, &[]);
+    let res = stack.browser.get(&url).send().await.unwrap();
+    assert_eq!(res.status(), 503);
+    assert_eq!(res.headers()["retry-after"], "5");
+    let res = stack
+        .browser
+        .get(stack.url("/account"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        matches!(res.status().as_u16(), 200 | 503),
+        "{}",
+        res.status()
+    );
     for path in ["/.well-known/oauth-authorization-server", "/jwks.json"] {
         let res = stack.http.get(stack.url(path)).send().await.unwrap();
         assert_eq!(res.status(), 200, "{path}");

@@ -256,3 +256,24 @@ async fn either_resource_server_serves_the_stateless_wire() {
     }
     other.stop().await;
 }
+
+/// Two instances started at the same moment on a new database make one signing key between
+/// them, and both sign with it.
+#[tokio::test]
+async fn instances_starting_together_agree_on_one_signing_key() {
+    use authz_server::signing_keys::Keys;
+    use authz_server::store::Store;
+    for _ in 0..5 {
+        let db = e2e::TestDatabase::new().await;
+        let a = Store::connect(&db.url).await.unwrap();
+        let b = Store::connect(&db.url).await.unwrap();
+        let now = authz_server::state::now();
+        let (ka, kb) = tokio::join!(Keys::load(&a, 3600, now), Keys::load(&b, 3600, now));
+        let (ka, kb) = (ka.unwrap(), kb.unwrap());
+        assert_eq!(ka.active_kid(), kb.active_kid());
+        let keys = a.signing_keys().await.unwrap();
+        assert_eq!(keys.len(), 1, "one key, not {}", keys.len());
+        a.close().await;
+        b.close().await;
+    }
+}
