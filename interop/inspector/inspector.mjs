@@ -483,8 +483,20 @@ try {
   const shownRedirect = await settings.getByRole('textbox', { name: 'Redirect URI' }).inputValue();
   await settings.getByLabel('Scopes', { exact: true }).fill('mcp:read');
   await settings.getByLabel('Scopes', { exact: true }).blur();
+  const beforeClear = backendFetches.length;
   await settings.getByRole('button', { name: 'Clear stored OAuth state' }).click();
   await page.getByText('OAuth state cleared').first().waitFor();
+  await page.waitForTimeout(1000);
+  if (!backendFetches.slice(beforeClear).some((f) => f.url === `${issuer}/revoke`)) {
+    // A client-side defect, named under the compatibility table (no cell depends on it).
+    console.log(JSON.stringify({
+      client: 'mcp-inspector', version: VERSION,
+      note: 'clearing the stored OAuth state sends no revocation request although "Revoke tokens on clear" '
+        + 'is on by default and the authorization server advertises revocation_endpoint: the revocation code '
+        + 'looks for serverMetadata, which only the enterprise sign-in path stores (the normal flow keeps '
+        + 'discoveryState.authorizationServerMetadata), so tokens stay live until they expire',
+    }));
+  }
   await page.keyboard.press('Escape');
   await settings.waitFor({ state: 'hidden' });
   await serverCard(page).getByText('Disconnected', { exact: true }).waitFor();

@@ -59,6 +59,8 @@ TRACE_JS = HERE / "trace.mjs"
 CLIENT = "mcp-remote"
 
 MODES = ["dcr-public", "dcr-client_secret_basic", "dcr-client_secret_post", "cimd", "preregistered", "step-up"]
+# Against the gateway in front of server-everything (asked for by name).
+GATEWAY_MODES = ["gateway-stdio", "gateway-http"]
 USERNAME = os.environ.get("INTEROP_USERNAME", "testuser")
 PASSWORD = os.environ.get("INTEROP_PASSWORD", "testpass")
 PREREGISTERED_CLIENT_ID = os.environ.get("INTEROP_PREREGISTERED_CLIENT_ID", "mcp-test-client")
@@ -334,6 +336,8 @@ class RunRecord:
     client_before: dict | None = None
     client_after: dict | None = None
     handshake: str = ""
+    # What the gateway cell saw of server-everything.
+    gateway: str = ""
 
     def as_delta(self, name: str, **labels: str) -> float | None:
         if self.metrics_before is None or self.metrics_after is None:
@@ -518,6 +522,39 @@ class Cell:
             usage = tool_json(await session.call_tool("get_api_usage", {}))
             require(isinstance(usage, (dict, list)), f"run 3: get_api_usage: {usage!r}")
 
+    async def exercise_gateway(self, session: ClientSession, run: RunRecord) -> None:
+        """server-everything behind the gateway, through the bridge: tools, progress, a
+        resource and a prompt."""
+        names: set[str] = set()
+        for _ in range(50):
+            names = {t.name for t in (await session.list_tools()).tools}
+            if "echo" in names:
+                break
+            await anyio.sleep(0.1)
+        require("echo" in names and "get-sum" in names, f"tools: {sorted(names)}")
+        require("get-env" not in names, "get-env is outside the policy but listed")
+        echo = await session.call_tool("echo", {"message": "hi"})
+        require(echo.content[0].text == "Echo: hi", f"echo: {echo}")
+        progress: list[float] = []
+
+        async def on_progress(p: float, total: float | None, message: str | None) -> None:
+            progress.append(p)
+
+        await session.call_tool("trigger-long-running-operation", {"duration": 1, "steps": 3}, progress_callback=on_progress)
+        for _ in range(40):
+            if len(progress) >= 3:
+                break
+            await anyio.sleep(0.05)
+        require(len(progress) >= 3, f"progress notifications: {progress}")
+        resources = (await session.list_resources()).resources
+        static = [r for r in resources if str(r.uri).startswith("demo://resource/static/")]
+        require(bool(static), f"resources: {resources[:3]}")
+        read = await session.read_resource(static[0].uri)
+        require(bool(read.contents), "empty resource")
+        prompt = await session.get_prompt("simple-prompt")
+        require(bool(prompt.messages), "empty prompt")
+        run.gateway = f"{len(names)} tools, {len(progress)} progress, resource, prompt"
+
     # ---- the checks
 
     def expected_auth_scheme(self, client: dict | None) -> tuple[str | None, bool]:
@@ -539,7 +576,8 @@ class Cell:
         notes: list[str] = []
         rs_hits = [e for e in run.trace if e["url"] == self.rs_url]
         require(rs_hits and rs_hits[0]["status"] == 401, f"first request to the MCP endpoint was not answered 401: {rs_hits[:1]}")
-        require(any(e["status"] == 200 for e in run.find("GET", "/.well-known/oauth-protected-resource/mcp")), "no protected resource metadata fetched")
+        prm = "/.well-known/oauth-protected-resource" + urllib.parse.urlsplit(self.rs_url).path
+        require(any(e["status"] == 200 for e in run.find("GET", prm)), f"no protected resource metadata fetched ({prm})")
         require(any(e["status"] == 200 for e in run.find("GET", "/.well-known/oauth-authorization-server")), "no authorization server metadata fetched")
         regs = run.find("POST", "/register")
         client = run.client_after
@@ -636,6 +674,11 @@ class Cell:
         raise ValueError(self.mode)
 
     async def run(self) -> str:
+        if self.mode in GATEWAY_MODES:
+            # One run through the bridge: its own sign-in, then server-everything's features.
+            run1 = await self.bridge(1, self.exercise_gateway)
+            notes = self.check_first_run(run1, "none")
+            return "; ".join([run1.handshake, *notes, run1.gateway])
         expect_registration = self.configure()
         if self.mode == "cimd":
             with MetadataDocumentServer(f"http://localhost:{self.port}{self.callback_path}") as doc:
@@ -787,7 +830,7 @@ def main() -> int:
     p.add_argument("--modes", default=",".join(MODES), help="comma-separated subset of " + ",".join(MODES))
     args = p.parse_args()
     args.modes = [m for m in args.modes.split(",") if m]
-    unknown = [m for m in args.modes if m not in MODES]
+    unknown = [m for m in args.modes if m not in MODES + GATEWAY_MODES]
     if unknown:
         p.error(f"unknown modes {unknown}")
     logging.basicConfig(stream=sys.stderr, level=logging.DEBUG if DEBUG else logging.INFO,
