@@ -23,7 +23,7 @@ check() { # check MODE PACKAGE FILTER DETAIL [CARGO ARGS]
 check dcr-public e2e rmcp_oauth_client_completes_the_whole_flow ""
 cell dcr-client_secret_basic unsupported "rmcp's dynamic registration always registers a public client (token_endpoint_auth_method none)"
 cell dcr-client_secret_post unsupported "rmcp's dynamic registration always registers a public client (token_endpoint_auth_method none)"
-cell cimd unsupported "rmcp accepts only an https client_metadata_url; documents here are served on loopback http"
+cell cimd unsupported "rmcp accepts only an https client_metadata_url, and its cells run in the Rust end-to-end tests, whose metadata documents are served on loopback http (the other clients' cells serve theirs over https from a test CA)"
 check preregistered e2e rmcp_with_a_preregistered_confidential_client ""
 check step-up e2e rmcp_step_up_is_signalled_and_completed_by_reauthorizing "rmcp reports the 403 challenge; the application re-authorizes with the wider scope"
 # The gateway columns: server-everything behind the gateway (installed by interop/run).
