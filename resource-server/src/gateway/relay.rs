@@ -315,3 +315,41 @@ async fn progress_before_the_answer(forwarding: &std::sync::atomic::AtomicUsize)
         tokio::time::sleep(std::time::Duration::from_millis(1)).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+    use std::time::Duration;
+
+    use super::*;
+
+    /// As rmcp does: a notification's handler is spawned, then the answer wakes the request.
+    /// The answer must wait for that forward.
+    #[tokio::test]
+    async fn progress_spawned_before_the_answer_is_forwarded_first() {
+        let forwarding = Arc::new(AtomicUsize::new(0));
+        let forwarded = Arc::new(AtomicBool::new(false));
+        let (f, done) = (forwarding.clone(), forwarded.clone());
+        tokio::spawn(async move {
+            f.fetch_add(1, SeqCst);
+            // The send to the client's session.
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            done.store(true, SeqCst);
+            f.fetch_sub(1, SeqCst);
+        });
+        progress_before_the_answer(&forwarding).await;
+        assert!(forwarded.load(SeqCst), "the answer overtook the progress");
+    }
+
+    #[tokio::test]
+    async fn a_forward_that_hangs_delays_the_answer_only_briefly() {
+        let forwarding = AtomicUsize::new(1);
+        let started = Instant::now();
+        progress_before_the_answer(&forwarding).await;
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(200) && took < Duration::from_secs(2),
+            "{took:?}"
+        );
+    }
+}
