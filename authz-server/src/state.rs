@@ -143,6 +143,12 @@ impl AppState {
             .cloned()
     }
 
+    /// Whether `client_id` names a configured resource server (no copy of its entry).
+    pub fn is_resource_server(&self, client_id: &str) -> bool {
+        let list = self.resources.read().expect("resource lock poisoned");
+        list.iter().any(|rs| rs.client_id == client_id)
+    }
+
     pub fn resource_server_by_client(&self, client_id: &str) -> Option<ResourceServer> {
         let list = self.resources.read().expect("resource lock poisoned");
         list.iter().find(|rs| rs.client_id == client_id).cloned()

@@ -29,17 +29,13 @@ async fn handle(
     let resource_server = form
         .credentials
         .as_ref()
-        .is_some_and(|c| state.resource_server_by_client(&c.client_id).is_some());
+        .is_some_and(|c| state.is_resource_server(&c.client_id));
     if !resource_server {
         super::limit_address(&state, &headers, &peer).await?;
     }
     let caller = authenticate_caller(&state, form.credentials).await?;
     if let Caller::Client { client_id } = &caller {
-        state
-            .rate_limits
-            .client(client_id)
-            .await
-            .map_err(|wait| OAuthError::too_many(wait, "client"))?;
+        super::limit_client_id(&state, client_id).await?;
     }
     let token = form
         .params

@@ -145,14 +145,18 @@ pub async fn limit_client(
     if !client.is_confidential() {
         return Ok(());
     }
-    state
-        .rate_limits
-        .client(&client.client_id)
-        .await
-        .map_err(|wait| {
-            tracing::debug!(client_id = %client.client_id, "request quota per client reached");
-            crate::error::OAuthError::too_many(wait, "client")
-        })
+    limit_client_id(state, &client.client_id).await
+}
+
+/// The per-client quota for a client already known to be confidential.
+pub async fn limit_client_id(
+    state: &AppState,
+    client_id: &str,
+) -> Result<(), crate::error::OAuthError> {
+    state.rate_limits.client(client_id).await.map_err(|wait| {
+        tracing::debug!(%client_id, "request quota per client reached");
+        crate::error::OAuthError::too_many(wait, "client")
+    })
 }
 
 /// 429 with `Retry-After` in whole seconds.
