@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::header;
+use oauth_protocol::paths;
 use tokio::net::TcpListener;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
@@ -21,6 +22,7 @@ use crate::throttle::Throttle;
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
+    documents: observe::Documents,
     state: AppState,
 }
 
@@ -197,7 +199,7 @@ impl Application {
         if state.config.metrics_bind.is_none() {
             router = router.merge(observe::metrics_route(metrics.clone(), String::new));
         }
-        let router = observe::layers(router, metrics)
+        let router = observe::layers(router, metrics.clone())
             .layer(SetSensitiveRequestHeadersLayer::new([
                 header::AUTHORIZATION,
                 header::COOKIE,
@@ -208,9 +210,21 @@ impl Application {
                 axum::http::StatusCode::SERVICE_UNAVAILABLE,
                 Duration::from_secs(30),
             ));
+        let mut documents = observe::Documents::new(metrics);
+        let metadata = state.clone();
+        documents
+            .add(&router, paths::AS_METADATA, move || {
+                routes::metadata::body(&metadata)
+            })
+            .await;
+        let jwks = state.clone();
+        documents
+            .add(&router, paths::JWKS, move || jwks.keys.jwks_body(jwks.now()))
+            .await;
         Ok(Self {
             listener,
             router,
+            documents,
             state,
         })
     }
@@ -286,7 +300,8 @@ impl Application {
             }
             None => None,
         };
-        let result = observe::serve(self.listener, self.router, shutdown).await;
+        let result =
+            observe::serve_documents(self.listener, self.router, self.documents, shutdown).await;
         let _ = stop_metrics.send(());
         if let Some(m) = metrics {
             let _ = m.await;

@@ -21,8 +21,10 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use tracing_subscriber::EnvFilter;
 
+mod documents;
 mod lifecycle;
 mod requests;
+pub use documents::Documents;
 use lifecycle::Busy;
 pub use lifecycle::shutdown_signal;
 
@@ -209,6 +211,9 @@ async fn track(State(metrics): State<Metrics>, req: Request, next: Next) -> Resp
         _ => "OTHER",
     };
     let route = req.extensions().get::<MatchedPath>().cloned();
+    if req.extensions().get::<documents::Probe>().is_some() {
+        return next.run(req).await;
+    }
     let start = Instant::now();
     let res = next.run(req).await;
     metrics.request(
@@ -279,23 +284,33 @@ pub async fn serve(
     router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_documents(listener, router, Documents::none(), shutdown).await
+}
+
+/// `serve`, with `documents` answered before the router.
+pub async fn serve_documents(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    documents: Documents,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     serve_with(
         listener,
         router,
+        documents,
         shutdown,
-        HEADER_READ_TIMEOUT,
-        BODY_READ_TIMEOUT,
+        (HEADER_READ_TIMEOUT, BODY_READ_TIMEOUT),
     )
     .await
 }
 
-/// `serve` with the two read timeouts given.
+/// `serve_documents` with the two read timeouts (headers, then body) given.
 pub async fn serve_with(
     listener: tokio::net::TcpListener,
     router: Router,
+    documents: Documents,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    header_timeout: std::time::Duration,
-    body_timeout: std::time::Duration,
+    (header_timeout, body_timeout): (std::time::Duration, std::time::Duration),
 ) -> std::io::Result<()> {
     use hyper_util::rt::{TokioIo, TokioTimer};
     use tower::ServiceExt;
@@ -320,6 +335,7 @@ pub async fn serve_with(
         };
         let _ = stream.set_nodelay(true);
         let router = router.clone();
+        let documents = documents.clone();
         let mut stop = stop_rx.clone();
         connections.spawn(async move {
             // Requests this connection is answering: at shutdown a connection with none
@@ -329,14 +345,20 @@ pub async fn serve_with(
             let counted = busy.clone();
             let service = hyper::service::service_fn(
                 move |mut req: hyper::Request<hyper::body::Incoming>| {
-                    req.extensions_mut()
-                        .insert(axum::extract::ConnectInfo(peer));
                     let guard = Busy::enter(&counted);
-                    let call = router.clone().oneshot(req.map(axum::body::Body::new));
+                    let answered = documents.answer(&req);
+                    let router = router.clone();
                     // The request stays counted until its body is sent (or dropped).
                     async move {
                         use http_body_util::BodyExt;
-                        let res = call.await?;
+                        let res = match answered {
+                            Some(res) => res,
+                            None => {
+                                req.extensions_mut()
+                                    .insert(axum::extract::ConnectInfo(peer));
+                                router.oneshot(req.map(axum::body::Body::new)).await?
+                            }
+                        };
                         Ok::<_, std::convert::Infallible>(res.map(|body| {
                             axum::body::Body::new(body.map_frame(move |frame| {
                                 let _held = &guard;
@@ -430,11 +452,14 @@ mod tests {
         let server = tokio::spawn(serve_with(
             listener,
             app,
+            Documents::none(),
             async move {
                 let _ = stopped.await;
             },
-            std::time::Duration::from_millis(300),
-            std::time::Duration::from_millis(300),
+            (
+                std::time::Duration::from_millis(300),
+                std::time::Duration::from_millis(300),
+            ),
         ));
         // Headers never finished: the server closes the connection.
         let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -497,11 +522,14 @@ mod tests {
         let server = tokio::spawn(serve_with(
             listener,
             app,
+            Documents::none(),
             async move {
                 let _ = stopped.await;
             },
-            std::time::Duration::from_secs(600),
-            std::time::Duration::from_secs(600),
+            (
+                std::time::Duration::from_secs(600),
+                std::time::Duration::from_secs(600),
+            ),
         ));
         let mut kept_alive = tokio::net::TcpStream::connect(addr).await.unwrap();
         kept_alive

@@ -8,6 +8,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::http::{HeaderName, Method, header};
 use moka::future::Cache;
+use oauth_protocol::paths::PROTECTED_RESOURCE_METADATA;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio::net::TcpListener;
@@ -24,6 +25,7 @@ use crate::store::Store;
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    documents: observe::Documents,
     state: AppState,
     shutdown: CancellationToken,
 }
@@ -81,9 +83,22 @@ impl Application {
         });
         let shutdown = CancellationToken::new();
         let router = router(state.clone(), shutdown.clone()).await?;
+        let mut documents = observe::Documents::new(state.metrics.clone());
+        let body: axum::body::Bytes = serde_json::to_vec(&crate::metadata::document(&state))
+            .expect("metadata serialises")
+            .into();
+        let mcp_path = state.config.mcp_path();
+        for path in [
+            format!("{PROTECTED_RESOURCE_METADATA}{mcp_path}"),
+            PROTECTED_RESOURCE_METADATA.to_owned(),
+        ] {
+            let body = body.clone();
+            documents.add(&router, &path, move || body.clone()).await;
+        }
         Ok(Self {
             listener,
             router,
+            documents,
             state,
             shutdown,
         })
@@ -167,7 +182,7 @@ impl Application {
         };
         // observe::serve sets TCP_NODELAY: without it every SSE answer waits for the
         // delayed ACK (~40 ms).
-        let result = observe::serve(self.listener, self.router, async move {
+        let result = observe::serve_documents(self.listener, self.router, self.documents, async move {
             shutdown.await;
             token.cancel();
         })

@@ -57,6 +57,9 @@ async fn run(data_dir: PathBuf) -> anyhow::Result<()> {
     if authz.resource_servers.is_empty() {
         let mut registration = demo::resource_server(&rs.resource, rs.client_secret.expose());
         registration.client_id = rs.client_id.clone();
+        // One switch for both halves: the resource server takes such tokens only if they
+        // can be issued for it.
+        registration.machine_clients = rs.accept_machine_clients;
         authz.resource_servers.push(registration);
     }
     // Each gateway endpoint is a resource of its own, introspecting with its credentials.

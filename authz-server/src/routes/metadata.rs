@@ -61,15 +61,19 @@ pub fn document(state: &AppState) -> AuthorizationServerMetadata {
 /// Both documents change rarely and are asked for often: they are served from bytes
 /// encoded once (the JWKS again after a rotation).
 async fn metadata(State(state): State<AppState>) -> Response {
-    let body = state
+    cacheable_json(body(&state))
+}
+
+/// The metadata document, encoded once.
+pub fn body(state: &AppState) -> axum::body::Bytes {
+    state
         .metadata_body
         .get_or_init(|| {
-            serde_json::to_vec(&document(&state))
+            serde_json::to_vec(&document(state))
                 .expect("metadata serialises")
                 .into()
         })
-        .clone();
-    cacheable_json(body)
+        .clone()
 }
 
 async fn jwks(State(state): State<AppState>) -> Response {
