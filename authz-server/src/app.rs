@@ -219,7 +219,9 @@ impl Application {
             .await;
         let jwks = state.clone();
         documents
-            .add(&router, paths::JWKS, move || jwks.keys.jwks_body(jwks.now()))
+            .add(&router, paths::JWKS, move || {
+                jwks.keys.jwks_body(jwks.now())
+            })
             .await;
         Ok(Self {
             listener,

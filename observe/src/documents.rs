@@ -89,10 +89,10 @@ impl Documents {
         Arc::get_mut(&mut self.entries)
             .expect("documents are added before they are served")
             .push(Entry {
-            path: path.into(),
-            head,
-            body: Arc::new(body),
-        });
+                path: path.into(),
+                head,
+                body: Arc::new(body),
+            });
     }
 
     /// The answer to `req` when it asks for one of the documents.

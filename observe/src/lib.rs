@@ -8,13 +8,10 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
@@ -195,36 +192,6 @@ pub fn counter_text(name: &str, help: &str, value: u64) -> String {
     format!("# HELP {family} {help}\n# TYPE {family} counter\n{family}_total {value}\n")
 }
 
-/// Counts every request by matched route (never the raw path, which may carry ids) and
-/// method and status, and records its latency.
-async fn track(State(metrics): State<Metrics>, req: Request, next: Next) -> Response {
-    // Any token is a valid HTTP method: only the standard ones become label values, so
-    // requests cannot create new series.
-    let method = match req.method().as_str() {
-        "GET" => "GET",
-        "POST" => "POST",
-        "PUT" => "PUT",
-        "DELETE" => "DELETE",
-        "PATCH" => "PATCH",
-        "HEAD" => "HEAD",
-        "OPTIONS" => "OPTIONS",
-        _ => "OTHER",
-    };
-    let route = req.extensions().get::<MatchedPath>().cloned();
-    if req.extensions().get::<documents::Probe>().is_some() {
-        return next.run(req).await;
-    }
-    let start = Instant::now();
-    let res = next.run(req).await;
-    metrics.request(
-        route.as_ref().map_or("unmatched", MatchedPath::as_str),
-        method,
-        res.status().as_u16(),
-        start.elapsed().as_secs_f64(),
-    );
-    res
-}
-
 /// `GET /metrics` with the registry, plus whatever `extra` renders (values kept elsewhere).
 pub fn metrics_route<S: Clone + Send + Sync + 'static>(
     metrics: Metrics,
@@ -253,9 +220,7 @@ pub fn metrics_route<S: Clone + Send + Sync + 'static>(
 /// The outer layers every router gets: request ids (taken from `x-request-id` or made up,
 /// echoed on the response), a tracing span per request carrying that id, and metrics.
 pub fn layers(router: Router, metrics: Metrics) -> Router {
-    router
-        .route_layer(axum::middleware::from_fn_with_state(metrics, track))
-        .layer(requests::OuterLayer::default())
+    router.layer(requests::OuterLayer::new(metrics))
 }
 
 /// Longest `x-request-id` taken from a caller.
@@ -398,6 +363,7 @@ pub async fn serve_with(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::Request;
 
     #[tokio::test]
     async fn unknown_methods_share_one_label_and_odd_request_ids_are_replaced() {

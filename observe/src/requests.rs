@@ -122,18 +122,30 @@ impl MakeRequestId for CountingRequestId {
     }
 }
 
-/// The outer layer of every request, in one service instead of four: the request id (a
-/// caller's kept when it is safe, else one made up; echoed on the response), and a tracing
-/// span carrying it, with one log line per answered request.
+/// The outer layer of every request, in one service instead of five: the request id (a
+/// caller's kept when it is safe, else one made up; echoed on the response), a tracing span
+/// carrying it with one log line per answered request, and the request's metrics (by
+/// matched route, never the raw path, which may carry ids; the fallback is not counted).
 #[derive(Clone)]
 pub struct Outer<S> {
     inner: S,
     ids: CountingRequestId,
+    metrics: Metrics,
 }
 
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct OuterLayer {
     ids: CountingRequestId,
+    metrics: Metrics,
+}
+
+impl OuterLayer {
+    pub fn new(metrics: Metrics) -> Self {
+        Self {
+            ids: CountingRequestId::default(),
+            metrics,
+        }
+    }
 }
 
 impl<S> tower::Layer<S> for OuterLayer {
@@ -143,7 +155,23 @@ impl<S> tower::Layer<S> for OuterLayer {
         Outer {
             inner,
             ids: self.ids.clone(),
+            metrics: self.metrics.clone(),
         }
+    }
+}
+
+/// Any token is a valid HTTP method: only the standard ones become label values, so
+/// requests cannot create new series.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    match method.as_str() {
+        "GET" => "GET",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "PATCH" => "PATCH",
+        "HEAD" => "HEAD",
+        "OPTIONS" => "OPTIONS",
+        _ => "OTHER",
     }
 }
 
@@ -194,11 +222,30 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let start = std::time::Instant::now();
         let probe = req.extensions().get::<crate::documents::Probe>().is_some();
+        let counted = req
+            .extensions()
+            .get::<axum::extract::MatchedPath>()
+            .filter(|_| !probe)
+            .map(|route| {
+                (
+                    route.clone(),
+                    method_label(req.method()),
+                    self.metrics.clone(),
+                )
+            });
         Box::pin(tracing::Instrument::instrument(
             async move {
                 let mut res = inner.call(req).await?;
                 if probe {
                     return Ok(res);
+                }
+                if let Some((route, method, metrics)) = counted {
+                    metrics.request(
+                        route.as_str(),
+                        method,
+                        res.status().as_u16(),
+                        start.elapsed().as_secs_f64(),
+                    );
                 }
                 tracing::info!(
                     status = res.status().as_u16(),

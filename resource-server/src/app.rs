@@ -182,11 +182,12 @@ impl Application {
         };
         // observe::serve sets TCP_NODELAY: without it every SSE answer waits for the
         // delayed ACK (~40 ms).
-        let result = observe::serve_documents(self.listener, self.router, self.documents, async move {
-            shutdown.await;
-            token.cancel();
-        })
-        .await;
+        let result =
+            observe::serve_documents(self.listener, self.router, self.documents, async move {
+                shutdown.await;
+                token.cancel();
+            })
+            .await;
         if let Some(m) = metrics {
             let _ = m.await;
         }
@@ -216,7 +217,12 @@ pub async fn router(state: AppState, shutdown: CancellationToken) -> anyhow::Res
     // Called for each new session (and each stateless request): per-session state starts
     // fresh. With fixtures the conformance wrapper is served instead of the plain server.
     let sessions = Arc::new(LocalSessionManager::default());
-    let mut protected = if config.fixtures {
+    let inside = if config.fixtures {
+        crate::endpoint::Inside::JsonAndFixtures
+    } else {
+        crate::endpoint::Inside::Json
+    };
+    let protected = if config.fixtures {
         let service = StreamableHttpService::new(
             move || {
                 Ok(crate::mcp::conformance::server::Conformance(
@@ -226,27 +232,14 @@ pub async fn router(state: AppState, shutdown: CancellationToken) -> anyhow::Res
             sessions,
             mcp_config,
         );
-        Router::new().nest_service(&config.mcp_path(), service)
+        let endpoint = crate::endpoint::Endpoint::new(state.clone(), service, inside);
+        Router::new().nest_service(&config.mcp_path(), endpoint)
     } else {
         let service =
             StreamableHttpService::new(move || Ok(server.for_session()), sessions, mcp_config);
-        Router::new().nest_service(&config.mcp_path(), service)
+        let endpoint = crate::endpoint::Endpoint::new(state.clone(), service, inside);
+        Router::new().nest_service(&config.mcp_path(), endpoint)
     };
-    if config.fixtures {
-        protected = protected.layer(axum::middleware::from_fn(
-            crate::mcp::conformance::reconnect::cut_reconnection_stream,
-        ));
-    }
-    // Outermost first: the bearer check (which also counts usage), then JSON for
-    // one-message replies, then the MCP endpoint.
-    let protected = protected
-        .layer(axum::middleware::from_fn(
-            crate::mcp::json_reply::prefer_json,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::auth::authenticate,
-        ));
     // Preflights succeed only for origins the endpoint itself would serve.
     let origins = state.config.clone();
     let cors = CorsLayer::new()

@@ -9,9 +9,8 @@
 //! - an MCP session id created by another user → 404, as if it did not exist.
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use oauth_protocol::challenge::BearerChallenge;
 use oauth_protocol::{ErrorCode, Scope};
@@ -86,9 +85,14 @@ async fn answer_early(req: Request, mut res: Response) -> Response {
     res
 }
 
-pub async fn authenticate(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    match check(&state, req.headers(), req.uri().query()).await {
-        Ok(principal) => authorized(state, req, next, principal).await,
+/// The check in front of `inner`, which answers an authenticated request.
+pub async fn authenticate<F, Fut>(state: &AppState, req: Request, inner: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
+    match check(state, req.headers(), req.uri().query()).await {
+        Ok(principal) => authorized(state, req, inner, principal).await,
         Err(res) => answer_early(req, res).await,
     }
 }
@@ -171,12 +175,16 @@ async fn check(
 }
 
 /// The rest, once the caller is known: session ownership, the scope of each call, usage.
-async fn authorized(
-    state: AppState,
+async fn authorized<F, Fut>(
+    state: &AppState,
     req: Request,
-    next: Next,
+    inner: F,
     principal: std::sync::Arc<crate::introspection::Principal>,
-) -> Response {
+) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
     let session = req
         .headers()
         .get(SESSION_HEADER)
@@ -214,7 +222,7 @@ async fn authorized(
                     }
                     crate::gateway::policy::Need::Forbidden => {
                         return challenge(
-                            &state,
+                            state,
                             StatusCode::FORBIDDEN,
                             BearerChallenge {
                                 error: Some(ErrorCode::InsufficientScope.as_str().into()),
@@ -241,7 +249,7 @@ async fn authorized(
                 state.config.scopes_supported.iter().cloned(),
             )));
             return challenge(
-                &state,
+                state,
                 StatusCode::FORBIDDEN,
                 BearerChallenge {
                     error: Some(ErrorCode::InsufficientScope.as_str().into()),
@@ -264,9 +272,10 @@ async fn authorized(
             }
         }
         req = Request::from_parts(parts, Body::from(bytes));
+        req.extensions_mut().insert(crate::rpc::Calls(calls));
     }
     req.extensions_mut().insert(principal.clone());
-    let res = next.run(req).await;
+    let res = inner(req).await;
     if session.is_none()
         && let Some(sid) = res
             .headers()

@@ -5,6 +5,7 @@
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod endpoint;
 pub mod gateway;
 pub mod introspection;
 pub mod jwks;

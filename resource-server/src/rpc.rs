@@ -21,6 +21,10 @@ pub struct Call {
     pub params: Value,
 }
 
+/// A request's calls as the bearer check read them, for what runs after it.
+#[derive(Clone, Debug, Default)]
+pub struct Calls(pub Vec<(Value, String, Value)>);
+
 /// The calls of a body: a single message or a batch. Messages without a method are left out.
 pub fn calls(body: &[u8]) -> Vec<(Value, String, Value)> {
     let batch = body

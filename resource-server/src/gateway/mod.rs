@@ -165,13 +165,9 @@ pub async fn router(
             Arc::new(LocalSessionManager::default()),
             mcp_config.clone(),
         );
-        let protected =
-            Router::new()
-                .nest_service(&path, service)
-                .layer(axum::middleware::from_fn_with_state(
-                    s.clone(),
-                    crate::auth::authenticate,
-                ));
+        let endpoint =
+            crate::endpoint::Endpoint::new(s.clone(), service, crate::endpoint::Inside::Nothing);
+        let protected = Router::new().nest_service(&path, endpoint);
         router = router
             .merge(crate::metadata::endpoint_router(&path).with_state(s.clone()))
             .merge(protected);

@@ -8,7 +8,6 @@
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
 use axum::http::{HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::Response;
 use futures::StreamExt;
 
@@ -16,7 +15,12 @@ use futures::StreamExt;
 /// stream passes through.
 const MAX_HELD: usize = 4 << 20;
 
-pub async fn prefer_json(req: Request, next: Next) -> Response {
+/// `inner`'s answer to `req`, as JSON when it can be.
+pub async fn prefer_json<F, Fut>(req: Request, inner: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
     let wanted = req.method() == Method::POST
         && req
             .headers()
@@ -28,7 +32,7 @@ pub async fn prefer_json(req: Request, next: Next) -> Response {
                 let t = t.split(';').next().unwrap_or_default().trim();
                 t.eq_ignore_ascii_case("application/json") || t == "*/*"
             });
-    let res = next.run(req).await;
+    let res = inner(req).await;
     let streamed = res
         .headers()
         .get(header::CONTENT_TYPE)
@@ -81,26 +85,32 @@ fn pass_through(
 
 /// The length of the first complete event in `buf` and of the blank line that ends it.
 fn event_end(buf: &[u8]) -> Option<(usize, usize)> {
-    let lf = buf.windows(2).position(|w| w == b"\n\n").map(|i| (i, 2));
-    let crlf = buf
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|i| (i, 4));
+    let lf = memchr::memmem::find(buf, b"\n\n");
+    // A CRLF blank line, if any, only matters before the first LF one.
+    let crlf = memchr::memmem::find(
+        &buf[..lf.map_or(buf.len(), |i| (i + 3).min(buf.len()))],
+        b"\r\n\r\n",
+    );
     match (lf, crlf) {
-        (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
-        (a, b) => a.or(b),
+        (Some(a), Some(b)) if b <= a => Some((b, 4)),
+        (Some(a), _) => Some((a, 2)),
+        (None, b) => b.map(|b| (b, 4)),
     }
 }
 
 /// An event's data lines joined (SSE: one `data:` field per line), or none when empty.
 fn data_of(event: &[u8]) -> Option<String> {
     let text = std::str::from_utf8(event).ok()?;
-    let lines: Vec<&str> = text
+    let mut lines = text
         .lines()
         .filter_map(|l| l.strip_prefix("data:"))
-        .map(|d| d.strip_prefix(' ').unwrap_or(d))
-        .collect();
-    let data = lines.join("\n");
+        .map(|d| d.strip_prefix(' ').unwrap_or(d));
+    // Nearly always one line: no list to join.
+    let mut data = lines.next()?.to_owned();
+    for line in lines {
+        data.push('\n');
+        data.push_str(line);
+    }
     (!data.trim().is_empty()).then_some(data)
 }
 

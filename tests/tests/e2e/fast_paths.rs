@@ -152,3 +152,93 @@ async fn queued_audit_events_and_request_counts_survive_a_clean_shutdown() {
     );
     rs.close().await;
 }
+
+/// The discovery documents are answered before the router: with the status, headers and
+/// body the router answers (a request with a query or an `Origin` goes through it), a
+/// request id echoed or made up, counted in the metrics, and the JWKS as it is after a key
+/// rotation.
+#[tokio::test]
+async fn documents_answered_before_the_router_are_the_routers_answers() {
+    use oauth_protocol::clock::Clock;
+    use oauth_protocol::paths;
+    let stack = TestStack::spawn().await;
+    let rs_origin = stack.resource.trim_end_matches("/mcp").to_owned();
+    let urls = [
+        stack.url(paths::AS_METADATA),
+        stack.url(paths::JWKS),
+        format!("{rs_origin}{}/mcp", paths::PROTECTED_RESOURCE_METADATA),
+        format!("{rs_origin}{}", paths::PROTECTED_RESOURCE_METADATA),
+    ];
+    let get = |url: String, header: Option<(&'static str, &'static str)>| {
+        let http = stack.http.clone();
+        async move {
+            let mut req = http.get(url);
+            if let Some((k, v)) = header {
+                req = req.header(k, v);
+            }
+            let res = req.send().await.unwrap();
+            let status = res.status().as_u16();
+            let mut headers: Vec<(String, String)> = res
+                .headers()
+                .iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "date" | "x-request-id"))
+                .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_owned()))
+                .collect();
+            headers.sort();
+            let id = res.headers().get("x-request-id").cloned();
+            (status, headers, id, res.bytes().await.unwrap())
+        }
+    };
+    let check = |urls: Vec<String>| async {
+        for url in urls {
+            let fast = get(url.clone(), None).await;
+            let routed = get(format!("{url}?through=router"), None).await;
+            assert_eq!(fast.0, 200, "{url}");
+            assert_eq!(fast.1, routed.1, "{url}: the same headers");
+            assert_eq!(fast.3, routed.3, "{url}: the same body");
+            assert!(fast.2.is_some(), "{url}: a request id is made up");
+            let echoed = get(url.clone(), Some(("x-request-id", "caller-id.7"))).await;
+            assert_eq!(echoed.2.unwrap(), "caller-id.7", "{url}");
+            let cross = get(url.clone(), Some(("origin", "http://127.0.0.1:6274"))).await;
+            assert_eq!(cross.0, 200, "{url}");
+            assert!(
+                cross
+                    .1
+                    .iter()
+                    .any(|(k, _)| k == "access-control-allow-origin"),
+                "{url}: a cross-origin request is answered by the router, with CORS"
+            );
+        }
+    };
+    check(urls.to_vec()).await;
+
+    let series = "http_requests_total{route=\"/.well-known/oauth-authorization-server\",method=\"GET\",status=\"200\"} ";
+    let count = || async {
+        let text = stack
+            .http
+            .get(stack.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(series).map(|v| v.parse::<u64>().unwrap()))
+            .unwrap_or(0)
+    };
+    let before = count().await;
+    for _ in 0..3 {
+        get(urls[0].clone(), None).await;
+    }
+    assert_eq!(count().await, before + 3, "answered requests are counted");
+
+    authz_server::signing_keys::Keys::rotate(&stack.store, stack.clock.now())
+        .await
+        .unwrap();
+    stack.keys.reload(&stack.store).await.unwrap();
+    let jwks = get(urls[1].clone(), None).await;
+    let keys: serde_json::Value = serde_json::from_slice(&jwks.3).unwrap();
+    assert_eq!(keys["keys"].as_array().unwrap().len(), 2, "{keys}");
+    check(vec![urls[1].clone()]).await;
+}
