@@ -353,8 +353,10 @@ try {
   step = 'open-ui';
   await page.goto(uiUrl, { waitUntil: 'load' });
   await page.getByRole('button', { name: 'Add Servers' }).waitFor();
-  const footer = await page.getByText(`v${VERSION}`, { exact: true }).count();
-  report('ui-loads', footer > 0, `Servers page with footer v${VERSION}; chromium ${browser.version()}`);
+  // The footer renders after the Servers page's buttons: wait for it rather than count it once.
+  const footer = await page.getByText(`v${VERSION}`, { exact: true }).first()
+    .waitFor({ timeout: 10_000 }).then(() => true, () => false);
+  report('ui-loads', footer, `Servers page with footer v${VERSION}; chromium ${browser.version()}`);
 
   // ---- add our server by hand: Streamable HTTP and the MCP URL
   step = 'add-server';
