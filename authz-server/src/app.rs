@@ -199,17 +199,22 @@ impl Application {
         if state.config.metrics_bind.is_none() {
             router = router.merge(observe::metrics_route(metrics.clone(), String::new));
         }
-        let router = observe::layers(router, metrics.clone())
-            .layer(SetSensitiveRequestHeadersLayer::new([
-                header::AUTHORIZATION,
-                header::COOKIE,
-            ]))
-            .layer(RequestBodyLimitLayer::new(64 * 1024))
-            // Every answer here is quick; one that is not is a stuck database.
-            .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                Duration::from_secs(30),
-            ));
+        let routed = observe::layers(router, metrics.clone());
+        let router = observe::around(
+            tower::ServiceBuilder::new()
+                // Every answer here is quick; one that is not is a stuck database.
+                .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    Duration::from_secs(30),
+                ))
+                .map_response(axum::response::IntoResponse::into_response)
+                .layer(RequestBodyLimitLayer::new(64 * 1024))
+                .layer(SetSensitiveRequestHeadersLayer::new([
+                    header::AUTHORIZATION,
+                    header::COOKIE,
+                ]))
+                .service(routed),
+        );
         let mut documents = observe::Documents::new(metrics);
         let metadata = state.clone();
         documents

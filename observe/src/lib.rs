@@ -223,6 +223,22 @@ pub fn layers(router: Router, metrics: Metrics) -> Router {
     router.layer(requests::OuterLayer::new(metrics))
 }
 
+/// A router whose every request goes through `service`, a stack of layers around the routed
+/// part. `Router::layer` wraps each route in its own boxed copy of a layer, cloned and boxed
+/// again on every request; a stack built once around the whole router is neither.
+pub fn around<S>(service: S) -> Router
+where
+    S: tower::Service<axum::extract::Request, Error = std::convert::Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Response: axum::response::IntoResponse,
+    S::Future: Send + 'static,
+{
+    Router::new().fallback_service(service)
+}
+
 /// Longest `x-request-id` taken from a caller.
 const MAX_REQUEST_ID: usize = 64;
 
@@ -279,9 +295,6 @@ pub async fn serve_with(
 ) -> std::io::Result<()> {
     use hyper_util::rt::{TokioIo, TokioTimer};
     use tower::ServiceExt;
-    let router = router.layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
-        body_timeout,
-    ));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut connections = tokio::task::JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -321,7 +334,13 @@ pub async fn serve_with(
                             None => {
                                 req.extensions_mut()
                                     .insert(axum::extract::ConnectInfo(peer));
-                                router.oneshot(req.map(axum::body::Body::new)).await?
+                                let req = req.map(|body| {
+                                    axum::body::Body::new(tower_http::timeout::TimeoutBody::new(
+                                        body_timeout,
+                                        body,
+                                    ))
+                                });
+                                router.oneshot(req).await?
                             }
                         };
                         Ok::<_, std::convert::Infallible>(res.map(|body| {

@@ -279,18 +279,22 @@ pub async fn router(state: AppState, shutdown: CancellationToken) -> anyhow::Res
         Some(_) => router,
         None => router.merge(metrics),
     };
-    Ok(observe::layers(router, state.metrics.clone())
-        // Until the response starts: an MCP stream answers its headers at once, so this
-        // bounds only a handler that never answers.
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            Duration::from_secs(300),
-        ))
-        .layer(cors)
-        .layer(SetSensitiveRequestHeadersLayer::new([
-            header::AUTHORIZATION,
-            header::COOKIE,
-        ])))
+    let routed = observe::layers(router, state.metrics.clone());
+    Ok(observe::around(
+        tower::ServiceBuilder::new()
+            .layer(SetSensitiveRequestHeadersLayer::new([
+                header::AUTHORIZATION,
+                header::COOKIE,
+            ]))
+            .layer(cors)
+            // Until the response starts: an MCP stream answers its headers at once, so this
+            // bounds only a handler that never answers.
+            .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                Duration::from_secs(300),
+            ))
+            .service(routed),
+    ))
 }
 
 /// Introspection cache counters in the Prometheus text format.

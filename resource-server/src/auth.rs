@@ -93,7 +93,8 @@ where
 {
     match check(state, req.headers(), req.uri().query()).await {
         Ok(principal) => authorized(state, req, inner, principal).await,
-        Err(res) => answer_early(req, res).await,
+        // Boxed: a refusal is the rare path, and its body drain would enlarge every request.
+        Err(res) => Box::pin(answer_early(req, res)).await,
     }
 }
 
@@ -282,10 +283,8 @@ where
             .get(SESSION_HEADER)
             .and_then(|v| v.to_str().ok())
     {
-        state
-            .sessions
-            .insert(sid.to_owned(), principal.sub.clone())
-            .await;
+        // Once per session: boxed, so that the calls within a session do not carry it.
+        Box::pin(state.sessions.insert(sid.to_owned(), principal.sub.clone())).await;
     }
     res
 }

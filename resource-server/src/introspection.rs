@@ -141,6 +141,12 @@ impl Introspector {
             }
             self.cache.invalidate(&key).await;
         }
+        // The miss path awaits HTTP calls whose futures are large: boxed, so that the hit
+        // path, nearly every request, neither carries nor copies them.
+        Box::pin(self.check_uncached(key, token)).await
+    }
+
+    async fn check_uncached(&self, key: [u8; 32], token: &str) -> Result<Verdict, Unavailable> {
         self.stats.misses.fetch_add(1, Ordering::Relaxed);
         if self.jwks.check(token).await == PreCheck::Invalid {
             self.stats.refused_locally.fetch_add(1, Ordering::Relaxed);
