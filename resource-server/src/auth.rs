@@ -15,7 +15,9 @@ use axum::response::{IntoResponse, Response};
 use oauth_protocol::challenge::BearerChallenge;
 use oauth_protocol::{ErrorCode, Scope};
 
-use crate::introspection::{Unavailable, Verdict};
+use std::sync::Arc;
+
+use crate::introspection::{Principal, Unavailable, Verdict};
 use crate::mcp::{Need, required_scope};
 use crate::state::AppState;
 
@@ -85,16 +87,37 @@ async fn answer_early(req: Request, mut res: Response) -> Response {
     res
 }
 
-/// The check in front of `inner`, which answers an authenticated request.
-pub async fn authenticate<F, Fut>(state: &AppState, req: Request, inner: F) -> Response
-where
-    F: FnOnce(Request) -> Fut,
-    Fut: std::future::Future<Output = Response>,
-{
+/// Who a request admitted by `admit` came from, and the session it named, for `after`.
+pub struct Admitted {
+    principal: Arc<Principal>,
+    session: Option<String>,
+}
+
+/// The check in front of the MCP handler: the request it may answer (its body read and its
+/// calls attached, when a POST), or the refusal to send instead. The handler is not called
+/// from here, so that its large future is held once, by the caller, not nested in this one.
+pub async fn admit(state: &AppState, req: Request) -> Result<(Request, Admitted), Response> {
     match check(state, req.headers(), req.uri().query()).await {
-        Ok(principal) => authorized(state, req, inner, principal).await,
+        Ok(principal) => authorized(state, req, principal).await,
         // Boxed: a refusal is the rare path, and its body drain would enlarge every request.
-        Err(res) => Box::pin(answer_early(req, res)).await,
+        Err(res) => Err(Box::pin(answer_early(req, res)).await),
+    }
+}
+
+impl Admitted {
+    /// Once the handler answered: a session it started belongs to this caller.
+    pub async fn after(self, state: &AppState, answered: &HeaderMap) {
+        if self.session.is_none()
+            && let Some(sid) = answered.get(SESSION_HEADER).and_then(|v| v.to_str().ok())
+        {
+            // Once per session: boxed, so that the calls within a session do not carry it.
+            Box::pin(
+                state
+                    .sessions
+                    .insert(sid.to_owned(), self.principal.sub.clone()),
+            )
+            .await;
+        }
     }
 }
 
@@ -103,7 +126,7 @@ async fn check(
     state: &AppState,
     headers: &HeaderMap,
     query: Option<&str>,
-) -> Result<std::sync::Arc<crate::introspection::Principal>, Response> {
+) -> Result<Arc<Principal>, Response> {
     if let Some(origin) = headers.get(header::ORIGIN)
         && !origin
             .to_str()
@@ -176,16 +199,11 @@ async fn check(
 }
 
 /// The rest, once the caller is known: session ownership, the scope of each call, usage.
-async fn authorized<F, Fut>(
+async fn authorized(
     state: &AppState,
     req: Request,
-    inner: F,
-    principal: std::sync::Arc<crate::introspection::Principal>,
-) -> Response
-where
-    F: FnOnce(Request) -> Fut,
-    Fut: std::future::Future<Output = Response>,
-{
+    principal: Arc<Principal>,
+) -> Result<(Request, Admitted), Response> {
     let session = req
         .headers()
         .get(SESSION_HEADER)
@@ -199,7 +217,7 @@ where
             .is_some_and(|owner| owner != principal.sub)
     {
         tracing::warn!("MCP session used with another user's token");
-        return plain(StatusCode::NOT_FOUND, "session not found");
+        return Err(plain(StatusCode::NOT_FOUND, "session not found"));
     }
 
     let mut req = req;
@@ -209,7 +227,7 @@ where
             let mut res = plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
             res.headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
-            return res;
+            return Err(res);
         };
         let calls = crate::rpc::calls(&bytes);
         let mut needed = Scope::default();
@@ -222,7 +240,7 @@ where
                         needed = needed.union(&Scope::from_tokens([s]));
                     }
                     crate::gateway::policy::Need::Forbidden => {
-                        return challenge(
+                        return Err(challenge(
                             state,
                             StatusCode::FORBIDDEN,
                             BearerChallenge {
@@ -232,7 +250,7 @@ where
                                 ),
                                 ..Default::default()
                             },
-                        );
+                        ));
                     }
                 }
                 continue;
@@ -240,7 +258,7 @@ where
             match required_scope(method, params) {
                 Need::Nothing => {}
                 Need::Scope(s) => needed = needed.union(&Scope::from_tokens([s])),
-                Need::Refused => return unknown_tool(id, params),
+                Need::Refused => return Err(unknown_tool(id, params)),
             }
         }
         if !needed.is_subset(&principal.scope) {
@@ -249,7 +267,7 @@ where
             let wanted = needed.union(&principal.scope.intersection(&Scope::from_tokens(
                 state.config.scopes_supported.iter().cloned(),
             )));
-            return challenge(
+            return Err(challenge(
                 state,
                 StatusCode::FORBIDDEN,
                 BearerChallenge {
@@ -261,7 +279,7 @@ where
                     scope: Some(wanted.to_string()),
                     ..Default::default()
                 },
-            );
+            ));
         }
         // This server's own tools count their calls (`get_api_usage`), before the MCP handler
         // runs, so that a call refused for bad arguments counts too.
@@ -276,17 +294,7 @@ where
         req.extensions_mut().insert(crate::rpc::Calls(calls));
     }
     req.extensions_mut().insert(principal.clone());
-    let res = inner(req).await;
-    if session.is_none()
-        && let Some(sid) = res
-            .headers()
-            .get(SESSION_HEADER)
-            .and_then(|v| v.to_str().ok())
-    {
-        // Once per session: boxed, so that the calls within a session do not carry it.
-        Box::pin(state.sessions.insert(sid.to_owned(), principal.sub.clone())).await;
-    }
-    res
+    Ok((req, Admitted { principal, session }))
 }
 
 fn invalid_token(state: &AppState, description: &str) -> Response {

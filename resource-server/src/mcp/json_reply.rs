@@ -15,13 +15,9 @@ use futures::StreamExt;
 /// stream passes through.
 const MAX_HELD: usize = 4 << 20;
 
-/// `inner`'s answer to `req`, as JSON when it can be.
-pub async fn prefer_json<F, Fut>(req: Request, inner: F) -> Response
-where
-    F: FnOnce(Request) -> Fut,
-    Fut: std::future::Future<Output = Response>,
-{
-    let wanted = req.method() == Method::POST
+/// Whether `req` accepts a JSON answer: a POST whose `Accept` lists `application/json`.
+pub fn wanted(req: &Request) -> bool {
+    req.method() == Method::POST
         && req
             .headers()
             .get_all(header::ACCEPT)
@@ -31,14 +27,18 @@ where
             .any(|t| {
                 let t = t.split(';').next().unwrap_or_default().trim();
                 t.eq_ignore_ascii_case("application/json") || t == "*/*"
-            });
-    let res = inner(req).await;
+            })
+}
+
+/// The handler's answer `res` to a request that accepts JSON (`wanted`), as JSON when it
+/// can be.
+pub async fn into_json(res: Response) -> Response {
     let streamed = res
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/event-stream"));
-    if !wanted || !streamed || res.status() != StatusCode::OK {
+    if !streamed || res.status() != StatusCode::OK {
         return res;
     }
     let (mut parts, body) = res.into_parts();
