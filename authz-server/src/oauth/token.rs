@@ -106,9 +106,10 @@ async fn authorization_code(
     let resource = requested_resource(state, resource)?;
     let with_refresh = client.metadata.allows_grant(GRANT_REFRESH_TOKEN);
     let mut response = None;
+    let grant_id = new_id();
     let outcome = state
         .store
-        .redeem_code(&digest(code), now, |row| {
+        .redeem_code(&digest(code), &grant_id, now, |row| {
             if row.client_id != client.client_id {
                 return Err(OAuthError::invalid_grant(
                     "the code was issued to another client",
@@ -142,7 +143,6 @@ async fn authorization_code(
                 ));
             }
             let scope = Scope::parse(&row.scope).unwrap_or_default();
-            let grant_id = new_id();
             let (resp, tokens) = mint(
                 state,
                 now,

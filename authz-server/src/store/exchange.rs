@@ -7,6 +7,14 @@ use super::{
     StoreResult,
 };
 
+/// A code as its redemption marked it, and its user's `disabled` (`None`: no such user).
+#[derive(sqlx::FromRow)]
+struct RedeemedCode {
+    #[sqlx(flatten)]
+    code: CodeRow,
+    user_disabled: Option<i64>,
+}
+
 impl Store {
     /// Stores a new authorization code, and when `consent` is given, records the user's
     /// consent for the code's client and resource in the same transaction.
@@ -49,26 +57,36 @@ impl Store {
         Ok(())
     }
 
-    /// Redeems an authorization code exactly once (RFC 6749 §4.1.2, OAuth 2.1 §4.1.3).
-    /// `check` validates the code against the token request and mints the tokens; if it
-    /// refuses, the transaction is rolled back and the code stays as it was. A second
-    /// redemption revokes the grant the first one created.
+    /// Redeems an authorization code exactly once (RFC 6749 §4.1.2, OAuth 2.1 §4.1.3),
+    /// into the new grant `grant_id`. `check` validates the code against the token request
+    /// and mints the tokens of that grant; if it refuses, the transaction is rolled back and
+    /// the code stays as it was. A second redemption revokes the grant the first one created.
     pub async fn redeem_code<E>(
         &self,
         code_hash: &str,
+        grant_id: &str,
         now: i64,
         check: impl FnOnce(&CodeRow) -> Result<NewTokens, E>,
     ) -> StoreResult<Exchange<E>> {
         let mut tx = self.writer.begin().await?;
-        let row: Option<CodeRow> = sqlx::query_as(
-            "UPDATE authorization_codes SET consumed_at = $1
-             WHERE code_hash = $2 AND consumed_at IS NULL RETURNING *",
+        // One statement marks the code used, links it to its grant (for replay detection)
+        // and reads whether its user may still sign in: every statement of this transaction
+        // is a round trip, and it holds the single writer.
+        let row: Option<RedeemedCode> = sqlx::query_as(
+            "UPDATE authorization_codes SET consumed_at = $1, grant_id = $2
+             WHERE code_hash = $3 AND consumed_at IS NULL
+             RETURNING *, (SELECT u.disabled FROM users u WHERE u.id = authorization_codes.user_id) AS user_disabled",
         )
         .bind(now)
+        .bind(grant_id)
         .bind(code_hash)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some(code) = row else {
+        let Some(RedeemedCode {
+            code,
+            user_disabled,
+        }) = row
+        else {
             let prior: Option<(Option<String>,)> =
                 sqlx::query_as("SELECT grant_id FROM authorization_codes WHERE code_hash = $1")
                     .bind(code_hash)
@@ -86,12 +104,8 @@ impl Store {
                 }
             });
         };
-        // A user disabled after the code was issued gets nothing for it.
-        let enabled: Option<(i64,)> = sqlx::query_as("SELECT disabled FROM users WHERE id = $1")
-            .bind(&code.user_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if enabled != Some((0,)) {
+        // A user disabled (or deleted) after the code was issued gets nothing for it.
+        if user_disabled != Some(0) {
             tx.rollback().await?;
             return Ok(Exchange::NotFound);
         }
@@ -102,17 +116,11 @@ impl Store {
                 return Ok(Exchange::Rejected(e));
             }
         };
+        debug_assert!(
+            tokens.grant.as_ref().is_some_and(|g| g.id == grant_id),
+            "a code's tokens belong to the grant it was redeemed into"
+        );
         write_tokens(&mut tx, &tokens).await?;
-        let grant_id = tokens
-            .grant
-            .as_ref()
-            .map(|g| g.id.clone())
-            .or_else(|| tokens.access.grant_id.clone());
-        sqlx::query("UPDATE authorization_codes SET grant_id = $1 WHERE code_hash = $2")
-            .bind(grant_id)
-            .bind(code_hash)
-            .execute(&mut *tx)
-            .await?;
         tx.commit().await?;
         Ok(Exchange::Issued)
     }

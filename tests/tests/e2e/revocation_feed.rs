@@ -333,7 +333,7 @@ async fn the_feed_is_written_by_the_database_and_purged_safely() {
         };
         store.insert_code(&code, None).await.unwrap();
         let issued = store
-            .redeem_code(id, 10, |_| Ok::<_, ()>(grant(id, resource, jti)))
+            .redeem_code(id, id, 10, |_| Ok::<_, ()>(grant(id, resource, jti)))
             .await
             .unwrap();
         assert!(matches!(issued, authz_server::store::Exchange::Issued));

@@ -84,18 +84,22 @@ async fn a_code_is_redeemed_once_a_refusal_writes_nothing_and_a_replay_revokes()
     );
     // The caller's checks refuse: rolled back, the code can still be redeemed.
     let refused = store
-        .redeem_code("h1", 10, |_| Err::<NewTokens, _>("no"))
+        .redeem_code("h1", "g1", 10, |_| Err::<NewTokens, _>("no"))
         .await
         .unwrap();
     assert!(matches!(refused, Exchange::Rejected("no")));
     assert_eq!(store.count(Table::Grants).await.unwrap(), 0);
     let issued = store
-        .redeem_code("h1", 10, |_| Ok::<_, ()>(tokens("g1", "j1", "r1", true)))
+        .redeem_code("h1", "g1", 10, |_| {
+            Ok::<_, ()>(tokens("g1", "j1", "r1", true))
+        })
         .await
         .unwrap();
     assert!(matches!(issued, Exchange::Issued));
     let replay = store
-        .redeem_code("h1", 11, |_| Ok::<_, ()>(tokens("g2", "j2", "r2", true)))
+        .redeem_code("h1", "g2", 11, |_| {
+            Ok::<_, ()>(tokens("g2", "j2", "r2", true))
+        })
         .await
         .unwrap();
     assert!(matches!(replay, Exchange::Replayed));
@@ -115,7 +119,9 @@ async fn a_code_is_redeemed_once_a_refusal_writes_nothing_and_a_replay_revokes()
         "the replay wrote no grant"
     );
     let unknown = store
-        .redeem_code("nope", 11, |_| Ok::<_, ()>(tokens("g3", "j3", "r3", true)))
+        .redeem_code("nope", "g3", 11, |_| {
+            Ok::<_, ()>(tokens("g3", "j3", "r3", true))
+        })
         .await
         .unwrap();
     assert!(matches!(unknown, Exchange::NotFound));
@@ -126,7 +132,9 @@ async fn a_refresh_token_rotates_with_a_grace_window_then_its_use_revokes_the_gr
     let (store, _db) = store_with_user().await;
     store.insert_code(&code("h1"), None).await.unwrap();
     store
-        .redeem_code("h1", 10, |_| Ok::<_, ()>(tokens("g1", "j1", "r1", true)))
+        .redeem_code("h1", "g1", 10, |_| {
+            Ok::<_, ()>(tokens("g1", "j1", "r1", true))
+        })
         .await
         .unwrap();
     let first = store
