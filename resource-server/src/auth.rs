@@ -8,14 +8,14 @@
 //! - a valid token lacking the scope of the call → 403 `insufficient_scope` (MCP step-up);
 //! - an MCP session id created by another user → 404, as if it did not exist.
 
+use std::sync::Arc;
+
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use oauth_protocol::challenge::BearerChallenge;
 use oauth_protocol::{ErrorCode, Scope};
-
-use std::sync::Arc;
 
 use crate::introspection::{Principal, Unavailable, Verdict};
 use crate::mcp::{Need, required_scope};
@@ -217,7 +217,8 @@ async fn authorized(
             .is_some_and(|owner| owner != principal.sub)
     {
         tracing::warn!("MCP session used with another user's token");
-        return Err(plain(StatusCode::NOT_FOUND, "session not found"));
+        let res = plain(StatusCode::NOT_FOUND, "session not found");
+        return Err(Box::pin(answer_early(req, res)).await);
     }
 
     let mut req = req;

@@ -33,12 +33,7 @@ pub fn wanted(req: &Request) -> bool {
 /// The handler's answer `res` to a request that accepts JSON (`wanted`), as JSON when it
 /// can be.
 pub async fn into_json(res: Response) -> Response {
-    let streamed = res
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/event-stream"));
-    if !streamed || res.status() != StatusCode::OK {
+    if !is_event_stream(&res) || res.status() != StatusCode::OK {
         return res;
     }
     let (mut parts, body) = res.into_parts();
@@ -72,6 +67,14 @@ pub async fn into_json(res: Response) -> Response {
             _ => return Response::from_parts(parts, Body::from(held)),
         }
     }
+}
+
+/// Whether the handler answered with an SSE stream.
+pub fn is_event_stream(res: &Response) -> bool {
+    res.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"))
 }
 
 fn pass_through(

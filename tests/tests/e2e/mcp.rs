@@ -578,16 +578,53 @@ async fn revocation_is_seen_after_the_cache_ttl() {
 #[tokio::test]
 async fn early_401_keeps_the_connection_usable() {
     let stack = TestStack::spawn().await;
+    let replies = refused_then_next(&stack, String::new()).await;
+    assert!(replies.starts_with("HTTP/1.1 401"), "{replies}");
+    assert!(
+        replies.contains("HTTP/1.1 200"),
+        "the second request on the connection is answered: {replies}"
+    );
+}
+
+/// The same for a session refused to another user's token: its body is read before the 404.
+#[tokio::test]
+async fn refused_session_keeps_the_connection_usable() {
+    let stack = TestStack::spawn().await;
+    stack.add_user("bob", "bob password 1").await;
+    let alice = stack
+        .user_token(&stack.browser, USERNAME, PASSWORD, "mcp:read")
+        .await;
+    let bob = stack
+        .user_token(&new_browser(), "bob", "bob password 1", "mcp:read")
+        .await;
+    let session = stack
+        .mcp_session(alice["access_token"].as_str().unwrap())
+        .await;
+    let headers = format!(
+        "Authorization: Bearer {}\r\nMcp-Session-Id: {session}\r\n",
+        bob["access_token"].as_str().unwrap()
+    );
+    let replies = refused_then_next(&stack, headers).await;
+    assert!(replies.starts_with("HTTP/1.1 404"), "{replies}");
+    assert!(
+        replies.contains("HTTP/1.1 200"),
+        "the second request on the connection is answered: {replies}"
+    );
+}
+
+/// Sends an MCP POST with `headers` whose body follows its headers a moment later, then a
+/// second request on the same connection; returns everything the server wrote back.
+async fn refused_then_next(stack: &TestStack, headers: String) -> String {
     let url = url::Url::parse(&stack.resource).unwrap();
     let addr = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap());
-    let replies = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         use std::io::{Read, Write};
-        let body = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+        let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
         let mut s = std::net::TcpStream::connect(&addr).unwrap();
         s.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
         write!(
             s,
-            "POST /mcp HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\n\r\n",
+            "POST /mcp HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\n{headers}Content-Length: {}\r\n\r\n",
             body.len()
         )
         .unwrap();
@@ -599,10 +636,5 @@ async fn early_401_keeps_the_connection_usable() {
         out
     })
     .await
-    .unwrap();
-    assert!(replies.starts_with("HTTP/1.1 401"), "{replies}");
-    assert!(
-        replies.contains("HTTP/1.1 200"),
-        "the second request on the connection is answered: {replies}"
-    );
+    .unwrap()
 }
